@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything hasync needs to build, test and benchmark, from Debian's packages only.
+# Idempotent: packages already present are left alone. Needs root (CI and the dev machines
+# run as root); elsewhere it uses sudo when available.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake ninja-build pkg-config clang-format
+  # Libraries the design names (README.md says why each is there).
+  liburing-dev libzstd-dev libxxhash-dev librsync-dev libssl-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Peers for the end-to-end benchmark and the demo.
+  rsync openssh-client time
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,106 @@
+// Env helpers over any backend, and the choice of the default backend.
+#include "common/env.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace hasync {
+
+Status RandomAccessFile::ReadMany(std::span<ReadOp> ops) {
+  for (ReadOp& op : ops) {
+    HASYNC_ASSIGN_OR_RETURN(op.done, Read(op.offset, op.buf));
+  }
+  return Status::Ok();
+}
+
+Status WritableFile::WriteMany(std::span<const WriteOp> ops) {
+  for (const WriteOp& op : ops) HASYNC_RETURN_IF_ERROR(WriteAt(op.offset, op.data));
+  return Status::Ok();
+}
+
+Result<Env*> Env::Default() {
+  static std::once_flag once;
+  static std::unique_ptr<Env> env;
+  static Status error;
+  std::call_once(once, [] {
+    const char* forced = std::getenv("HASYNC_IO");
+    std::string choice = forced ? forced : "";
+    if (choice == "posix") {
+      env = NewPosixEnv();
+    } else if (choice == "uring") {
+      auto r = NewUringEnv();
+      if (r.ok()) {
+        env = std::move(r).value();
+      } else {
+        error = r.status().Context("HASYNC_IO=uring");
+      }
+    } else if (choice.empty()) {
+      auto r = NewUringEnv();
+      env = r.ok() ? std::move(r).value() : NewPosixEnv();
+    } else {
+      error = Status(Code::kConfig, "HASYNC_IO must be 'uring' or 'posix', not '" + choice + "'");
+    }
+  });
+  if (!error.ok()) return error;
+  return env.get();
+}
+
+Result<std::string> ReadFileToString(Env& env, const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(FileInfo info, env.Stat(path));
+  HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(path));
+  std::string out(info.size, '\0');
+  HASYNC_ASSIGN_OR_RETURN(size_t n,
+                          file->Read(0, std::as_writable_bytes(std::span<char>(out.data(), out.size()))));
+  out.resize(n);
+  return out;
+}
+
+static std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::byte> data) {
+  std::string tmp = path + ".tmp";
+  HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForWrite(tmp, OpenWriteOptions{.mode = 0600}));
+  Status st = file->WriteAt(0, data);
+  if (st.ok()) st = file->Sync();
+  Status close_st = file->Close();
+  if (st.ok()) st = close_st;
+  if (st.ok()) st = env.Rename(tmp, path);
+  if (!st.ok()) {
+    (void)env.RemoveFile(tmp);
+    return st;
+  }
+  return env.SyncDir(DirName(path));
+}
+
+Status RemoveTree(Env& env, const std::string& path) {
+  auto info = env.Stat(path);
+  if (!info.ok()) return info.status().code() == Code::kNotFound ? Status::Ok() : info.status();
+  if (info->type != FileType::kDirectory) return env.RemoveFile(path);
+  HASYNC_ASSIGN_OR_RETURN(auto entries, env.ListDir(path));
+  for (const DirEntry& e : entries) HASYNC_RETURN_IF_ERROR(RemoveTree(env, path + "/" + e.name));
+  return env.RemoveDir(path);
+}
+
+Status CreateDirs(Env& env, const std::string& path, uint32_t mode) {
+  auto info = env.Stat(path);
+  if (info.ok()) {
+    if (info->type == FileType::kDirectory) return Status::Ok();
+    return Status(Code::kIo, path + " exists and is not a directory");
+  }
+  std::string parent = DirName(path);
+  if (parent != path && parent != "." && parent != "/") {
+    HASYNC_RETURN_IF_ERROR(CreateDirs(env, parent, mode));
+  }
+  Status st = env.CreateDir(path, mode);
+  if (!st.ok() && env.Stat(path).ok()) return Status::Ok();  // lost a race: fine
+  return st;
+}
+
+}  // namespace hasync

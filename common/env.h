@@ -1,0 +1,142 @@
+// Env: every file-system operation hasync performs goes through this interface, so the same
+// engine runs on io_uring, on portable pread/pwrite, or on a fault-injecting wrapper in tests.
+// Modelled on LevelDB's Env; paths are plain strings, and no operation ever follows a symlink
+// in its last component (the engine confines paths to their roots; see engine/apply).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hasync {
+
+enum class FileType : uint8_t { kRegular = 0, kDirectory = 1, kSymlink = 2, kOther = 3 };
+
+struct FileInfo {
+  FileType type = FileType::kOther;
+  uint32_t mode = 0;  // permission bits only (07777)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint64_t inode = 0;
+  uint64_t device = 0;
+  uint64_t nlink = 0;
+};
+
+struct DirEntry {
+  std::string name;
+  FileType type;  // from d_type; kOther when the file system does not say
+};
+
+// One read of a batch: fills `buf` from `offset`; `done` is how much was read (short only at EOF).
+struct ReadOp {
+  uint64_t offset = 0;
+  std::span<std::byte> buf;
+  size_t done = 0;
+};
+
+struct WriteOp {
+  uint64_t offset = 0;
+  std::span<const std::byte> data;
+};
+
+// Thread safety: a file object may be used from one thread at a time.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to buf.size() bytes at offset; fewer only at end of file.
+  virtual Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) = 0;
+  // Reads every op; the io_uring backend submits them together. Default: one Read each.
+  virtual Status ReadMany(std::span<ReadOp> ops);
+};
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual Status WriteAt(uint64_t offset, std::span<const std::byte> data) = 0;
+  // Writes every op; the io_uring backend submits them together. Default: one WriteAt each.
+  virtual Status WriteMany(std::span<const WriteOp> ops);
+  virtual Status Truncate(uint64_t size) = 0;
+  // Starts write-back of what was written so far without waiting (a later Sync or SyncFs is
+  // then cheap). Never fails: it is only a hint.
+  virtual void StartWriteback() {}
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+};
+
+struct OpenWriteOptions {
+  bool create = true;
+  bool truncate = true;
+  bool exclusive = false;  // fail if it exists
+  uint32_t mode = 0600;
+};
+
+struct MetaOptions {
+  bool set_mode = true;
+  uint32_t mode = 0644;
+  bool set_owner = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool set_mtime = true;
+  int64_t mtime_ns = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // "uring", "posix", or the wrapper's name.
+  virtual std::string Name() const = 0;
+
+  virtual Result<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<WritableFile>> OpenForWrite(const std::string& path,
+                                                             const OpenWriteOptions& options) = 0;
+  // lstat: never follows a symlink.
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;
+  virtual Result<std::vector<DirEntry>> ListDir(const std::string& path) = 0;
+  virtual Result<std::string> ReadLink(const std::string& path) = 0;
+  virtual Status CreateDir(const std::string& path, uint32_t mode) = 0;
+  virtual Status RemoveFile(const std::string& path) = 0;
+  virtual Status RemoveDir(const std::string& path) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status Link(const std::string& existing, const std::string& new_path) = 0;
+  virtual Status Symlink(const std::string& target, const std::string& link_path) = 0;
+  // Sets metadata without following a symlink (a symlink's mode is never set).
+  virtual Status SetMeta(const std::string& path, const MetaOptions& options) = 0;
+  // fsync of a directory, so the names in it are durable.
+  virtual Status SyncDir(const std::string& path) = 0;
+  // syncfs(2) of the file system holding path: one call makes every written file durable.
+  virtual Status SyncFs(const std::string& path) = 0;
+  // Copies len bytes between two paths' files in the kernel (copy_file_range; reflinks where
+  // the file system can). Used to carry unchanged blocks into a staged file.
+  virtual Status CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
+                           uint64_t dst_offset, uint64_t len) = 0;
+
+  // The process-wide default: io_uring when the probe finds it usable, else posix.
+  // HASYNC_IO=uring|posix forces one (uring when unavailable is an error at first use).
+  static Result<Env*> Default();
+};
+
+// The portable backend: pread/pwrite and the *at() system calls.
+std::unique_ptr<Env> NewPosixEnv();
+// The io_uring backend, or an error naming why the probe refused it.
+Result<std::unique_ptr<Env>> NewUringEnv();
+// True when io_uring can be set up here (kernel, seccomp and RLIMIT_MEMLOCK permitting).
+bool UringAvailable();
+
+// Helpers over any Env.
+Result<std::string> ReadFileToString(Env& env, const std::string& path);
+// Writes path atomically: temp file, fsync, rename, fsync of the directory.
+Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::byte> data);
+// Removes path and, for a directory, all below it. Missing is fine.
+Status RemoveTree(Env& env, const std::string& path);
+// Creates path and its missing parents.
+Status CreateDirs(Env& env, const std::string& path, uint32_t mode);
+
+}  // namespace hasync

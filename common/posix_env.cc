@@ -1,0 +1,253 @@
+// The portable backend: pread/pwrite, the *at() calls, O_NOFOLLOW everywhere.
+#include "common/posix_env.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hasync {
+namespace {
+
+FileType TypeOfMode(mode_t m) {
+  if (S_ISREG(m)) return FileType::kRegular;
+  if (S_ISDIR(m)) return FileType::kDirectory;
+  if (S_ISLNK(m)) return FileType::kSymlink;
+  return FileType::kOther;
+}
+
+class PosixReadFile : public RandomAccessFile {
+ public:
+  PosixReadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override {
+    size_t done = 0;
+    while (done < buf.size()) {
+      ssize_t n = ::pread(fd_.fd(), buf.data() + done, buf.size() - done, offset + done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("reading " + path_, errno);
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+ private:
+  FdHolder fd_;
+  std::string path_;
+};
+
+class PosixWriteFile : public WritableFile {
+ public:
+  PosixWriteFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Status WriteAt(uint64_t offset, std::span<const std::byte> data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::pwrite(fd_.fd(), data.data() + done, data.size() - done, offset + done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("writing " + path_, errno);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+  Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_.fd(), static_cast<off_t>(size)) != 0) {
+      return ErrnoStatus("truncating " + path_, errno);
+    }
+    return Status::Ok();
+  }
+  void StartWriteback() override { ::sync_file_range(fd_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE); }
+  Status Sync() override {
+    if (::fdatasync(fd_.fd()) != 0) return ErrnoStatus("syncing " + path_, errno);
+    return Status::Ok();
+  }
+  Status Close() override { return fd_.CloseFd("closing " + path_); }
+
+ protected:
+  FdHolder fd_;
+  std::string path_;
+};
+
+}  // namespace
+
+FdHolder::~FdHolder() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status FdHolder::CloseFd(const std::string& what) {
+  if (fd_ < 0) return Status::Ok();
+  int rc = ::close(fd_);
+  fd_ = -1;
+  // close() may report a deferred write error (NFS, full disk); it is a real failure.
+  if (rc != 0 && errno != EINTR) return ErrnoStatus(what, errno);
+  return Status::Ok();
+}
+
+Result<int> PosixEnv::OpenFd(const std::string& path, int flags, uint32_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) return ErrnoStatus("opening " + path, errno);
+  return fd;
+}
+
+Result<std::unique_ptr<RandomAccessFile>> PosixEnv::OpenForRead(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY, 0));
+  return std::unique_ptr<RandomAccessFile>(new PosixReadFile(fd, path));
+}
+
+Result<std::unique_ptr<WritableFile>> PosixEnv::OpenForWrite(const std::string& path,
+                                                             const OpenWriteOptions& o) {
+  int flags = O_WRONLY;
+  if (o.create) flags |= O_CREAT;
+  if (o.truncate) flags |= O_TRUNC;
+  if (o.exclusive) flags |= O_EXCL;
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, flags, o.mode));
+  return std::unique_ptr<WritableFile>(new PosixWriteFile(fd, path));
+}
+
+Result<FileInfo> PosixEnv::Stat(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat " + path, errno);
+  FileInfo info;
+  info.type = TypeOfMode(st.st_mode);
+  info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  info.ctime_ns = int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec;
+  info.inode = st.st_ino;
+  info.device = st.st_dev;
+  info.nlink = st.st_nlink;
+  return info;
+}
+
+Result<std::vector<DirEntry>> PosixEnv::ListDir(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus("listing " + path, err);
+  }
+  std::vector<DirEntry> out;
+  errno = 0;
+  while (struct dirent* e = ::readdir(dir)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    FileType t = FileType::kOther;
+    if (e->d_type == DT_REG) t = FileType::kRegular;
+    if (e->d_type == DT_DIR) t = FileType::kDirectory;
+    if (e->d_type == DT_LNK) t = FileType::kSymlink;
+    out.push_back(DirEntry{e->d_name, t});
+  }
+  int err = errno;
+  ::closedir(dir);
+  if (err != 0) return ErrnoStatus("listing " + path, err);
+  return out;
+}
+
+Result<std::string> PosixEnv::ReadLink(const std::string& path) {
+  std::string buf(4096, '\0');
+  ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
+  if (n < 0) return ErrnoStatus("readlink " + path, errno);
+  buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+#define HASYNC_SYSCALL(call, what) \
+  if ((call) != 0) return ErrnoStatus(what, errno);
+
+Status PosixEnv::CreateDir(const std::string& path, uint32_t mode) {
+  HASYNC_SYSCALL(::mkdir(path.c_str(), mode), "creating directory " + path);
+  return Status::Ok();
+}
+Status PosixEnv::RemoveFile(const std::string& path) {
+  HASYNC_SYSCALL(::unlink(path.c_str()), "removing " + path);
+  return Status::Ok();
+}
+Status PosixEnv::RemoveDir(const std::string& path) {
+  HASYNC_SYSCALL(::rmdir(path.c_str()), "removing directory " + path);
+  return Status::Ok();
+}
+Status PosixEnv::Rename(const std::string& from, const std::string& to) {
+  HASYNC_SYSCALL(::rename(from.c_str(), to.c_str()), "renaming " + from + " to " + to);
+  return Status::Ok();
+}
+Status PosixEnv::Link(const std::string& existing, const std::string& new_path) {
+  HASYNC_SYSCALL(::linkat(AT_FDCWD, existing.c_str(), AT_FDCWD, new_path.c_str(), 0),
+                 "linking " + new_path + " to " + existing);
+  return Status::Ok();
+}
+Status PosixEnv::Symlink(const std::string& target, const std::string& link_path) {
+  HASYNC_SYSCALL(::symlink(target.c_str(), link_path.c_str()), "creating symlink " + link_path);
+  return Status::Ok();
+}
+
+Status PosixEnv::SetMeta(const std::string& path, const MetaOptions& o) {
+  if (o.set_owner) {
+    HASYNC_SYSCALL(::lchown(path.c_str(), o.uid, o.gid), "setting owner of " + path);
+  }
+  if (o.set_mode) {
+    // After chown, which clears set-id bits. fchmodat cannot skip symlinks on Linux, so the
+    // caller never asks for a symlink's mode.
+    HASYNC_SYSCALL(::fchmodat(AT_FDCWD, path.c_str(), o.mode & 07777, 0), "setting mode of " + path);
+  }
+  if (o.set_mtime) {
+    struct timespec ts[2];
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_OMIT;
+    ts[1].tv_sec = o.mtime_ns / 1000000000;
+    ts[1].tv_nsec = o.mtime_ns % 1000000000;
+    if (ts[1].tv_nsec < 0) {
+      ts[1].tv_nsec += 1000000000;
+      ts[1].tv_sec -= 1;
+    }
+    HASYNC_SYSCALL(::utimensat(AT_FDCWD, path.c_str(), ts, AT_SYMLINK_NOFOLLOW),
+                   "setting mtime of " + path);
+  }
+  return Status::Ok();
+}
+
+Status PosixEnv::SyncDir(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
+  FdHolder holder(fd);
+  HASYNC_SYSCALL(::fsync(fd), "syncing directory " + path);
+  return holder.CloseFd("closing " + path);
+}
+
+Status PosixEnv::SyncFs(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
+  FdHolder holder(fd);
+  HASYNC_SYSCALL(::syncfs(fd), "syncing the file system of " + path);
+  return holder.CloseFd("closing " + path);
+}
+
+Status PosixEnv::CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
+                           uint64_t dst_offset, uint64_t len) {
+  HASYNC_ASSIGN_OR_RETURN(int in, OpenFd(src, O_RDONLY, 0));
+  FdHolder in_holder(in);
+  HASYNC_ASSIGN_OR_RETURN(int out, OpenFd(dst, O_WRONLY, 0));
+  FdHolder out_holder(out);
+  auto in_off = static_cast<loff_t>(src_offset);
+  auto out_off = static_cast<loff_t>(dst_offset);
+  while (len > 0) {
+    ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, len, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("copying from " + src + " to " + dst, errno);
+    }
+    if (n == 0) return Status(Code::kIo, "copying from " + src + ": file shrank underneath");
+    len -= static_cast<uint64_t>(n);
+  }
+  return out_holder.CloseFd("closing " + dst);
+}
+
+std::unique_ptr<Env> NewPosixEnv() { return std::make_unique<PosixEnv>(); }
+
+}  // namespace hasync

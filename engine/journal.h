@@ -1,0 +1,73 @@
+// Journal: the Secondary's atomic commit (DESIGN.md, "Atomic commit on the Secondary"). A sync
+// stages every new file inside its root, then writes the list of operations that put them in
+// place into one fsynced file; renaming that file to `journal` is the commit point. Rolling
+// forward executes the operations, each idempotent, so a crash at any moment leaves the tree at
+// the old sync point (no journal) or heading to the new one (journal present: start-up rolls it
+// forward). engine/FORMAT.md describes the layout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/env.h"
+#include "common/status.h"
+
+namespace hasync::engine {
+
+enum class OpKind : uint8_t {
+  kRemove = 1,       // remove path if it still has `type`
+  kMkdir = 2,        // create directory path
+  kRename = 3,       // move staged `source` to path
+  kLink = 4,         // make path a hard link of `source` (through `temp`)
+  kWriteBlocks = 5,  // copy runs from the redo file `source` into path, in place
+  kMeta = 6,         // set mode, owner, mtime of path
+};
+
+struct BlockRun {
+  uint64_t offset = 0;       // in the target file
+  uint64_t length = 0;
+  uint64_t redo_offset = 0;  // in the redo file
+};
+
+struct JournalOp {
+  OpKind kind = OpKind::kMeta;
+  uint32_t root = 0;  // index into Journal::roots: the root path must stay inside
+  std::string path;   // absolute
+  std::string source;
+  std::string temp;
+  FileType type = FileType::kRegular;
+  uint32_t mode = 0;
+  bool set_owner = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t mtime_ns = 0;
+  std::vector<BlockRun> runs;
+};
+
+struct Journal {
+  uint64_t sync_id = 0;
+  std::vector<std::string> roots;         // absolute root paths
+  std::vector<std::string> staging_dirs;  // removed once rolled forward
+  std::vector<JournalOp> ops;
+
+  std::vector<std::byte> Serialize() const;
+  static Result<Journal> Parse(std::span<const std::byte> data);
+};
+
+// Paths of the journal inside a state folder.
+std::string JournalPath(const std::string& state_dir);
+
+// Writes the journal durably and renames it into place: after this returns ok, the sync is
+// committed. REQUIRES: every staged file is already durable (SyncFs).
+Status CommitJournal(Env& env, const std::string& state_dir, const Journal& journal);
+
+// Executes every operation, syncs the roots, removes the staging folders and the journal.
+// Safe to run again after a crash at any point inside it.
+Status RollForward(Env& env, const std::string& state_dir, const Journal& journal);
+
+// At start-up: rolls forward a committed journal left by a crash and removes an uncommitted
+// one. Sets *recovered when it rolled one forward.
+Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered);
+
+}  // namespace hasync::engine

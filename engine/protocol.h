@@ -1,0 +1,129 @@
+// The sync protocol's messages (engine/FORMAT.md): what travels inside frames. Each message has
+// an Encode and a strict Decode that checks every count and length against its limit, so a
+// hostile or broken peer's bytes become one clear error.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/binary.h"
+#include "common/env.h"
+#include "common/status.h"
+
+namespace hasync::engine {
+
+// Bumped on any incompatible change to this file or the frame format.
+constexpr uint32_t kProtocolVersion = 1;
+
+enum class MsgType : uint8_t {
+  kHello = 1,
+  kError = 2,
+  kListRequest = 3,
+  kListEntries = 4,
+  kListEnd = 5,
+  kFileRequests = 6,
+  kRequestsEnd = 7,
+  kFileData = 8,
+  kFileDone = 9,
+  kDone = 10,
+  kCommitted = 11,
+};
+
+struct Hello {
+  uint32_t protocol_version = kProtocolVersion;
+  std::string software_version;
+  std::string node_name;
+  int64_t clock_ns = 0;
+};
+
+struct ErrorMsg {
+  uint32_t code = 0;
+  std::string message;
+};
+
+struct ListRequest {
+  bool rehash_all = false;
+  std::vector<std::string> roots;  // root names, in the Secondary's order
+};
+
+// One entry of the Primary's list: what the Secondary must end up with.
+struct WireEntry {
+  std::string path;
+  FileType type = FileType::kRegular;
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string link_target;  // symlink target
+  std::string hardlink_to;  // regular file: an earlier path of the same root it is linked to
+  bool hashed = false;
+  uint64_t digest = 0;
+};
+
+struct ListEntries {
+  uint32_t root = 0;
+  std::vector<WireEntry> entries;
+};
+
+enum class RequestKind : uint8_t { kWhole = 0, kBlocks = 1 };
+
+struct FileRequest {
+  uint32_t id = 0;
+  uint32_t root = 0;
+  std::string path;
+  RequestKind kind = RequestKind::kWhole;
+  std::vector<uint64_t> have_blocks;  // kBlocks: the Secondary's block hashes
+};
+
+// A run of consecutive blocks of one file.
+struct FileData {
+  uint32_t id = 0;
+  uint64_t first_block = 0;
+  std::vector<uint64_t> hashes;      // one per block
+  std::span<const std::byte> data;  // view into the frame payload
+};
+
+struct FileDone {
+  uint32_t id = 0;
+  bool vanished = false;  // the file went away on the Primary after its scan
+  uint64_t size = 0;
+  uint64_t digest = 0;
+  int64_t mtime_ns = 0;
+};
+
+struct Done {
+  uint64_t files_sent = 0;
+  uint64_t bytes_read = 0;
+};
+
+// Limits every decoder enforces.
+constexpr size_t kMaxRoots = 1024;
+constexpr size_t kMaxEntriesPerMessage = 1 << 20;
+constexpr size_t kMaxBlocksPerRequest = size_t{1} << 26;  // 4 TiB file
+constexpr size_t kMaxMessageString = 4096;
+
+void Encode(const Hello& m, Encoder& e);
+void Encode(const ErrorMsg& m, Encoder& e);
+void Encode(const ListRequest& m, Encoder& e);
+void Encode(const ListEntries& m, Encoder& e);
+void Encode(const FileRequest& m, Encoder& e);  // appended to a kFileRequests batch
+void Encode(const FileData& m, Encoder& e);
+void Encode(const FileDone& m, Encoder& e);
+void Encode(const Done& m, Encoder& e);
+
+Result<Hello> DecodeHello(std::span<const std::byte> p);
+Result<ErrorMsg> DecodeError(std::span<const std::byte> p);
+Result<ListRequest> DecodeListRequest(std::span<const std::byte> p);
+Result<ListEntries> DecodeListEntries(std::span<const std::byte> p);
+Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p);
+Result<FileData> DecodeFileData(std::span<const std::byte> p);
+Result<FileDone> DecodeFileDone(std::span<const std::byte> p);
+Result<Done> DecodeDone(std::span<const std::byte> p);
+
+// "hello", "file data", ... for error messages.
+const char* MsgName(uint8_t type);
+
+}  // namespace hasync::engine

@@ -1,0 +1,614 @@
+// The pull session. Order of work: lock, recover, scan locally while the Primary scans, compare,
+// request, receive and verify into staging, make staging durable, commit the journal, roll
+// forward, record the new manifests, confirm. Until the journal commit nothing outside the
+// staging folders has changed, and any failure removes those.
+#include "engine/pull.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+
+#include "common/hash.h"
+#include "common/kill_point.h"
+#include "common/log.h"
+#include "common/path.h"
+#include "engine/plan.h"
+#include "engine/progress.h"
+#include "engine/session_common.h"
+#include "engine/sync_lock.h"
+#include "snapshot/scanner.h"
+
+namespace hasync::engine {
+namespace {
+
+using snapshot::kBlockSize;
+constexpr size_t kRequestBatchBytes = 1 << 20;
+
+struct Job {
+  Action* action = nullptr;
+  std::string target;  // absolute final path
+  std::string staged;  // absolute staged path (not in place)
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::vector<uint64_t> hashes;
+  std::vector<bool> got;
+  std::unique_ptr<WritableFile> out;
+  std::vector<BlockRun> runs;  // in place: where the redo file's bytes go
+  bool done = false;
+  bool vanished = false;
+};
+
+class Puller {
+ public:
+  Puller(const Settings& s, const SyncOptions& o, Env& env)
+      : s_(s), o_(o), env_(env), enc_(s.compression), log_(Log("sync")) {}
+
+  Result<SyncSummary> Run() {
+    auto start = std::chrono::steady_clock::now();
+    HASYNC_RETURN_IF_ERROR(CreateDirs(env_, s_.state_dir + "/manifests", 0700));
+    HASYNC_ASSIGN_OR_RETURN(SyncLock lock, SyncLock::Acquire(s_.state_dir));
+    HASYNC_RETURN_IF_ERROR(RecoverJournal(env_, s_.state_dir, &sum_.recovered));
+    Status st = Session();
+    if (!st.ok()) {
+      if (channel_) SendError(*channel_, enc_, st);
+      // After the commit point the staged files belong to the journal: keep them.
+      if (!committed_) RemoveStaging();
+      return st;
+    }
+    sum_.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return sum_;
+  }
+
+ private:
+  Status Session() {
+    for (const auto& r : s_.roots) {
+      auto info = env_.Stat(r.root);
+      if (!info.ok() || info->type != FileType::kDirectory) {
+        return Status(Code::kConfig, "file root '" + r.name + "': " + r.root +
+                                         " is not an existing directory on this node");
+      }
+    }
+    // The local scan runs while the channel starts and the Primary scans.
+    auto local = std::async(std::launch::async, [this] { return ScanLocal(); });
+    Status st = Connect();
+    Status scan_st = local.get();
+    HASYNC_RETURN_IF_ERROR(st);
+    HASYNC_RETURN_IF_ERROR(scan_st);
+    HASYNC_RETURN_IF_ERROR(ReceiveList());
+    PlanOptions po{.compare_owner = ::geteuid() == 0};
+    for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
+    if (o_.dry_run) {
+      for (const Action& a : actions_) sum_.actions.push_back(DescribeAction(a, s_.roots[a.root].name));
+      HASYNC_RETURN_IF_ERROR(transport::WriteFrame(*channel_, enc_, U8(MsgType::kRequestsEnd), {}));
+      HASYNC_RETURN_IF_ERROR(ReceiveData());
+      channel_->CloseWrite();
+      return channel_->Finish();
+    }
+    HASYNC_RETURN_IF_ERROR(PrepareStaging());
+    HASYNC_RETURN_IF_ERROR(SendRequests());
+    {
+      Progress progress(o_.progress, total_bytes_, jobs_.size());
+      progress_ = &progress;
+      st = ReceiveData();
+      progress_ = nullptr;
+    }
+    HASYNC_RETURN_IF_ERROR(st);
+    HASYNC_RETURN_IF_ERROR(StageRest());
+    HASYNC_RETURN_IF_ERROR(Commit());
+    sum_.bytes_wire = channel_->bytes_read() + channel_->bytes_written();
+    HASYNC_RETURN_IF_ERROR(transport::WriteFrame(*channel_, enc_, U8(MsgType::kCommitted), {}));
+    channel_->CloseWrite();
+    Status fin = channel_->Finish();
+    if (!fin.ok()) log_->warn("the sync is committed, but the Primary ended badly: {}", fin.message());
+    return Status::Ok();
+  }
+
+  static uint8_t U8(MsgType t) { return static_cast<uint8_t>(t); }
+
+  Status ScanLocal() {
+    roots_.resize(s_.roots.size());
+    for (size_t i = 0; i < s_.roots.size(); ++i) {
+      const auto& r = s_.roots[i];
+      auto cache = snapshot::Manifest::Load(env_, ManifestPath(s_, "local", r.name));
+      if (!cache.ok()) {
+        log_->warn("ignoring damaged manifest cache: {}", cache.status().message());
+        cache = snapshot::Manifest();
+      }
+      snapshot::ScanOptions so{.filter = snapshot::Filter(r.include, r.exclude),
+                               .cache = &*cache, .rehash_all = o_.rehash_all,
+                               .hash_uncached = true, .threads = s_.threads};
+      HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, r.root, so));
+      if (scan.stats.hashed_files > 0 || scan.manifest.entries().size() != cache->entries().size()) {
+        local_rehashed_ = true;
+      }
+      roots_[i].local = std::move(scan.manifest);
+    }
+    return Status::Ok();
+  }
+
+  Status Connect() {
+    if (o_.transport_command.empty()) {
+      return Status(Code::kUsage, "no channel to the Primary: give --transport 'COMMAND' (for "
+                                  "example \"ssh host hasync serve --stdio\")");
+    }
+    HASYNC_ASSIGN_OR_RETURN(channel_, transport::CommandChannel::Start(o_.transport_command));
+    Hello mine = MakeHello(s_);
+    HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kHello, mine));
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(MsgType::kHello));
+    HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
+    HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer));
+    log_->info("connected to {} (software {})", peer.node_name, peer.software_version);
+    ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
+    for (const auto& r : s_.roots) req.roots.push_back(r.name);
+    return SendMsg(*channel_, enc_, MsgType::kListRequest, req);
+  }
+
+  Result<transport::Frame> Expect(MsgType type) {
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
+    if (f.type == U8(MsgType::kError)) return PeerError(f, "Primary");
+    if (f.type != U8(type)) {
+      return Status(Code::kProtocol, std::string("expected ") + MsgName(U8(type)) + ", got " +
+                                         MsgName(f.type));
+    }
+    return f;
+  }
+
+  Status ReceiveList() {
+    for (;;) {
+      HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
+      if (f.type == U8(MsgType::kError)) return PeerError(f, "Primary");
+      if (f.type == U8(MsgType::kListEnd)) break;
+      if (f.type != U8(MsgType::kListEntries)) {
+        return Status(Code::kProtocol, std::string("expected the file list, got ") + MsgName(f.type));
+      }
+      HASYNC_ASSIGN_OR_RETURN(ListEntries m, DecodeListEntries(f.payload));
+      if (m.root >= roots_.size()) return Status(Code::kProtocol, "list entries for an unknown root");
+      auto& dst = roots_[m.root].remote;
+      for (auto& e : m.entries) dst.push_back(std::move(e));
+    }
+    for (RootPlan& r : roots_) {
+      HASYNC_RETURN_IF_ERROR(ValidateRemoteList(r.remote));
+      for (const WireEntry& e : r.remote) {
+        if (e.type != FileType::kRegular) continue;
+        ++sum_.files_scanned;
+        sum_.bytes_scanned += e.size;
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::string Staging(uint32_t root) const {
+    return JoinPath(s_.roots[root].root, snapshot::kStagingDirName);
+  }
+
+  Status PrepareStaging() {
+    for (uint32_t i = 0; i < roots_.size(); ++i) {
+      HASYNC_RETURN_IF_ERROR(RemoveTree(env_, Staging(i)));
+      HASYNC_RETURN_IF_ERROR(env_.CreateDir(Staging(i), 0700));
+      staging_created_ = true;
+    }
+    return Status::Ok();
+  }
+
+  void RemoveStaging() {
+    if (!staging_created_) return;
+    jobs_.clear();  // close staged files first
+    for (uint32_t i = 0; i < s_.roots.size(); ++i) {
+      Status st = RemoveTree(env_, Staging(i));
+      if (!st.ok()) log_->warn("could not remove {}: {}", Staging(i), st.ToString());
+    }
+  }
+
+  Status SendRequests() {
+    Encoder batch;
+    uint64_t count = 0;
+    auto flush = [&]() -> Status {
+      if (count == 0) return Status::Ok();
+      Encoder msg;
+      msg.PutVarint(count);
+      msg.PutRaw(batch.view().data(), batch.size());
+      batch.Clear();
+      count = 0;
+      return transport::WriteFrame(*channel_, enc_, U8(MsgType::kFileRequests), msg.view());
+    };
+    // Largest first, so the big files start while small ones fill the gaps.
+    std::vector<Action*> files;
+    for (Action& a : actions_) {
+      if (a.kind == ActionKind::kFile) files.push_back(&a);
+    }
+    std::stable_sort(files.begin(), files.end(),
+                     [](Action* a, Action* b) { return a->remote->size > b->remote->size; });
+    for (Action* a : files) {
+      uint32_t id = static_cast<uint32_t>(jobs_.size());
+      auto job = std::make_unique<Job>();
+      job->action = a;
+      job->target = JoinPath(s_.roots[a->root].root, a->path);
+      if (!a->in_place) job->staged = Staging(a->root) + "/f" + std::to_string(id);
+      FileRequest r{.id = id, .root = a->root, .path = a->path, .kind = a->request, .have_blocks = {}};
+      if (a->request == RequestKind::kBlocks) r.have_blocks = a->local->blocks;
+      job->hashes = r.have_blocks;
+      total_bytes_ += a->remote->size;
+      jobs_.push_back(std::move(job));
+      Encode(r, batch);
+      ++count;
+      if (batch.size() >= kRequestBatchBytes) HASYNC_RETURN_IF_ERROR(flush());
+    }
+    HASYNC_RETURN_IF_ERROR(flush());
+    return transport::WriteFrame(*channel_, enc_, U8(MsgType::kRequestsEnd), {});
+  }
+
+  Status ReceiveData() {
+    for (;;) {
+      HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
+      switch (static_cast<MsgType>(f.type)) {
+        case MsgType::kFileData: {
+          HASYNC_ASSIGN_OR_RETURN(FileData d, DecodeFileData(f.payload));
+          HASYNC_RETURN_IF_ERROR(OnData(d));
+          break;
+        }
+        case MsgType::kFileDone: {
+          HASYNC_ASSIGN_OR_RETURN(FileDone d, DecodeFileDone(f.payload));
+          HASYNC_RETURN_IF_ERROR(OnDone(d));
+          break;
+        }
+        case MsgType::kDone: {
+          HASYNC_RETURN_IF_ERROR(DecodeDone(f.payload).status());
+          for (const auto& j : jobs_) {
+            if (!j->done) {
+              return Status(Code::kProtocol, "the Primary finished without sending " + j->target);
+            }
+          }
+          return Status::Ok();
+        }
+        case MsgType::kError:
+          return PeerError(f, "Primary");
+        default:
+          return Status(Code::kProtocol, std::string("unexpected ") + MsgName(f.type) +
+                                             " while receiving file data");
+      }
+    }
+  }
+
+  Result<Job*> FindJob(uint32_t id) {
+    if (id >= jobs_.size() || jobs_[id]->done) {
+      return Status(Code::kProtocol, "data for an unknown or finished request " + std::to_string(id));
+    }
+    return jobs_[id].get();
+  }
+
+  Status OnData(const FileData& d) {
+    HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
+    uint64_t size = j->action->remote->size;
+    uint64_t nb = snapshot::BlockCount(size);
+    // The Primary's file may have grown since its scan; accept blocks up to the hard limit and
+    // check the final size at file-done.
+    uint64_t first = d.first_block, n = d.hashes.size();
+    uint64_t pos = 0;
+    for (uint64_t k = 0; k < n; ++k) {
+      uint64_t len = std::min<uint64_t>(kBlockSize, d.data.size() - pos);
+      if (k + 1 < n && len != kBlockSize) return Status(Code::kProtocol, "short block in a data run");
+      auto block = d.data.subspan(pos, k + 1 < n ? kBlockSize : d.data.size() - pos);
+      if (block.size() > kBlockSize) return Status(Code::kProtocol, "oversized block in a data run");
+      // Invariant 2: every block is checked against the Primary's hash before it is kept.
+      if (Hash64(block) != d.hashes[k]) {
+        return Status(Code::kChecksum, "block " + std::to_string(first + k) + " of " +
+                                           j->action->path + " does not match its checksum");
+      }
+      pos += block.size();
+    }
+    if (j->got.size() < first + n) {
+      j->got.resize(std::max(first + n, nb), false);
+      j->hashes.resize(j->got.size(), 0);
+    }
+    for (uint64_t k = 0; k < n; ++k) {
+      j->got[first + k] = true;
+      j->hashes[first + k] = d.hashes[k];
+    }
+    if (j->action->in_place) {
+      HASYNC_RETURN_IF_ERROR(AppendRedo(*j, first * kBlockSize, d.data));
+    } else {
+      if (!j->out) {
+        HASYNC_ASSIGN_OR_RETURN(j->out, env_.OpenForWrite(j->staged, {.exclusive = true}));
+      }
+      HASYNC_RETURN_IF_ERROR(j->out->WriteAt(first * kBlockSize, d.data));
+    }
+    sum_.bytes_changed += d.data.size();
+    if (progress_) progress_->AddBytes(d.data.size());
+    KillPoint("receive.data");
+    return Status::Ok();
+  }
+
+  Status AppendRedo(Job& j, uint64_t offset, std::span<const std::byte> data) {
+    uint32_t root = j.action->root;
+    auto& redo = redo_[root];
+    if (!redo.file) {
+      redo.path = Staging(root) + "/redo";
+      HASYNC_ASSIGN_OR_RETURN(redo.file, env_.OpenForWrite(redo.path, {.exclusive = true}));
+    }
+    HASYNC_RETURN_IF_ERROR(redo.file->WriteAt(redo.size, data));
+    j.runs.push_back(BlockRun{offset, data.size(), redo.size});
+    redo.size += data.size();
+    return Status::Ok();
+  }
+
+  Status OnDone(const FileDone& d) {
+    HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
+    j->done = true;
+    if (progress_) progress_->FileDone();
+    if (d.vanished) {
+      j->vanished = true;
+      ++sum_.vanished;
+      log_->warn("{} vanished on the Primary during the sync; left as it was", j->action->path);
+      return Status::Ok();
+    }
+    const Action& a = *j->action;
+    uint64_t nb = snapshot::BlockCount(d.size);
+    if (a.in_place && d.size != a.local->size) {
+      return Status(Code::kAborted, a.path + " changed size on the Primary during the sync; sync again");
+    }
+    j->got.resize(nb, false);
+    j->hashes.resize(nb, 0);
+    // Blocks not sent are the Secondary's own: copy them into the staged file.
+    uint64_t have = a.local ? snapshot::BlockCount(a.local->size) : 0;
+    for (uint64_t i = 0; i < nb; ++i) {
+      if (j->got[i]) continue;
+      if (a.request != RequestKind::kBlocks || i >= have) {
+        return Status(Code::kProtocol, "the Primary did not send block " + std::to_string(i) +
+                                           " of " + a.path);
+      }
+      if (a.in_place) continue;
+      uint64_t run = 1;
+      while (i + run < nb && !j->got[i + run] && i + run < have) ++run;
+      if (!j->out) {
+        HASYNC_ASSIGN_OR_RETURN(j->out, env_.OpenForWrite(j->staged, {.exclusive = true}));
+      }
+      uint64_t len = std::min(run * kBlockSize, a.local->size - i * kBlockSize);
+      HASYNC_RETURN_IF_ERROR(env_.CopyRange(j->target, i * kBlockSize, j->staged, i * kBlockSize, len));
+      i += run - 1;
+    }
+    if (FileDigest(j->hashes, d.size) != d.digest) {
+      return Status(Code::kChecksum, a.path + " does not match the Primary's digest after transfer");
+    }
+    j->size = d.size;
+    j->mtime_ns = d.mtime_ns;
+    if (!a.in_place) {
+      if (!j->out) {
+        HASYNC_ASSIGN_OR_RETURN(j->out, env_.OpenForWrite(j->staged, {.exclusive = true}));
+      }
+      HASYNC_RETURN_IF_ERROR(j->out->Truncate(d.size));
+      j->out->StartWriteback();
+      HASYNC_RETURN_IF_ERROR(j->out->Close());
+      j->out.reset();
+      HASYNC_RETURN_IF_ERROR(env_.SetMeta(j->staged, MetaFor(*a.remote, d.mtime_ns, false)));
+    }
+    return Status::Ok();
+  }
+
+  MetaOptions MetaFor(const WireEntry& r, int64_t mtime_ns, bool symlink) const {
+    return MetaOptions{.set_mode = !symlink, .mode = r.mode, .set_owner = ::geteuid() == 0,
+                       .uid = r.uid, .gid = r.gid, .set_mtime = true, .mtime_ns = mtime_ns};
+  }
+
+  // Symlinks are created in staging so the roll-forward only renames.
+  Status StageRest() {
+    for (auto& [root, redo] : redo_) {
+      HASYNC_RETURN_IF_ERROR(redo.file->Close());
+      redo.file.reset();
+    }
+    size_t n = 0;
+    for (Action& a : actions_) {
+      if (a.kind != ActionKind::kSymlink) continue;
+      std::string staged = Staging(a.root) + "/l" + std::to_string(n++);
+      HASYNC_RETURN_IF_ERROR(env_.Symlink(a.remote->link_target, staged));
+      HASYNC_RETURN_IF_ERROR(env_.SetMeta(staged, MetaFor(*a.remote, a.remote->mtime_ns, true)));
+      symlink_staged_[&a] = staged;
+    }
+    return Status::Ok();
+  }
+
+  Journal BuildJournal() {
+    Journal jn;
+    jn.sync_id = static_cast<uint64_t>(
+        std::chrono::system_clock::now().time_since_epoch().count());
+    for (uint32_t i = 0; i < s_.roots.size(); ++i) {
+      jn.roots.push_back(s_.roots[i].root);
+      jn.staging_dirs.push_back(Staging(i));
+    }
+    std::map<const Action*, Job*> job_of;
+    for (auto& j : jobs_) job_of[j->action] = j.get();
+    bool owner = ::geteuid() == 0;
+    size_t links = 0;
+    for (Action& a : actions_) {
+      JournalOp op;
+      op.root = a.root;
+      op.path = JoinPath(s_.roots[a.root].root, a.path);
+      op.type = a.type;
+      switch (a.kind) {
+        case ActionKind::kRemove:
+          op.kind = OpKind::kRemove;
+          ++sum_.files_deleted;
+          break;
+        case ActionKind::kMkdir:
+          op.kind = OpKind::kMkdir;
+          ++sum_.dirs_created;
+          break;
+        case ActionKind::kFile: {
+          Job* j = job_of[&a];
+          if (j->vanished) continue;
+          ++sum_.files_changed;
+          if (a.in_place) {
+            if (!j->runs.empty()) {
+              JournalOp w = op;
+              w.kind = OpKind::kWriteBlocks;
+              w.source = redo_[a.root].path;
+              w.runs = j->runs;
+              jn.ops.push_back(std::move(w));
+            }
+            op.kind = OpKind::kMeta;
+            op.mode = a.remote->mode;
+            op.set_owner = owner;
+            op.uid = a.remote->uid;
+            op.gid = a.remote->gid;
+            op.mtime_ns = j->mtime_ns;
+          } else {
+            op.kind = OpKind::kRename;
+            op.source = j->staged;
+          }
+          break;
+        }
+        case ActionKind::kSymlink:
+          ++sum_.files_changed;
+          op.kind = OpKind::kRename;
+          op.source = symlink_staged_[&a];
+          break;
+        case ActionKind::kLink:
+          ++sum_.files_changed;
+          op.kind = OpKind::kLink;
+          op.source = JoinPath(s_.roots[a.root].root, a.remote->hardlink_to);
+          op.temp = Staging(a.root) + "/h" + std::to_string(links++);
+          break;
+        case ActionKind::kMeta:
+          ++sum_.meta_changed;
+          op.kind = OpKind::kMeta;
+          op.mode = a.remote->mode;
+          op.set_owner = owner;
+          op.uid = a.remote->uid;
+          op.gid = a.remote->gid;
+          op.mtime_ns = a.remote->mtime_ns;
+          break;
+      }
+      jn.ops.push_back(std::move(op));
+    }
+    return jn;
+  }
+
+  Status Commit() {
+    Journal jn = BuildJournal();
+    if (jn.ops.empty()) {
+      RemoveStaging();
+      return SaveManifests(false);
+    }
+    // Staged data must be durable before the journal says to use it.
+    std::set<uint64_t> synced;
+    for (const auto& r : s_.roots) {
+      HASYNC_ASSIGN_OR_RETURN(FileInfo info, env_.Stat(r.root));
+      if (synced.insert(info.device).second) HASYNC_RETURN_IF_ERROR(env_.SyncFs(r.root));
+    }
+    KillPoint("commit.staged");
+    HASYNC_RETURN_IF_ERROR(CommitJournal(env_, s_.state_dir, jn));
+    committed_ = true;
+    Status st = RollForward(env_, s_.state_dir, jn);
+    if (!st.ok()) {
+      return st.Context("the sync is committed but not yet in place; the next run finishes it");
+    }
+    staging_created_ = false;
+    return SaveManifests(true);
+  }
+
+  // The new local manifests: the Primary's entries, with hashes from the transfer or the local
+  // scan, and this node's own stat data (the cache key) for what changed.
+  Status SaveManifests(bool changed) {
+    std::map<std::pair<uint32_t, std::string_view>, Job*> job_of;
+    for (auto& j : jobs_) job_of[{j->action->root, j->action->path}] = j.get();
+    std::set<std::pair<uint32_t, std::string_view>> acted;
+    for (const Action& a : actions_) acted.insert({a.root, a.path});
+    for (uint32_t i = 0; i < roots_.size(); ++i) {
+      const RootPlan& rp = roots_[i];
+      std::vector<snapshot::Entry> out;
+      out.reserve(rp.remote.size());
+      for (const WireEntry& r : rp.remote) {
+        const snapshot::Entry* l = rp.local.Find(r.path);
+        bool same = l && !acted.count({i, r.path}) && l->type == r.type;
+        if (same && l->type == FileType::kRegular && !l->hashed) same = false;
+        if (same) {
+          out.push_back(*l);
+          continue;
+        }
+        snapshot::Entry e;
+        e.path = r.path;
+        auto info = env_.Stat(JoinPath(s_.roots[i].root, r.path));
+        if (!info.ok()) continue;  // vanished: the next scan sees what is there
+        e.type = info->type;
+        e.mode = info->mode;
+        e.uid = info->uid;
+        e.gid = info->gid;
+        e.size = info->type == FileType::kRegular ? info->size : 0;
+        e.mtime_ns = info->mtime_ns;
+        e.ctime_ns = info->ctime_ns;
+        e.inode = info->inode;
+        e.device = info->device;
+        e.nlink = info->nlink;
+        e.link_target = r.link_target;
+        auto jt = job_of.find({i, r.path});
+        if (jt != job_of.end() && !jt->second->vanished) {
+          e.blocks = jt->second->hashes;
+          e.digest = FileDigest(e.blocks, e.size);
+          e.hashed = e.size == jt->second->size;
+        } else if (l && l->hashed && r.hashed && l->digest == r.digest) {
+          e.blocks = l->blocks;
+          e.digest = l->digest;
+          e.hashed = true;
+        }
+        out.push_back(std::move(e));
+      }
+      // Hard links carry their target's hashes.
+      snapshot::Manifest m(std::move(out));
+      for (const WireEntry& r : rp.remote) {
+        if (r.hardlink_to.empty()) continue;
+        const snapshot::Entry* t = m.Find(r.hardlink_to);
+        auto* e = const_cast<snapshot::Entry*>(m.Find(r.path));
+        if (t && e && t->hashed && t->inode == e->inode) {
+          e->blocks = t->blocks;
+          e->digest = t->digest;
+          e->hashed = true;
+        }
+      }
+      KillPoint("commit.manifest");
+      if (changed || local_rehashed_) {
+        HASYNC_RETURN_IF_ERROR(m.Save(env_, ManifestPath(s_, "local", s_.roots[i].name)));
+      }
+    }
+    return Status::Ok();
+  }
+
+  struct Redo {
+    std::string path;
+    std::unique_ptr<WritableFile> file;
+    uint64_t size = 0;
+  };
+
+  const Settings& s_;
+  const SyncOptions& o_;
+  Env& env_;
+  transport::FrameEncoder enc_;
+  transport::FrameDecoder dec_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<transport::CommandChannel> channel_;
+  std::vector<RootPlan> roots_;
+  std::vector<Action> actions_;
+  std::vector<std::unique_ptr<Job>> jobs_;
+  std::map<uint32_t, Redo> redo_;
+  std::map<const Action*, std::string> symlink_staged_;
+  uint64_t total_bytes_ = 0;
+  bool staging_created_ = false;
+  bool committed_ = false;
+  bool local_rehashed_ = false;  // the scan learnt hashes the saved manifest lacks
+  Progress* progress_ = nullptr;
+  SyncSummary sum_;
+};
+
+}  // namespace
+
+Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options) {
+  Env* env = options.env;
+  if (env == nullptr) {
+    HASYNC_ASSIGN_OR_RETURN(env, Env::Default());
+  }
+  Puller p(settings, options, *env);
+  return p.Run();
+}
+
+}  // namespace hasync::engine

@@ -1,0 +1,40 @@
+// The Secondary's side of a sync (`hasync sync`): start the channel, pass the version gate,
+// compare the Primary's list with its own scan, receive and verify every block, stage, and
+// commit atomically through the journal.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/env.h"
+#include "engine/settings.h"
+
+namespace hasync::engine {
+
+struct SyncOptions {
+  std::string transport_command;  // started with /bin/sh -c; its stdio is the channel
+  bool dry_run = false;
+  bool rehash_all = false;        // --checksum
+  bool progress = false;          // report on stderr while it runs
+  Env* env = nullptr;             // default: Env::Default()
+};
+
+struct SyncSummary {
+  uint64_t files_scanned = 0;   // regular files on the Primary
+  uint64_t bytes_scanned = 0;
+  uint64_t files_changed = 0;   // created or updated (content, symlinks, links)
+  uint64_t files_deleted = 0;
+  uint64_t dirs_created = 0;
+  uint64_t meta_changed = 0;
+  uint64_t bytes_changed = 0;   // file data received
+  uint64_t bytes_wire = 0;      // both directions, as framed and compressed
+  uint64_t vanished = 0;        // files gone on the Primary between its scan and their transfer
+  double duration_s = 0;
+  bool recovered = false;       // a crashed sync's journal was rolled forward first
+  std::vector<std::string> actions;  // --dry-run: what would change
+};
+
+Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);
+
+}  // namespace hasync::engine

@@ -1,0 +1,189 @@
+// Settings parsing with toml++; the one adapter for its parse errors.
+#include "engine/settings.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <toml++/toml.h>
+
+#include "common/env.h"
+
+namespace hasync::engine {
+namespace {
+
+const std::set<std::string> kReservedSections = {"ha",     "secondary", "failover", "notify",
+                                                 "database", "ssh",     "status"};
+
+Status Bad(const std::string& key, const std::string& what) {
+  return Status(Code::kConfig, key + ": " + what);
+}
+
+Status CheckKeys(const toml::table& t, const std::string& section,
+                 const std::set<std::string>& allowed) {
+  for (const auto& [k, v] : t) {
+    if (!allowed.count(std::string(k.str()))) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return Bad(section + "." + std::string(k.str()), "unknown key (known: " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> GetString(const toml::table& t, const std::string& section,
+                              const std::string& key, bool required, std::string fallback = "") {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) {
+    if (required) return Bad(section + "." + key, "is required");
+    return fallback;
+  }
+  if (!n->is_string()) return Bad(section + "." + key, "must be a string");
+  return std::string(n->as_string()->get());
+}
+
+Result<std::vector<std::string>> GetStrings(const toml::table& t, const std::string& where,
+                                            const std::string& key) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return out;
+  if (!n->is_array()) return Bad(where + "." + key, "must be a list of strings");
+  for (const auto& item : *n->as_array()) {
+    if (!item.is_string()) return Bad(where + "." + key, "must be a list of strings");
+    out.push_back(std::string(item.as_string()->get()));
+  }
+  return out;
+}
+
+bool ValidRootName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+Status ParseNode(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(
+      t, "node", {"name", "state_dir", "software_version", "software_version_file"}));
+  HASYNC_ASSIGN_OR_RETURN(s.node_name, GetString(t, "node", "name", true));
+  HASYNC_ASSIGN_OR_RETURN(s.state_dir, GetString(t, "node", "state_dir", true));
+  if (s.state_dir.empty() || s.state_dir[0] != '/') {
+    return Bad("node.state_dir", "must be an absolute path");
+  }
+  HASYNC_ASSIGN_OR_RETURN(s.software_version,
+                          GetString(t, "node", "software_version", false, HASYNC_VERSION));
+  HASYNC_ASSIGN_OR_RETURN(std::string vfile, GetString(t, "node", "software_version_file", false));
+  if (!vfile.empty()) {
+    if (t.get("software_version")) {
+      return Bad("node.software_version_file", "give software_version or the file, not both");
+    }
+    HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+    auto text = ReadFileToString(*env, vfile);
+    if (!text.ok()) return Bad("node.software_version_file", text.status().message());
+    std::string v = *text;
+    while (!v.empty() && isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
+    if (v.empty()) return Bad("node.software_version_file", vfile + " is empty");
+    s.software_version = v;
+  }
+  return Status::Ok();
+}
+
+Status ParseFiles(const toml::node& n, Settings& s) {
+  if (!n.is_array_of_tables()) return Bad("files", "must be [[files]] blocks");
+  std::set<std::string> names;
+  size_t i = 0;
+  for (const auto& item : *n.as_array()) {
+    std::string where = "files[" + std::to_string(i++) + "]";
+    const toml::table& t = *item.as_table();
+    HASYNC_RETURN_IF_ERROR(CheckKeys(t, where, {"name", "root", "include", "exclude"}));
+    FileRootSettings r;
+    HASYNC_ASSIGN_OR_RETURN(r.name, GetString(t, where, "name", true));
+    if (!ValidRootName(r.name)) {
+      return Bad(where + ".name", "'" + r.name + "' must be 1-64 letters, digits, '-', '_' or '.'");
+    }
+    if (!names.insert(r.name).second) return Bad(where + ".name", "'" + r.name + "' is used twice");
+    HASYNC_ASSIGN_OR_RETURN(r.root, GetString(t, where, "root", true));
+    if (r.root.empty() || r.root[0] != '/') return Bad(where + ".root", "must be an absolute path");
+    while (r.root.size() > 1 && r.root.back() == '/') r.root.pop_back();
+    HASYNC_ASSIGN_OR_RETURN(r.include, GetStrings(t, where, "include"));
+    HASYNC_ASSIGN_OR_RETURN(r.exclude, GetStrings(t, where, "exclude"));
+    s.roots.push_back(std::move(r));
+  }
+  return Status::Ok();
+}
+
+Status ParseSync(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "sync", {"compression", "threads"}));
+  HASYNC_ASSIGN_OR_RETURN(std::string c, GetString(t, "sync", "compression", false, "auto"));
+  using Mode = transport::CompressionOptions::Mode;
+  if (c == "auto") {
+    s.compression = {Mode::kAuto, 1};
+  } else if (c == "off") {
+    s.compression = {Mode::kOff, 0};
+  } else if (c.size() <= 2 && !c.empty() && std::all_of(c.begin(), c.end(), ::isdigit) &&
+             std::stoi(c) >= 1 && std::stoi(c) <= 19) {
+    s.compression = {Mode::kLevel, std::stoi(c)};
+  } else {
+    return Bad("sync.compression", "must be \"auto\", \"off\" or a zstd level \"1\"..\"19\", not \"" +
+                                       c + "\"");
+  }
+  if (const toml::node* n = t.get("threads")) {
+    if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 256) {
+      return Bad("sync.threads", "must be a whole number from 0 (one per core) to 256");
+    }
+    s.threads = static_cast<unsigned>(n->as_integer()->get());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Settings> ParseSettings(const std::string& text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+        << e.description();
+    return Status(Code::kConfig, msg.str());
+  }
+  Settings s;
+  s.path = source_name;
+  for (const auto& [k, v] : root) {
+    std::string key(k.str());
+    if (key == "node" || key == "files" || key == "sync" || kReservedSections.count(key)) {
+      if (key != "files" && !v.is_table()) return Bad(key, "must be a [" + key + "] section");
+      continue;
+    }
+    return Bad(key, "unknown section (known: node, files, sync, ha, secondary, failover, notify, "
+                    "database, ssh, status)");
+  }
+  const toml::table* node = root["node"].as_table();
+  if (node == nullptr) return Bad("node", "the [node] section is required");
+  HASYNC_RETURN_IF_ERROR(ParseNode(*node, s));
+  if (const toml::node* f = root.get("files")) HASYNC_RETURN_IF_ERROR(ParseFiles(*f, s));
+  if (const toml::table* sync = root["sync"].as_table()) HASYNC_RETURN_IF_ERROR(ParseSync(*sync, s));
+  if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+  return s;
+}
+
+Result<Settings> LoadSettings(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+  auto text = ReadFileToString(*env, path);
+  if (!text.ok()) {
+    return Status(text.status().code() == Code::kNotFound ? Code::kNotFound : Code::kConfig,
+                  "cannot read settings: " + text.status().message() +
+                      " (give --config FILE or set HASYNC_CONFIG)");
+  }
+  return ParseSettings(*text, path);
+}
+
+std::string DefaultConfigPath() {
+  const char* env = std::getenv("HASYNC_CONFIG");
+  return env && *env ? env : "/etc/hasync/hasync.toml";
+}
+
+}  // namespace hasync::engine

@@ -1,0 +1,32 @@
+// Glob matching with fnmatch(3).
+#include "snapshot/filter.h"
+
+#include <fnmatch.h>
+
+namespace hasync::snapshot {
+namespace {
+
+bool Matches(const std::string& pattern, const std::string& path) {
+  if (pattern.find('/') != std::string::npos) {
+    return ::fnmatch(pattern.c_str(), path.c_str(), FNM_PATHNAME) == 0;
+  }
+  size_t slash = path.rfind('/');
+  const char* name = path.c_str() + (slash == std::string::npos ? 0 : slash + 1);
+  return ::fnmatch(pattern.c_str(), name, 0) == 0;
+}
+
+}  // namespace
+
+bool Filter::Excluded(std::string_view rel_path, bool is_dir) const {
+  std::string path(rel_path);
+  for (const auto& p : exclude_) {
+    if (Matches(p, path)) return true;
+  }
+  if (is_dir || include_.empty()) return false;
+  for (const auto& p : include_) {
+    if (Matches(p, path)) return false;
+  }
+  return true;
+}
+
+}  // namespace hasync::snapshot

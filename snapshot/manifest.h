@@ -1,0 +1,78 @@
+// Manifest: what a file root holds, entry by entry, with per-block xxh3 hashes of every regular
+// file. Both peers keep one per root in their state folder from the last run; it is the cache
+// that lets a scan skip re-reading files whose size, mtime, ctime and inode are unchanged.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/env.h"
+#include "common/status.h"
+
+namespace hasync::snapshot {
+
+// Fixed block size of the block-level delta: large enough that a 256 MiB file has 4,096 hashes
+// (32 KiB to send), small enough that a 1% in-place change moves little data.
+constexpr uint64_t kBlockSize = 64 * 1024;
+
+inline uint64_t BlockCount(uint64_t size) { return (size + kBlockSize - 1) / kBlockSize; }
+
+struct Entry {
+  std::string path;  // relative to the root, '/'-separated
+  FileType type = FileType::kRegular;
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  // The cache key beside size and mtime; local to this node, never compared across peers.
+  int64_t ctime_ns = 0;
+  uint64_t inode = 0;
+  uint64_t device = 0;
+  uint64_t nlink = 0;
+  std::string link_target;      // symlinks only
+  bool hashed = false;          // blocks and digest are valid
+  std::vector<uint64_t> blocks;  // xxh3 of each kBlockSize block
+  uint64_t digest = 0;           // FileDigest(blocks, size)
+};
+
+class Manifest {
+ public:
+  Manifest() = default;
+  explicit Manifest(std::vector<Entry> entries);  // sorts by path
+  // The index holds views into entries_: a copy re-indexes; a move keeps the vector's buffer.
+  Manifest(const Manifest& other) : entries_(other.entries_) { Reindex(); }
+  Manifest& operator=(const Manifest& other) {
+    entries_ = other.entries_;
+    Reindex();
+    return *this;
+  }
+  Manifest(Manifest&&) = default;
+  Manifest& operator=(Manifest&&) = default;
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::vector<Entry>& mutable_entries() { return entries_; }
+  // nullptr when absent.
+  const Entry* Find(std::string_view path) const;
+  // Call after changing entries' paths or order.
+  void Reindex();
+
+  std::vector<std::byte> Serialize() const;
+  static Result<Manifest> Parse(std::span<const std::byte> data);
+  // Loads path; a missing file is an empty manifest. A damaged one is kIo (the caller may
+  // discard it: it is only a cache).
+  static Result<Manifest> Load(Env& env, const std::string& path);
+  Status Save(Env& env, const std::string& path) const;
+
+ private:
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string_view, size_t> index_;
+};
+
+// True when the cached entry still describes the file on disk, so its hashes can be reused.
+bool QuickCheckMatches(const Entry& cached, const FileInfo& now);
+
+}  // namespace hasync::snapshot

@@ -1,0 +1,145 @@
+// The scan: a depth-first walk with lstat, then parallel hashing of what the cache missed.
+#include "snapshot/scanner.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/parallel.h"
+#include "common/path.h"
+
+namespace hasync::snapshot {
+namespace {
+
+// Reads this many blocks per batch: 1 MiB in flight per thread, submitted at once on io_uring.
+constexpr uint64_t kBatchBlocks = 16;
+// Large files are hashed in pieces of this many blocks (64 MiB) so both cores share them.
+constexpr uint64_t kPieceBlocks = 1024;
+
+Status Walk(Env& env, const std::string& root, const std::string& rel, const ScanOptions& o,
+            std::vector<Entry>& out, ScanStats& stats) {
+  std::string dir = rel.empty() ? root : JoinPath(root, rel);
+  HASYNC_ASSIGN_OR_RETURN(auto names, env.ListDir(dir));
+  std::sort(names.begin(), names.end(),
+            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  for (const DirEntry& d : names) {
+    if (rel.empty() && d.name == kStagingDirName) continue;
+    std::string path = rel.empty() ? d.name : rel + "/" + d.name;
+    HASYNC_ASSIGN_OR_RETURN(FileInfo info, env.Stat(JoinPath(root, path)));
+    bool is_dir = info.type == FileType::kDirectory;
+    if (o.filter.Excluded(path, is_dir)) continue;
+    if (info.type == FileType::kOther) {
+      ++stats.skipped_special;
+      continue;
+    }
+    Entry e;
+    e.path = std::move(path);
+    e.type = info.type;
+    e.mode = info.mode;
+    e.uid = info.uid;
+    e.gid = info.gid;
+    e.size = info.type == FileType::kRegular ? info.size : 0;
+    e.mtime_ns = info.mtime_ns;
+    e.ctime_ns = info.ctime_ns;
+    e.inode = info.inode;
+    e.device = info.device;
+    e.nlink = info.nlink;
+    if (info.type == FileType::kSymlink) {
+      HASYNC_ASSIGN_OR_RETURN(e.link_target, env.ReadLink(JoinPath(root, e.path)));
+    }
+    if (info.type == FileType::kRegular) {
+      ++stats.files;
+      stats.bytes += info.size;
+      const Entry* cached = o.cache && !o.rehash_all ? o.cache->Find(e.path) : nullptr;
+      if (cached && QuickCheckMatches(*cached, info)) {
+        e.hashed = true;
+        e.blocks = cached->blocks;
+        e.digest = cached->digest;
+      }
+    }
+    std::string sub = e.path;
+    out.push_back(std::move(e));
+    if (is_dir) HASYNC_RETURN_IF_ERROR(Walk(env, root, sub, o, out, stats));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_t count,
+                  uint64_t* out) {
+  thread_local std::unique_ptr<std::byte[]> buf(new std::byte[kBatchBlocks * kBlockSize]);
+  for (uint64_t b = first; b < first + count; b += kBatchBlocks) {
+    uint64_t n = std::min(kBatchBlocks, first + count - b);
+    ReadOp ops[kBatchBlocks];
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t off = (b + i) * kBlockSize;
+      uint64_t len = std::min(kBlockSize, size - off);
+      ops[i] = ReadOp{off, std::span<std::byte>(buf.get() + i * kBlockSize, len), 0};
+    }
+    HASYNC_RETURN_IF_ERROR(file.ReadMany(std::span<ReadOp>(ops, n)));
+    for (uint64_t i = 0; i < n; ++i) {
+      if (ops[i].done != ops[i].buf.size()) {
+        return Status(Code::kIo, "file shrank while it was being read");
+      }
+      out[b + i - first] = Hash64(ops[i].buf);
+    }
+  }
+  return Status::Ok();
+}
+
+Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo,
+                   unsigned threads) {
+  struct Piece {
+    Entry* entry;
+    uint64_t first;
+    uint64_t count;
+  };
+  std::sort(todo.begin(), todo.end(), [](Entry* a, Entry* b) { return a->size > b->size; });
+  std::vector<Piece> pieces;
+  for (Entry* e : todo) {
+    e->blocks.assign(BlockCount(e->size), 0);
+    uint64_t nb = e->blocks.size();
+    for (uint64_t f = 0; f < nb; f += kPieceBlocks) {
+      pieces.push_back(Piece{e, f, std::min(kPieceBlocks, nb - f)});
+    }
+  }
+  HASYNC_RETURN_IF_ERROR(RunParallel(pieces.size(), threads, [&](size_t i) -> Status {
+    Piece& p = pieces[i];
+    std::string path = JoinPath(root, p.entry->path);
+    HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(path));
+    return HashBlocks(*file, p.entry->size, p.first, p.count, p.entry->blocks.data() + p.first)
+        .Context("hashing " + path);
+  }));
+  for (Entry* e : todo) {
+    e->digest = FileDigest(e->blocks, e->size);
+    e->hashed = true;
+  }
+  return Status::Ok();
+}
+
+Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions& o) {
+  ScanResult r;
+  std::vector<Entry> entries;
+  HASYNC_RETURN_IF_ERROR(Walk(env, root, "", o, entries, r.stats).Context("scanning " + root));
+  if (o.hash_uncached) {
+    std::vector<Entry*> todo;
+    for (Entry& e : entries) {
+      if (e.type == FileType::kRegular && !e.hashed) {
+        todo.push_back(&e);
+        ++r.stats.hashed_files;
+        r.stats.hashed_bytes += e.size;
+      }
+    }
+    HASYNC_RETURN_IF_ERROR(HashEntries(env, root, todo, o.threads));
+  }
+  if (r.stats.skipped_special > 0) {
+    Log("scan")->warn("{}: skipped {} sockets, fifos or device files (not replicated)", root,
+                      r.stats.skipped_special);
+  }
+  r.manifest = Manifest(std::move(entries));
+  return r;
+}
+
+}  // namespace hasync::snapshot

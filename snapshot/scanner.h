@@ -1,0 +1,50 @@
+// Scanner: walks a file root into a Manifest, re-using the block hashes of every file the
+// previous manifest still describes (quick check) and hashing the rest across all cores,
+// largest first, large files split by byte range. Symlinks are recorded, never followed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/env.h"
+#include "snapshot/filter.h"
+#include "snapshot/manifest.h"
+
+namespace hasync::snapshot {
+
+// Names inside a root that belong to hasync and are never scanned or replicated.
+constexpr std::string_view kStagingDirName = ".hasync-staging";
+
+struct ScanOptions {
+  Filter filter;
+  const Manifest* cache = nullptr;  // previous manifest of this root, or none
+  bool rehash_all = false;          // --checksum: ignore the cache
+  bool hash_uncached = true;        // false: leave files the cache misses unhashed
+  unsigned threads = 1;
+};
+
+struct ScanStats {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t hashed_files = 0;
+  uint64_t hashed_bytes = 0;
+  uint64_t skipped_special = 0;  // sockets, fifos, devices: not replicated
+};
+
+struct ScanResult {
+  Manifest manifest;
+  ScanStats stats;
+};
+
+// Scans root. REQUIRES: root is an existing directory.
+Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions& options);
+
+// Hashes the blocks [first, first + count) of a file into out (one hash per block).
+Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_t count,
+                  uint64_t* out);
+
+// Hashes the still-unhashed regular files of entries (in place) across threads.
+Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo, unsigned threads);
+
+}  // namespace hasync::snapshot

@@ -1,0 +1,88 @@
+// Channel: the byte stream a sync runs over. The Secondary starts a command (ssh to the
+// Primary, or any --transport command) and its stdin/stdout become the channel; the Primary's
+// `hasync serve --stdio` uses its own stdin/stdout. Frames travel over it (frame_io.h).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+
+namespace hasync::transport {
+
+// Thread safety: one reader thread and one writer thread may use a channel at once.
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  // Fills buf completely; end of stream or a read error is kPeer, naming the cause.
+  virtual Status ReadExact(std::span<std::byte> buf) = 0;
+  // Writes all of data; a peer that went away is kPeer.
+  virtual Status WriteAll(std::span<const std::byte> data) = 0;
+  // Signals end of stream to the peer (closes the write side).
+  virtual void CloseWrite() = 0;
+  // Waits for the peer process, if any, and says how it ended: ok for exit status 0.
+  virtual Status Finish() = 0;
+  uint64_t bytes_read() const { return bytes_read_.load(); }
+  uint64_t bytes_written() const { return bytes_written_.load(); }
+
+ protected:
+  std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> bytes_written_{0};
+};
+
+// A channel over two file descriptors (owned when `owns` is true).
+class FdChannel : public Channel {
+ public:
+  FdChannel(int read_fd, int write_fd, bool owns);
+  ~FdChannel() override;
+  Status ReadExact(std::span<std::byte> buf) override;
+  Status WriteAll(std::span<const std::byte> data) override;
+  void CloseWrite() override;
+  Status Finish() override { return Status::Ok(); }
+
+ protected:
+  // Describes why the stream ended, for the error; the command channel adds the peer's fate.
+  virtual std::string EndOfStreamCause() { return "the peer closed the channel"; }
+  int read_fd_;
+  int write_fd_;
+  bool owns_;
+};
+
+// Starts `/bin/sh -c command`; its stdin/stdout are the channel. The child's stderr is relayed
+// to ours line by line, prefixed "[peer] ", and its last lines are quoted when the channel breaks.
+class CommandChannel : public FdChannel {
+ public:
+  static Result<std::unique_ptr<CommandChannel>> Start(const std::string& command);
+  ~CommandChannel() override;
+  Status Finish() override;
+  pid_t pid() const { return pid_; }
+
+ protected:
+  std::string EndOfStreamCause() override;
+
+ private:
+  CommandChannel(int read_fd, int write_fd, int err_fd, pid_t pid);
+  void RelayStderr();
+  // Waits up to `ms` for the child; returns a description of how it ended, or "" if running.
+  std::string Reap(int ms);
+
+  pid_t pid_;
+  int err_fd_;
+  std::thread relay_;
+  std::mutex mu_;
+  std::string last_lines_;
+  bool reaped_ = false;
+  int wait_status_ = 0;
+};
+
+// The serve side's channel: this process's stdin and stdout.
+std::unique_ptr<Channel> OpenStdioChannel();
+
+}  // namespace hasync::transport
