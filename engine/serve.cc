@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/hash.h"
+#include "common/kill_point.h"
 #include "common/log.h"
 #include "common/path.h"
 #include "engine/session_common.h"
@@ -320,6 +321,7 @@ class Server {
         enc.Encode(static_cast<uint8_t>(MsgType::kFileData), e.view(), frame);
         std::lock_guard<std::mutex> lock(write_mu_);
         HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
+        KillPoint("serve.data");
       }
     }
     return Status::Ok();

@@ -76,6 +76,9 @@ void FdChannel::CloseWrite() {
 }
 
 Result<std::unique_ptr<CommandChannel>> CommandChannel::Start(const std::string& command) {
+  // A peer that goes away must surface as EPIPE, an error we report, never as a signal that
+  // kills this process mid-sync.
+  ::signal(SIGPIPE, SIG_IGN);
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("creating a pipe", errno);
   if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus("creating a pipe", errno);
@@ -85,6 +88,8 @@ Result<std::unique_ptr<CommandChannel>> CommandChannel::Start(const std::string&
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("starting the transport command", errno);
   if (pid == 0) {
+    // Its own process group, so a pipeline transport ("a | b") is ended as a whole.
+    ::setpgid(0, 0);
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
@@ -105,16 +110,21 @@ CommandChannel::CommandChannel(int read_fd, int write_fd, int err_fd, pid_t pid)
 
 CommandChannel::~CommandChannel() {
   CloseWrite();
-  if (!reaped_) {
-    // The peer must not outlive a failed sync: ask it to stop, then collect it.
-    if (Reap(0).empty()) {
-      ::kill(pid_, SIGTERM);
-      if (Reap(2000).empty()) {
-        ::kill(pid_, SIGKILL);
-        Reap(-1);
-      }
+  // Stop reading first: a peer blocked writing to us then fails with EPIPE instead of hanging.
+  if (read_fd_ >= 0) {
+    ::close(read_fd_);
+    read_fd_ = -1;
+  }
+  if (!reaped_ && Reap(0).empty()) {
+    // The peer must not outlive a failed sync: ask its whole group to stop, then collect it.
+    ::kill(-pid_, SIGTERM);
+    if (Reap(2000).empty()) {
+      ::kill(-pid_, SIGKILL);
+      Reap(-1);
     }
   }
+  // Whatever else of the pipeline is left goes too, or the relay would wait for its stderr.
+  ::kill(-pid_, SIGKILL);
   if (relay_.joinable()) relay_.join();
   ::close(err_fd_);
 }
@@ -161,6 +171,11 @@ std::string CommandChannel::Reap(int ms) {
   if (WIFEXITED(wait_status_)) {
     int code = WEXITSTATUS(wait_status_);
     if (code == 127) return "the transport command was not found (exit status 127)";
+    // A shell running the peer reports its death by signal N as status 128 + N.
+    if (code > 128 && code < 128 + NSIG) {
+      return std::string("the peer was killed by signal ") + ::strsignal(code - 128) +
+             " (exit status " + std::to_string(code) + ")";
+    }
     return "the peer exited with status " + std::to_string(code);
   }
   if (WIFSIGNALED(wait_status_)) {

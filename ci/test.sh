@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command (README): installs what it needs, builds from scratch, checks formatting and
+# that every test is built, runs the unit tests under ASan/UBSan and every tier on the release
+# build, then a short benchmark smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/install-deps.sh
+bash ci/check-tests.sh
+echo "== clang-format"
+find common transport snapshot engine verify bench tests \( -name '*.cc' -o -name '*.h' \) -print0 |
+  xargs -0 clang-format --dry-run --Werror
+echo "== asan-ubsan build: unit tests"
+bash ci/build.sh asan-ubsan
+(cd build/asan-ubsan && ctest -L unit --output-on-failure -j "$(nproc)" --timeout 300)
+echo "== release build: every tier"
+bash ci/build.sh release
+(cd build/release && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+echo "== benchmark smoke run"
+build/release/bench/hasync_kernels --benchmark_min_time=0.01 >/dev/null
+echo "ci/test.sh: all passed"

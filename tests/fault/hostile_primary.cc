@@ -1,0 +1,57 @@
+// Test double for fault injection: a Primary that passes the version gate and then lies.
+// Modes: dotdot, absolute, through-symlink (lists a symlink then a file below it), oversized
+// (a frame header announcing more than the limit), garbage (not a hasync frame at all).
+#include <cstring>
+#include <string>
+
+#include "engine/protocol.h"
+#include "transport/channel.h"
+#include "transport/frame_io.h"
+
+using namespace hasync;
+using namespace hasync::engine;
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "dotdot";
+  auto ch = transport::OpenStdioChannel();
+  transport::FrameDecoder dec;
+  transport::FrameEncoder enc({});
+  if (mode == "garbage") {
+    std::string junk = "SSH-2.0-OpenSSH_9.2 welcome\r\n" + std::string(64, 'x');
+    (void)ch->WriteAll(std::as_bytes(std::span(junk)));
+    return 0;
+  }
+  auto hello = transport::ReadFrame(*ch, dec);
+  if (!hello.ok()) return 1;
+  auto peer = DecodeHello(hello->payload);
+  Encoder e;
+  Encode(*peer, e);  // echo the Secondary's versions: the gate passes
+  (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kHello), e.view());
+  (void)transport::ReadFrame(*ch, dec);  // list request
+  if (mode == "oversized") {
+    std::byte h[transport::kFrameHeaderSize] = {};
+    h[0] = std::byte{0x53};
+    h[1] = std::byte{0x48};
+    h[2] = std::byte{1};
+    h[3] = std::byte{4};
+    uint32_t huge = 1u << 30;
+    std::memcpy(h + 8, &huge, 4);
+    std::memcpy(h + 12, &huge, 4);
+    (void)ch->WriteAll(h);
+    return 0;
+  }
+  ListEntries list{.root = 0, .entries = {}};
+  if (mode == "dotdot") list.entries.push_back({.path = "../escaped", .mode = 0644, .size = 4});
+  if (mode == "absolute") list.entries.push_back({.path = "/tmp/escaped", .mode = 0644, .size = 4});
+  if (mode == "through-symlink") {
+    list.entries.push_back({.path = "a", .type = FileType::kSymlink, .link_target = "/tmp"});
+    list.entries.push_back({.path = "a/escaped", .mode = 0644, .size = 4});
+  }
+  Encoder l;
+  Encode(list, l);
+  (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEntries), l.view());
+  (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEnd), {});
+  // Then answer any request with data, as a real attacker would.
+  (void)transport::ReadFrame(*ch, dec);
+  return 0;
+}

@@ -1,0 +1,134 @@
+// Helpers shared by the tests: temporary trees, settings for a local Primary/Secondary pair,
+// and a byte-for-byte tree comparison through the manifests.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "common/env.h"
+#include "engine/pull.h"
+#include "engine/settings.h"
+#include "snapshot/scanner.h"
+#include "verify/manifest_diff.h"
+
+namespace hasync::testing {
+
+namespace fs = std::filesystem;
+
+inline std::string MakeTempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "hasync-test-XXXXXX").string();
+  char* p = ::mkdtemp(tmpl.data());
+  if (p == nullptr) std::abort();
+  return tmpl;
+}
+
+inline void WriteFile(const std::string& path, const std::string& data) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
+  }
+  return s;
+}
+
+inline snapshot::Manifest ScanTree(const std::string& root) {
+  Env* env = Env::Default().value();
+  snapshot::ScanOptions o{.threads = 2};
+  auto r = snapshot::ScanRoot(*env, root, o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r->manifest) : snapshot::Manifest();
+}
+
+// Empty when the two trees are identical in content, types, targets, modes and mtimes.
+inline std::string TreeDiff(const std::string& a, const std::string& b) {
+  auto diffs = verify::DiffManifests(ScanTree(a), ScanTree(b), {.compare_mtime = true});
+  std::string out;
+  for (const auto& d : diffs) out += d.path + ": " + d.what + "\n";
+  return out;
+}
+
+// A Primary and a Secondary on this machine, each with its own root and state folder.
+class Pair {
+ public:
+  Pair() : dir_(MakeTempDir()) {
+    for (const char* d : {"p", "s", "pstate", "sstate"}) fs::create_directories(dir_ + "/" + d);
+    WriteConfigs("1.0", "1.0");
+  }
+  ~Pair() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void WriteConfigs(const std::string& primary_version, const std::string& secondary_version) {
+    WriteFile(dir_ + "/primary.toml", Config("mdm-a", "p", "pstate", primary_version));
+    WriteFile(dir_ + "/secondary.toml", Config("mdm-b", "s", "sstate", secondary_version));
+  }
+  std::string primary() const { return dir_ + "/p"; }
+  std::string secondary() const { return dir_ + "/s"; }
+  std::string dir() const { return dir_; }
+  std::string secondary_config() const { return dir_ + "/secondary.toml"; }
+  // The transport that starts the Primary's serve side; `prefix` wraps it (env vars, pipes).
+  std::string Serve(const std::string& env_prefix = "", const std::string& pipe = "") const {
+    return env_prefix + " " HASYNC_BIN " serve --stdio --log-level warn --config " + dir_ +
+           "/primary.toml" + pipe;
+  }
+  Result<engine::SyncSummary> Sync(Env* env = nullptr, const std::string& transport = "") {
+    auto s = engine::LoadSettings(secondary_config());
+    if (!s.ok()) return s.status();
+    engine::SyncOptions o{.transport_command = transport.empty() ? Serve() : transport,
+                          .env = env};
+    return engine::RunSync(*s, o);
+  }
+  // Runs the hasync binary as the Secondary; returns its exit code.
+  int SyncProcess(const std::string& env_prefix, const std::string& transport = "") const {
+    std::string cmd = env_prefix + " " HASYNC_BIN " sync --log-level error --config " +
+                      secondary_config() + " --transport '" +
+                      (transport.empty() ? Serve() : transport) + "' >/dev/null 2>&1";
+    int st = std::system(cmd.c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+
+ private:
+  std::string Config(const std::string& name, const std::string& root, const std::string& state,
+                     const std::string& version) const {
+    return "[node]\nname = \"" + name + "\"\nstate_dir = \"" + dir_ + "/" + state +
+           "\"\nsoftware_version = \"" + version + "\"\n[[files]]\nname = \"data\"\nroot = \"" +
+           dir_ + "/" + root + "\"\nexclude = [\"*.tmp\"]\n";
+  }
+  std::string dir_;
+};
+
+// A small tree with every kind of entry.
+inline void MakeSampleTree(const std::string& root) {
+  WriteFile(root + "/certs/server.pem", "-----BEGIN CERTIFICATE-----\n" + std::string(3000, 'A'));
+  WriteFile(root + "/certs/ca.pem", RandomBytes(1500, 1));
+  WriteFile(root + "/app/big.bin", RandomBytes(6 << 20, 2));
+  WriteFile(root + "/app/medium.bin", RandomBytes(300000, 3));
+  WriteFile(root + "/app/empty.txt", "");
+  WriteFile(root + "/users/local.db", RandomBytes(70000, 4));
+  fs::create_directories(root + "/empty/dir");
+  fs::create_symlink("../certs/server.pem", root + "/app/server-link");
+  fs::create_hard_link(root + "/users/local.db", root + "/users/local-hard.db");
+  ::chmod((root + "/certs/ca.pem").c_str(), 0600);
+  WriteFile(root + "/scratch.tmp", "excluded");
+}
+
+}  // namespace hasync::testing

@@ -1,0 +1,99 @@
+// Env conformance: every backend available here passes the same tests; FaultEnv injects.
+#include "common/env.h"
+
+#include <gtest/gtest.h>
+
+#include "common/fault_env.h"
+#include "tests/test_util.h"
+
+namespace hasync {
+namespace {
+
+using testing::MakeTempDir;
+
+std::unique_ptr<Env> MakeEnv(const std::string& name) {
+  if (name == "posix") return NewPosixEnv();
+  auto r = NewUringEnv();
+  EXPECT_TRUE(r.ok()) << "io_uring must be available on the CI machine: " << r.status().ToString();
+  return r.ok() ? std::move(r).value() : NewPosixEnv();
+}
+
+class EnvTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    env_ = MakeEnv(GetParam());
+    dir_ = MakeTempDir();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<Env> env_;
+  std::string dir_;
+};
+
+TEST_P(EnvTest, BatchedWritesAndReadsRoundTrip) {
+  EXPECT_EQ(env_->Name(), GetParam());
+  std::string path = dir_ + "/f";
+  auto w = env_->OpenForWrite(path, {});
+  ASSERT_TRUE(w.ok());
+  std::string a = testing::RandomBytes(200000, 7), b = testing::RandomBytes(5000, 8);
+  WriteOp ops[2] = {{0, std::as_bytes(std::span(a))}, {300000, std::as_bytes(std::span(b))}};
+  ASSERT_TRUE((*w)->WriteMany(ops).ok());
+  ASSERT_TRUE((*w)->Sync().ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  auto r = env_->OpenForRead(path);
+  ASSERT_TRUE(r.ok());
+  std::string x(a.size(), '\0'), y(10000, '\0');
+  ReadOp reads[2] = {{0, std::as_writable_bytes(std::span(x)), 0},
+                     {300000, std::as_writable_bytes(std::span(y)), 0}};
+  ASSERT_TRUE((*r)->ReadMany(reads).ok());
+  EXPECT_EQ(reads[0].done, a.size());
+  EXPECT_EQ(x, a);
+  EXPECT_EQ(reads[1].done, b.size()) << "a read past the end is short, not an error";
+  EXPECT_EQ(y.substr(0, b.size()), b);
+}
+
+TEST_P(EnvTest, StatNeverFollowsSymlinks) {
+  testing::WriteFile(dir_ + "/target", "x");
+  ASSERT_TRUE(env_->Symlink("target", dir_ + "/link").ok());
+  auto st = env_->Stat(dir_ + "/link");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->type, FileType::kSymlink);
+  EXPECT_EQ(env_->ReadLink(dir_ + "/link").value(), "target");
+  EXPECT_FALSE(env_->OpenForRead(dir_ + "/link").ok()) << "opening through a symlink must fail";
+}
+
+TEST_P(EnvTest, MissingFileIsNotFound) {
+  auto r = env_->OpenForRead(dir_ + "/nope");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+}
+
+TEST_P(EnvTest, WriteFileAtomicReplacesWholeFile) {
+  std::string s = "new contents";
+  ASSERT_TRUE(WriteFileAtomic(*env_, dir_ + "/a", std::as_bytes(std::span(s))).ok());
+  EXPECT_EQ(testing::ReadFile(dir_ + "/a"), s);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/a.tmp"));
+}
+
+TEST_P(EnvTest, FaultEnvFailsWritesPastTheBudgetWithNoSpace) {
+  FaultEnv fault(*env_, FaultOptions{.no_space_after_bytes = 100});
+  auto w = fault.OpenForWrite(dir_ + "/f", {});
+  ASSERT_TRUE(w.ok());
+  std::string data(64, 'x');
+  EXPECT_TRUE((*w)->WriteAt(0, std::as_bytes(std::span(data))).ok());
+  Status st = (*w)->WriteAt(64, std::as_bytes(std::span(data)));
+  EXPECT_EQ(st.code(), Code::kNoSpace) << st.ToString();
+}
+
+TEST_P(EnvTest, FaultEnvFailsSync) {
+  FaultEnv fault(*env_, FaultOptions{.fail_sync = true});
+  EXPECT_EQ(fault.SyncFs(dir_).code(), Code::kIo);
+  EXPECT_EQ(fault.SyncDir(dir_).code(), Code::kIo);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EnvTest, ::testing::Values("posix", "uring"),
+                         [](const auto& param_info) { return param_info.param; });
+
+TEST(EnvDefaultTest, UringProbeSucceedsHere) { EXPECT_TRUE(UringAvailable()); }
+
+}  // namespace
+}  // namespace hasync
