@@ -51,8 +51,8 @@ Result<std::string> ReadFileToString(Env& env, const std::string& path) {
   HASYNC_ASSIGN_OR_RETURN(FileInfo info, env.Stat(path));
   HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(path));
   std::string out(info.size, '\0');
-  HASYNC_ASSIGN_OR_RETURN(size_t n,
-                          file->Read(0, std::as_writable_bytes(std::span<char>(out.data(), out.size()))));
+  HASYNC_ASSIGN_OR_RETURN(
+      size_t n, file->Read(0, std::as_writable_bytes(std::span<char>(out.data(), out.size()))));
   out.resize(n);
   return out;
 }

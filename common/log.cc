@@ -18,8 +18,8 @@ spdlog::sink_ptr Sink() {
 Status InitLogging(const std::string& level) {
   auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
-    return Status(Code::kUsage, "log level must be trace, debug, info, warn, error or off, not '" +
-                                    level + "'");
+    return Status(Code::kUsage,
+                  "log level must be trace, debug, info, warn, error or off, not '" + level + "'");
   }
   std::lock_guard<std::mutex> lock(g_mu);
   g_level = lvl;

@@ -19,8 +19,7 @@ inline unsigned DefaultThreads() { return std::max(1u, std::thread::hardware_con
 
 // Calls fn(i) for every i in [0, count) on up to `threads` threads. Stops claiming new items
 // after the first error and returns it. fn must be safe to call concurrently.
-inline Status RunParallel(size_t count, unsigned threads,
-                          const std::function<Status(size_t)>& fn) {
+inline Status RunParallel(size_t count, unsigned threads, const std::function<Status(size_t)>& fn) {
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;

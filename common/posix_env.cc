@@ -196,7 +196,8 @@ Status PosixEnv::SetMeta(const std::string& path, const MetaOptions& o) {
   if (o.set_mode) {
     // After chown, which clears set-id bits. fchmodat cannot skip symlinks on Linux, so the
     // caller never asks for a symlink's mode.
-    HASYNC_SYSCALL(::fchmodat(AT_FDCWD, path.c_str(), o.mode & 07777, 0), "setting mode of " + path);
+    HASYNC_SYSCALL(::fchmodat(AT_FDCWD, path.c_str(), o.mode & 07777, 0),
+                   "setting mode of " + path);
   }
   if (o.set_mtime) {
     struct timespec ts[2];

@@ -13,21 +13,21 @@ namespace hasync {
 
 // The closed table: X(Name, exit code, short description). Exit codes never change meaning;
 // new codes are appended.
-#define HASYNC_ERROR_CODES(X)                                                 \
-  X(kOk, 0, "ok")                                                             \
-  X(kInternal, 1, "internal error")                                           \
-  X(kUsage, 2, "bad command-line arguments")                                  \
-  X(kConfig, 3, "bad settings")                                               \
-  X(kIo, 4, "local I/O error")                                                \
-  X(kNoSpace, 5, "no space left on device")                                   \
-  X(kProtocol, 6, "protocol violation by the peer")                           \
-  X(kChecksum, 7, "checksum mismatch")                                        \
-  X(kPeer, 8, "peer failed or channel broken")                                \
-  X(kVersion, 9, "version mismatch")                                          \
-  X(kUnsafePath, 10, "path escapes its root")                                 \
-  X(kBusy, 11, "another sync is running")                                     \
-  X(kNotFound, 12, "not found")                                               \
-  X(kAborted, 13, "interrupted")                                              \
+#define HASYNC_ERROR_CODES(X)                       \
+  X(kOk, 0, "ok")                                   \
+  X(kInternal, 1, "internal error")                 \
+  X(kUsage, 2, "bad command-line arguments")        \
+  X(kConfig, 3, "bad settings")                     \
+  X(kIo, 4, "local I/O error")                      \
+  X(kNoSpace, 5, "no space left on device")         \
+  X(kProtocol, 6, "protocol violation by the peer") \
+  X(kChecksum, 7, "checksum mismatch")              \
+  X(kPeer, 8, "peer failed or channel broken")      \
+  X(kVersion, 9, "version mismatch")                \
+  X(kUnsafePath, 10, "path escapes its root")       \
+  X(kBusy, 11, "another sync is running")           \
+  X(kNotFound, 12, "not found")                     \
+  X(kAborted, 13, "interrupted")                    \
   X(kClockSkew, 14, "clock skew too large")
 
 enum class Code : int {
@@ -88,10 +88,10 @@ class [[nodiscard]] Result {
 }  // namespace hasync
 
 // Returns early with the Status of `expr` when it is not ok.
-#define HASYNC_RETURN_IF_ERROR(expr)           \
-  do {                                         \
-    ::hasync::Status _st = (expr);             \
-    if (!_st.ok()) return _st;                 \
+#define HASYNC_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::hasync::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 #define HASYNC_CONCAT_INNER(a, b) a##b

@@ -82,10 +82,12 @@ Status RunBatch(int fd, std::vector<Op>& ops, bool write, const std::string& pat
       if (res == -EINTR || res == -EAGAIN) {
         queue.push_back(io_uring_cqe_get_data64(cqe));
       } else if (res < 0) {
-        if (first_error.ok()) first_error = ErrnoStatus((write ? "writing " : "reading ") + path, -res);
+        if (first_error.ok())
+          first_error = ErrnoStatus((write ? "writing " : "reading ") + path, -res);
       } else if (res == 0) {
         if (write) {
-          if (first_error.ok()) first_error = Status(Code::kIo, "writing " + path + ": no progress");
+          if (first_error.ok())
+            first_error = Status(Code::kIo, "writing " + path + ": no progress");
         } else {
           op.eof = true;
         }

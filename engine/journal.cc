@@ -114,7 +114,8 @@ Status ApplyOp(Env& env, const JournalOp& op, ParentChecker& parents, const std:
       for (const BlockRun& r : op.runs) {
         buf.resize(r.length);
         HASYNC_ASSIGN_OR_RETURN(size_t n, redo->Read(r.redo_offset, buf));
-        if (n != r.length) return Status(Code::kIo, "journal: redo file " + op.source + " is short");
+        if (n != r.length)
+          return Status(Code::kIo, "journal: redo file " + op.source + " is short");
         HASYNC_RETURN_IF_ERROR(out->WriteAt(r.offset, buf));
       }
       return out->Close();
@@ -180,7 +181,8 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
   Journal j;
   HASYNC_ASSIGN_OR_RETURN(uint32_t magic, d.GetFixed32());
   HASYNC_ASSIGN_OR_RETURN(uint32_t version, d.GetFixed32());
-  if (magic != kMagic || version != kVersion) return Status(Code::kIo, "not a journal of version 1");
+  if (magic != kMagic || version != kVersion)
+    return Status(Code::kIo, "not a journal of version 1");
   HASYNC_ASSIGN_OR_RETURN(j.sync_id, d.GetFixed64());
   HASYNC_ASSIGN_OR_RETURN(uint64_t nroots, d.GetVarint(1024, "root count"));
   j.roots.resize(nroots);

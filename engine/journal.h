@@ -25,7 +25,7 @@ enum class OpKind : uint8_t {
 };
 
 struct BlockRun {
-  uint64_t offset = 0;       // in the target file
+  uint64_t offset = 0;  // in the target file
   uint64_t length = 0;
   uint64_t redo_offset = 0;  // in the redo file
 };

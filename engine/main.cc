@@ -36,7 +36,8 @@ struct Cli {
 
 int Fail(const Status& st, bool json) {
   if (json) {
-    nlohmann::json j = {{"result", "error"}, {"error", CodeName(st.code())}, {"message", st.message()}};
+    nlohmann::json j = {
+        {"result", "error"}, {"error", CodeName(st.code())}, {"message", st.message()}};
     std::cout << j.dump(2) << std::endl;
   }
   Log("hasync")->error("{}", st.ToString());
@@ -46,8 +47,11 @@ int Fail(const Status& st, bool json) {
 int CmdSync(const Cli& c) {
   auto s = LoadSettings(c.config);
   if (!s.ok()) return Fail(s.status(), c.json);
-  SyncOptions o{.transport_command = c.transport, .dry_run = c.dry_run, .rehash_all = c.checksum,
-                .progress = c.progress, .env = nullptr};
+  SyncOptions o{.transport_command = c.transport,
+                .dry_run = c.dry_run,
+                .rehash_all = c.checksum,
+                .progress = c.progress,
+                .env = nullptr};
   auto r = RunSync(*s, o);
   if (!r.ok()) return Fail(r.status(), c.json);
   const SyncSummary& m = *r;
@@ -101,8 +105,10 @@ int CmdVersion(const Cli& c) {
   auto env = Env::Default();
   std::string io = env.ok() ? (*env)->Name() : "unavailable";
   if (c.json) {
-    nlohmann::json j = {{"version", HASYNC_VERSION}, {"protocol", kProtocolVersion},
-                        {"io_backend", io}, {"hash_kernel", HashKernelName()}};
+    nlohmann::json j = {{"version", HASYNC_VERSION},
+                        {"protocol", kProtocolVersion},
+                        {"io_backend", io},
+                        {"hash_kernel", HashKernelName()}};
     std::cout << j.dump(2) << std::endl;
   } else {
     std::printf("hasync %s (protocol %u, I/O backend %s, xxh3 %s)\n", HASYNC_VERSION,
@@ -118,20 +124,24 @@ int Main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   Cli c;
   c.config = DefaultConfigPath();
-  CLI::App app{"hasync: keeps a Secondary an exact, verified, crash-consistent copy of its Primary"};
+  CLI::App app{
+      "hasync: keeps a Secondary an exact, verified, crash-consistent copy of its Primary"};
   app.require_subcommand(1);
   app.fallthrough();  // --config and --log-level may follow the subcommand too
-  app.add_option("--config", c.config, "settings file (default: $HASYNC_CONFIG, else /etc/hasync/hasync.toml)");
+  app.add_option("--config", c.config,
+                 "settings file (default: $HASYNC_CONFIG, else /etc/hasync/hasync.toml)");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
-  auto* sync = app.add_subcommand("sync", "pull the file roots from the Primary now (run on the Secondary)");
+  auto* sync =
+      app.add_subcommand("sync", "pull the file roots from the Primary now (run on the Secondary)");
   sync->add_option("--transport", c.transport,
                    "command whose stdin/stdout reach the Primary's `hasync serve --stdio`");
   sync->add_flag("--progress", c.progress, "show files, bytes, rate and ETA on stderr");
   sync->add_flag("--json", c.json, "print the summary as JSON on stdout");
   sync->add_flag("--dry-run", c.dry_run, "list what would change; change nothing");
-  sync->add_flag("--checksum", c.checksum, "re-hash every file on both sides instead of trusting the quick check");
+  sync->add_flag("--checksum", c.checksum,
+                 "re-hash every file on both sides instead of trusting the quick check");
 
   auto* serve = app.add_subcommand("serve", "the Primary's read-only side of a sync");
   serve->add_flag("--stdio", c.stdio, "speak the protocol on stdin/stdout (required)")->required();

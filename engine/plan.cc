@@ -18,7 +18,8 @@ Status ValidateRemoteList(const std::vector<WireEntry>& entries) {
   for (const WireEntry& e : entries) {
     HASYNC_RETURN_IF_ERROR(ValidateRelativePath(e.path));
     if (prev && !(*prev < e.path)) {
-      return Status(Code::kProtocol, "the Primary's list is not sorted or repeats '" + e.path + "'");
+      return Status(Code::kProtocol,
+                    "the Primary's list is not sorted or repeats '" + e.path + "'");
     }
     prev = &e.path;
     std::string_view parent = ParentOf(e.path);
@@ -74,8 +75,9 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
     bool keep = remote_paths.count(l.path) > 0;
     if (keep) {
       const WireEntry* r = nullptr;
-      auto it = std::lower_bound(plan.remote.begin(), plan.remote.end(), l.path,
-                                 [](const WireEntry& w, const std::string& p) { return w.path < p; });
+      auto it =
+          std::lower_bound(plan.remote.begin(), plan.remote.end(), l.path,
+                           [](const WireEntry& w, const std::string& p) { return w.path < p; });
       r = &*it;
       // A directory replaced by a file or symlink must go; files and symlinks are replaced by
       // rename, which needs no removal, unless a directory takes their place.
@@ -84,8 +86,8 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
       keep = l_dir == r_dir;
     }
     if (!keep) {
-      removes.push_back(Action{.kind = ActionKind::kRemove, .root = root, .path = l.path,
-                               .type = l.type, .local = &l});
+      removes.push_back(Action{
+          .kind = ActionKind::kRemove, .root = root, .path = l.path, .type = l.type, .local = &l});
       touched_dirs.insert(ParentOf(l.path));
     }
   }
@@ -97,8 +99,12 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
   for (const WireEntry& r : plan.remote) {
     const snapshot::Entry* l = plan.local.Find(r.path);
     if (l && (l->type == FileType::kDirectory) != (r.type == FileType::kDirectory)) l = nullptr;
-    Action a{.kind = ActionKind::kMeta, .root = root, .path = r.path, .type = r.type,
-             .remote = &r, .local = l};
+    Action a{.kind = ActionKind::kMeta,
+             .root = root,
+             .path = r.path,
+             .type = r.type,
+             .remote = &r,
+             .local = l};
     switch (r.type) {
       case FileType::kDirectory:
         if (l == nullptr) {
@@ -122,8 +128,8 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
       case FileType::kRegular:
         if (!r.hardlink_to.empty()) {
           const snapshot::Entry* target = plan.local.Find(r.hardlink_to);
-          bool linked = l && target && l->type == FileType::kRegular &&
-                        l->inode == target->inode && !replaced.count(r.hardlink_to);
+          bool linked = l && target && l->type == FileType::kRegular && l->inode == target->inode &&
+                        !replaced.count(r.hardlink_to);
           if (!linked) {
             a.kind = ActionKind::kLink;
             links.push_back(a);
@@ -154,8 +160,11 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
   // Directories last and deepest first: renames inside a directory change its mtime.
   for (auto it = plan.remote.rbegin(); it != plan.remote.rend(); ++it) {
     if (it->type == FileType::kDirectory && touched_dirs.count(it->path)) {
-      out.push_back(Action{.kind = ActionKind::kMeta, .root = root, .path = it->path,
-                           .type = FileType::kDirectory, .remote = &*it,
+      out.push_back(Action{.kind = ActionKind::kMeta,
+                           .root = root,
+                           .path = it->path,
+                           .type = FileType::kDirectory,
+                           .remote = &*it,
                            .local = plan.local.Find(it->path)});
     }
   }
@@ -164,12 +173,18 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
 std::string DescribeAction(const Action& a, const std::string& root_name) {
   std::string where = root_name + ":" + a.path;
   switch (a.kind) {
-    case ActionKind::kRemove: return "- " + where;
-    case ActionKind::kMkdir: return "+ " + where + "/";
-    case ActionKind::kFile: return (a.local ? "~ " : "+ ") + where;
-    case ActionKind::kSymlink: return "+ " + where + " -> " + a.remote->link_target;
-    case ActionKind::kLink: return "+ " + where + " => " + a.remote->hardlink_to;
-    case ActionKind::kMeta: return "m " + where;
+    case ActionKind::kRemove:
+      return "- " + where;
+    case ActionKind::kMkdir:
+      return "+ " + where + "/";
+    case ActionKind::kFile:
+      return (a.local ? "~ " : "+ ") + where;
+    case ActionKind::kSymlink:
+      return "+ " + where + " -> " + a.remote->link_target;
+    case ActionKind::kLink:
+      return "+ " + where + " => " + a.remote->hardlink_to;
+    case ActionKind::kMeta:
+      return "m " + where;
   }
   return where;
 }

@@ -24,7 +24,7 @@ enum class ActionKind { kRemove, kMkdir, kFile, kSymlink, kLink, kMeta };
 struct Action {
   ActionKind kind;
   uint32_t root = 0;
-  std::string path;            // relative
+  std::string path;                    // relative
   FileType type = FileType::kRegular;  // kRemove: the type found locally
   const WireEntry* remote = nullptr;   // what to end up with (all but kRemove)
   const snapshot::Entry* local = nullptr;

@@ -21,8 +21,11 @@ std::string HumanBytes(double n) {
 }
 
 Progress::Progress(bool enabled, uint64_t total_bytes, uint64_t total_files)
-    : enabled_(enabled), tty_(::isatty(2) == 1), total_bytes_(total_bytes),
-      total_files_(total_files), start_(std::chrono::steady_clock::now()) {
+    : enabled_(enabled),
+      tty_(::isatty(2) == 1),
+      total_bytes_(total_bytes),
+      total_files_(total_files),
+      start_(std::chrono::steady_clock::now()) {
   if (enabled_) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -50,10 +53,10 @@ void Progress::Print(bool final) {
   if (rate > 0 && total_bytes_ > bytes_) {
     eta = std::to_string(static_cast<long>((total_bytes_ - bytes_) / rate + 0.5)) + "s";
   }
-  std::string line = "files " + std::to_string(files_) + "/" + std::to_string(total_files_) +
-                     "  " + HumanBytes(static_cast<double>(bytes_)) + " of at most " +
-                     HumanBytes(static_cast<double>(total_bytes_)) + "  " +
-                     HumanBytes(rate) + "/s  ETA " + (final ? "0s" : eta);
+  std::string line = "files " + std::to_string(files_) + "/" + std::to_string(total_files_) + "  " +
+                     HumanBytes(static_cast<double>(bytes_)) + " of at most " +
+                     HumanBytes(static_cast<double>(total_bytes_)) + "  " + HumanBytes(rate) +
+                     "/s  ETA " + (final ? "0s" : eta);
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
   } else {

@@ -224,17 +224,28 @@ Result<Done> DecodeDone(std::span<const std::byte> p) {
 
 const char* MsgName(uint8_t type) {
   switch (static_cast<MsgType>(type)) {
-    case MsgType::kHello: return "hello";
-    case MsgType::kError: return "error";
-    case MsgType::kListRequest: return "list request";
-    case MsgType::kListEntries: return "list entries";
-    case MsgType::kListEnd: return "list end";
-    case MsgType::kFileRequests: return "file requests";
-    case MsgType::kRequestsEnd: return "requests end";
-    case MsgType::kFileData: return "file data";
-    case MsgType::kFileDone: return "file done";
-    case MsgType::kDone: return "done";
-    case MsgType::kCommitted: return "committed";
+    case MsgType::kHello:
+      return "hello";
+    case MsgType::kError:
+      return "error";
+    case MsgType::kListRequest:
+      return "list request";
+    case MsgType::kListEntries:
+      return "list entries";
+    case MsgType::kListEnd:
+      return "list end";
+    case MsgType::kFileRequests:
+      return "file requests";
+    case MsgType::kRequestsEnd:
+      return "requests end";
+    case MsgType::kFileData:
+      return "file data";
+    case MsgType::kFileDone:
+      return "file done";
+    case MsgType::kDone:
+      return "done";
+    case MsgType::kCommitted:
+      return "committed";
   }
   return "unknown message";
 }

@@ -82,7 +82,7 @@ struct FileRequest {
 struct FileData {
   uint32_t id = 0;
   uint64_t first_block = 0;
-  std::vector<uint64_t> hashes;      // one per block
+  std::vector<uint64_t> hashes;     // one per block
   std::span<const std::byte> data;  // view into the frame payload
 };
 

@@ -58,7 +58,8 @@ class Puller {
       if (!committed_) RemoveStaging();
       return st;
     }
-    sum_.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    sum_.duration_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return sum_;
   }
 
@@ -81,7 +82,8 @@ class Puller {
     PlanOptions po{.compare_owner = ::geteuid() == 0};
     for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
     if (o_.dry_run) {
-      for (const Action& a : actions_) sum_.actions.push_back(DescribeAction(a, s_.roots[a.root].name));
+      for (const Action& a : actions_)
+        sum_.actions.push_back(DescribeAction(a, s_.roots[a.root].name));
       HASYNC_RETURN_IF_ERROR(transport::WriteFrame(*channel_, enc_, U8(MsgType::kRequestsEnd), {}));
       HASYNC_RETURN_IF_ERROR(ReceiveData());
       channel_->CloseWrite();
@@ -102,7 +104,8 @@ class Puller {
     HASYNC_RETURN_IF_ERROR(transport::WriteFrame(*channel_, enc_, U8(MsgType::kCommitted), {}));
     channel_->CloseWrite();
     Status fin = channel_->Finish();
-    if (!fin.ok()) log_->warn("the sync is committed, but the Primary ended badly: {}", fin.message());
+    if (!fin.ok())
+      log_->warn("the sync is committed, but the Primary ended badly: {}", fin.message());
     return Status::Ok();
   }
 
@@ -118,10 +121,13 @@ class Puller {
         cache = snapshot::Manifest();
       }
       snapshot::ScanOptions so{.filter = snapshot::Filter(r.include, r.exclude),
-                               .cache = &*cache, .rehash_all = o_.rehash_all,
-                               .hash_uncached = true, .threads = s_.threads};
+                               .cache = &*cache,
+                               .rehash_all = o_.rehash_all,
+                               .hash_uncached = true,
+                               .threads = s_.threads};
       HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, r.root, so));
-      if (scan.stats.hashed_files > 0 || scan.manifest.entries().size() != cache->entries().size()) {
+      if (scan.stats.hashed_files > 0 ||
+          scan.manifest.entries().size() != cache->entries().size()) {
         local_rehashed_ = true;
       }
       roots_[i].local = std::move(scan.manifest);
@@ -131,8 +137,9 @@ class Puller {
 
   Status Connect() {
     if (o_.transport_command.empty()) {
-      return Status(Code::kUsage, "no channel to the Primary: give --transport 'COMMAND' (for "
-                                  "example \"ssh host hasync serve --stdio\")");
+      return Status(Code::kUsage,
+                    "no channel to the Primary: give --transport 'COMMAND' (for "
+                    "example \"ssh host hasync serve --stdio\")");
     }
     HASYNC_ASSIGN_OR_RETURN(channel_, transport::CommandChannel::Start(o_.transport_command));
     Hello mine = MakeHello(s_);
@@ -150,8 +157,8 @@ class Puller {
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
     if (f.type == U8(MsgType::kError)) return PeerError(f, "Primary");
     if (f.type != U8(type)) {
-      return Status(Code::kProtocol, std::string("expected ") + MsgName(U8(type)) + ", got " +
-                                         MsgName(f.type));
+      return Status(Code::kProtocol,
+                    std::string("expected ") + MsgName(U8(type)) + ", got " + MsgName(f.type));
     }
     return f;
   }
@@ -162,10 +169,12 @@ class Puller {
       if (f.type == U8(MsgType::kError)) return PeerError(f, "Primary");
       if (f.type == U8(MsgType::kListEnd)) break;
       if (f.type != U8(MsgType::kListEntries)) {
-        return Status(Code::kProtocol, std::string("expected the file list, got ") + MsgName(f.type));
+        return Status(Code::kProtocol,
+                      std::string("expected the file list, got ") + MsgName(f.type));
       }
       HASYNC_ASSIGN_OR_RETURN(ListEntries m, DecodeListEntries(f.payload));
-      if (m.root >= roots_.size()) return Status(Code::kProtocol, "list entries for an unknown root");
+      if (m.root >= roots_.size())
+        return Status(Code::kProtocol, "list entries for an unknown root");
       auto& dst = roots_[m.root].remote;
       for (auto& e : m.entries) dst.push_back(std::move(e));
     }
@@ -227,7 +236,8 @@ class Puller {
       job->action = a;
       job->target = JoinPath(s_.roots[a->root].root, a->path);
       if (!a->in_place) job->staged = Staging(a->root) + "/f" + std::to_string(id);
-      FileRequest r{.id = id, .root = a->root, .path = a->path, .kind = a->request, .have_blocks = {}};
+      FileRequest r{
+          .id = id, .root = a->root, .path = a->path, .kind = a->request, .have_blocks = {}};
       if (a->request == RequestKind::kBlocks) r.have_blocks = a->local->blocks;
       job->hashes = r.have_blocks;
       total_bytes_ += a->remote->size;
@@ -274,7 +284,8 @@ class Puller {
 
   Result<Job*> FindJob(uint32_t id) {
     if (id >= jobs_.size() || jobs_[id]->done) {
-      return Status(Code::kProtocol, "data for an unknown or finished request " + std::to_string(id));
+      return Status(Code::kProtocol,
+                    "data for an unknown or finished request " + std::to_string(id));
     }
     return jobs_[id].get();
   }
@@ -289,9 +300,11 @@ class Puller {
     uint64_t pos = 0;
     for (uint64_t k = 0; k < n; ++k) {
       uint64_t len = std::min<uint64_t>(kBlockSize, d.data.size() - pos);
-      if (k + 1 < n && len != kBlockSize) return Status(Code::kProtocol, "short block in a data run");
+      if (k + 1 < n && len != kBlockSize)
+        return Status(Code::kProtocol, "short block in a data run");
       auto block = d.data.subspan(pos, k + 1 < n ? kBlockSize : d.data.size() - pos);
-      if (block.size() > kBlockSize) return Status(Code::kProtocol, "oversized block in a data run");
+      if (block.size() > kBlockSize)
+        return Status(Code::kProtocol, "oversized block in a data run");
       // Invariant 2: every block is checked against the Primary's hash before it is kept.
       if (Hash64(block) != d.hashes[k]) {
         return Status(Code::kChecksum, "block " + std::to_string(first + k) + " of " +
@@ -347,7 +360,8 @@ class Puller {
     const Action& a = *j->action;
     uint64_t nb = snapshot::BlockCount(d.size);
     if (a.in_place && d.size != a.local->size) {
-      return Status(Code::kAborted, a.path + " changed size on the Primary during the sync; sync again");
+      return Status(Code::kAborted,
+                    a.path + " changed size on the Primary during the sync; sync again");
     }
     j->got.resize(nb, false);
     j->hashes.resize(nb, 0);
@@ -356,8 +370,8 @@ class Puller {
     for (uint64_t i = 0; i < nb; ++i) {
       if (j->got[i]) continue;
       if (a.request != RequestKind::kBlocks || i >= have) {
-        return Status(Code::kProtocol, "the Primary did not send block " + std::to_string(i) +
-                                           " of " + a.path);
+        return Status(Code::kProtocol,
+                      "the Primary did not send block " + std::to_string(i) + " of " + a.path);
       }
       if (a.in_place) continue;
       uint64_t run = 1;
@@ -366,11 +380,13 @@ class Puller {
         HASYNC_ASSIGN_OR_RETURN(j->out, env_.OpenForWrite(j->staged, {.exclusive = true}));
       }
       uint64_t len = std::min(run * kBlockSize, a.local->size - i * kBlockSize);
-      HASYNC_RETURN_IF_ERROR(env_.CopyRange(j->target, i * kBlockSize, j->staged, i * kBlockSize, len));
+      HASYNC_RETURN_IF_ERROR(
+          env_.CopyRange(j->target, i * kBlockSize, j->staged, i * kBlockSize, len));
       i += run - 1;
     }
     if (FileDigest(j->hashes, d.size) != d.digest) {
-      return Status(Code::kChecksum, a.path + " does not match the Primary's digest after transfer");
+      return Status(Code::kChecksum,
+                    a.path + " does not match the Primary's digest after transfer");
     }
     j->size = d.size;
     j->mtime_ns = d.mtime_ns;
@@ -388,8 +404,13 @@ class Puller {
   }
 
   MetaOptions MetaFor(const WireEntry& r, int64_t mtime_ns, bool symlink) const {
-    return MetaOptions{.set_mode = !symlink, .mode = r.mode, .set_owner = ::geteuid() == 0,
-                       .uid = r.uid, .gid = r.gid, .set_mtime = true, .mtime_ns = mtime_ns};
+    return MetaOptions{.set_mode = !symlink,
+                       .mode = r.mode,
+                       .set_owner = ::geteuid() == 0,
+                       .uid = r.uid,
+                       .gid = r.gid,
+                       .set_mtime = true,
+                       .mtime_ns = mtime_ns};
   }
 
   // Symlinks are created in staging so the roll-forward only renames.
@@ -411,8 +432,7 @@ class Puller {
 
   Journal BuildJournal() {
     Journal jn;
-    jn.sync_id = static_cast<uint64_t>(
-        std::chrono::system_clock::now().time_since_epoch().count());
+    jn.sync_id = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
     for (uint32_t i = 0; i < s_.roots.size(); ++i) {
       jn.roots.push_back(s_.roots[i].root);
       jn.staging_dirs.push_back(Staging(i));

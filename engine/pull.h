@@ -15,23 +15,23 @@ namespace hasync::engine {
 struct SyncOptions {
   std::string transport_command;  // started with /bin/sh -c; its stdio is the channel
   bool dry_run = false;
-  bool rehash_all = false;        // --checksum
-  bool progress = false;          // report on stderr while it runs
-  Env* env = nullptr;             // default: Env::Default()
+  bool rehash_all = false;  // --checksum
+  bool progress = false;    // report on stderr while it runs
+  Env* env = nullptr;       // default: Env::Default()
 };
 
 struct SyncSummary {
-  uint64_t files_scanned = 0;   // regular files on the Primary
+  uint64_t files_scanned = 0;  // regular files on the Primary
   uint64_t bytes_scanned = 0;
-  uint64_t files_changed = 0;   // created or updated (content, symlinks, links)
+  uint64_t files_changed = 0;  // created or updated (content, symlinks, links)
   uint64_t files_deleted = 0;
   uint64_t dirs_created = 0;
   uint64_t meta_changed = 0;
-  uint64_t bytes_changed = 0;   // file data received
-  uint64_t bytes_wire = 0;      // both directions, as framed and compressed
-  uint64_t vanished = 0;        // files gone on the Primary between its scan and their transfer
+  uint64_t bytes_changed = 0;  // file data received
+  uint64_t bytes_wire = 0;     // both directions, as framed and compressed
+  uint64_t vanished = 0;       // files gone on the Primary between its scan and their transfer
   double duration_s = 0;
-  bool recovered = false;       // a crashed sync's journal was rolled forward first
+  bool recovered = false;            // a crashed sync's journal was rolled forward first
   std::vector<std::string> actions;  // --dry-run: what would change
 };
 

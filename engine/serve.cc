@@ -86,8 +86,9 @@ class Server {
     HASYNC_ASSIGN_OR_RETURN(f, transport::ReadFrame(ch_, dec_));
     if (f.type == static_cast<uint8_t>(MsgType::kError)) return PeerError(f, "Secondary");
     if (f.type != static_cast<uint8_t>(type)) {
-      return Status(Code::kProtocol, std::string("expected ") + MsgName(static_cast<uint8_t>(type)) +
-                                         ", got " + MsgName(f.type));
+      return Status(Code::kProtocol, std::string("expected ") +
+                                         MsgName(static_cast<uint8_t>(type)) + ", got " +
+                                         MsgName(f.type));
     }
     return Status::Ok();
   }
@@ -143,9 +144,17 @@ class Server {
     std::map<std::pair<uint64_t, uint64_t>, std::string> first_path;
     ListEntries batch{.root = index, .entries = {}};
     for (const snapshot::Entry& e : root.manifest.entries()) {
-      WireEntry w{.path = e.path, .type = e.type, .mode = e.mode, .uid = e.uid, .gid = e.gid,
-                  .size = e.size, .mtime_ns = e.mtime_ns, .link_target = e.link_target,
-                  .hardlink_to = "", .hashed = e.hashed, .digest = e.digest};
+      WireEntry w{.path = e.path,
+                  .type = e.type,
+                  .mode = e.mode,
+                  .uid = e.uid,
+                  .gid = e.gid,
+                  .size = e.size,
+                  .mtime_ns = e.mtime_ns,
+                  .link_target = e.link_target,
+                  .hardlink_to = "",
+                  .hashed = e.hashed,
+                  .digest = e.digest};
       if (e.type == FileType::kRegular && e.nlink > 1) {
         auto [it, fresh] = first_path.emplace(std::make_pair(e.device, e.inode), e.path);
         if (!fresh) {
@@ -192,7 +201,8 @@ class Server {
       if (f.type == static_cast<uint8_t>(MsgType::kRequestsEnd)) return Status::Ok();
       if (f.type == static_cast<uint8_t>(MsgType::kError)) return PeerError(f, "Secondary");
       if (f.type != static_cast<uint8_t>(MsgType::kFileRequests)) {
-        return Status(Code::kProtocol, std::string("expected file requests, got ") + MsgName(f.type));
+        return Status(Code::kProtocol,
+                      std::string("expected file requests, got ") + MsgName(f.type));
       }
       HASYNC_ASSIGN_OR_RETURN(auto reqs, DecodeFileRequests(f.payload));
       for (FileRequest& fr : reqs) HASYNC_RETURN_IF_ERROR(Enqueue(std::move(fr)));
@@ -328,8 +338,11 @@ class Server {
   }
 
   Status FinishRequest(Request& r) {
-    FileDone d{.id = r.req.id, .vanished = false, .size = r.size,
-               .digest = FileDigest(r.hashes, r.size), .mtime_ns = r.mtime_ns};
+    FileDone d{.id = r.req.id,
+               .vanished = false,
+               .size = r.size,
+               .digest = FileDigest(r.hashes, r.size),
+               .mtime_ns = r.mtime_ns};
     if (r.read_all && !r.cached && r.size == r.entry->size) {
       // Learnt while serving: keep for the next scan's quick check.
       r.entry->blocks = r.hashes;

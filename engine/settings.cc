@@ -13,8 +13,8 @@
 namespace hasync::engine {
 namespace {
 
-const std::set<std::string> kReservedSections = {"ha",     "secondary", "failover", "notify",
-                                                 "database", "ssh",     "status"};
+const std::set<std::string> kReservedSections = {"ha",       "secondary", "failover", "notify",
+                                                 "database", "ssh",       "status"};
 
 Status Bad(const std::string& key, const std::string& what) {
   return Status(Code::kConfig, key + ": " + what);
@@ -65,8 +65,8 @@ bool ValidRootName(const std::string& s) {
 }
 
 Status ParseNode(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(
-      t, "node", {"name", "state_dir", "software_version", "software_version_file"}));
+  HASYNC_RETURN_IF_ERROR(
+      CheckKeys(t, "node", {"name", "state_dir", "software_version", "software_version_file"}));
   HASYNC_ASSIGN_OR_RETURN(s.node_name, GetString(t, "node", "name", true));
   HASYNC_ASSIGN_OR_RETURN(s.state_dir, GetString(t, "node", "state_dir", true));
   if (s.state_dir.empty() || s.state_dir[0] != '/') {
@@ -126,8 +126,8 @@ Status ParseSync(const toml::table& t, Settings& s) {
              std::stoi(c) >= 1 && std::stoi(c) <= 19) {
     s.compression = {Mode::kLevel, std::stoi(c)};
   } else {
-    return Bad("sync.compression", "must be \"auto\", \"off\" or a zstd level \"1\"..\"19\", not \"" +
-                                       c + "\"");
+    return Bad("sync.compression",
+               "must be \"auto\", \"off\" or a zstd level \"1\"..\"19\", not \"" + c + "\"");
   }
   if (const toml::node* n = t.get("threads")) {
     if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 256) {
@@ -158,14 +158,16 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
       if (key != "files" && !v.is_table()) return Bad(key, "must be a [" + key + "] section");
       continue;
     }
-    return Bad(key, "unknown section (known: node, files, sync, ha, secondary, failover, notify, "
-                    "database, ssh, status)");
+    return Bad(key,
+               "unknown section (known: node, files, sync, ha, secondary, failover, notify, "
+               "database, ssh, status)");
   }
   const toml::table* node = root["node"].as_table();
   if (node == nullptr) return Bad("node", "the [node] section is required");
   HASYNC_RETURN_IF_ERROR(ParseNode(*node, s));
   if (const toml::node* f = root.get("files")) HASYNC_RETURN_IF_ERROR(ParseFiles(*f, s));
-  if (const toml::table* sync = root["sync"].as_table()) HASYNC_RETURN_IF_ERROR(ParseSync(*sync, s));
+  if (const toml::table* sync = root["sync"].as_table())
+    HASYNC_RETURN_IF_ERROR(ParseSync(*sync, s));
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;
 }

@@ -33,8 +33,8 @@ struct Entry {
   uint64_t inode = 0;
   uint64_t device = 0;
   uint64_t nlink = 0;
-  std::string link_target;      // symlinks only
-  bool hashed = false;          // blocks and digest are valid
+  std::string link_target;       // symlinks only
+  bool hashed = false;           // blocks and digest are valid
   std::vector<uint64_t> blocks;  // xxh3 of each kBlockSize block
   uint64_t digest = 0;           // FileDigest(blocks, size)
 };

@@ -89,8 +89,7 @@ Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_
   return Status::Ok();
 }
 
-Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo,
-                   unsigned threads) {
+Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo, unsigned threads) {
   struct Piece {
     Entry* entry;
     uint64_t first;

@@ -93,8 +93,7 @@ class Pair {
   Result<engine::SyncSummary> Sync(Env* env = nullptr, const std::string& transport = "") {
     auto s = engine::LoadSettings(secondary_config());
     if (!s.ok()) return s.status();
-    engine::SyncOptions o{.transport_command = transport.empty() ? Serve() : transport,
-                          .env = env};
+    engine::SyncOptions o{.transport_command = transport.empty() ? Serve() : transport, .env = env};
     return engine::RunSync(*s, o);
   }
   // Runs the hasync binary as the Secondary; returns its exit code.

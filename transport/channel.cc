@@ -13,7 +13,6 @@
 #include <cstring>
 #include <vector>
 
-
 namespace hasync::transport {
 namespace {
 
@@ -43,9 +42,9 @@ Status FdChannel::ReadExact(std::span<std::byte> buf) {
       return Status(Code::kPeer, std::string("reading from the peer: ") + std::strerror(errno));
     }
     if (n == 0) {
-      return Status(Code::kPeer, EndOfStreamCause() +
-                                     (done > 0 || bytes_read_ > 0 ? " in the middle of the sync"
-                                                                  : " before saying anything"));
+      return Status(Code::kPeer,
+                    EndOfStreamCause() + (done > 0 || bytes_read_ > 0 ? " in the middle of the sync"
+                                                                      : " before saying anything"));
     }
     done += static_cast<size_t>(n);
   }

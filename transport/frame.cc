@@ -52,9 +52,9 @@ void FrameEncoder::Encode(uint8_t type, std::span<const std::byte> payload,
     size_t bound = ZSTD_compressBound(payload.size());
     out.resize(header_at + kFrameHeaderSize + bound);
     int level = options_.mode == CompressionOptions::Mode::kAuto ? 1 : options_.level;
-    size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_),
-                                 out.data() + header_at + kFrameHeaderSize, bound, payload.data(),
-                                 payload.size(), level);
+    size_t n =
+        ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out.data() + header_at + kFrameHeaderSize,
+                          bound, payload.data(), payload.size(), level);
     if (!ZSTD_isError(n) && n < payload.size() * (1.0 - kMinSaving)) {
       flags = kFlagCompressed;
       wire = n;

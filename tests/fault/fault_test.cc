@@ -24,17 +24,21 @@ class FaultTest : public ::testing::Test {
     ASSERT_TRUE(pair_.Sync().ok());
     old_ = testing::ScanTree(pair_.secondary());
     {
-      std::fstream f(pair_.primary() + "/app/big.bin", std::ios::in | std::ios::out | std::ios::binary);
+      std::fstream f(pair_.primary() + "/app/big.bin",
+                     std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(5 * 65536);
       f << "in place";
     }
     for (int i = 0; i < 20; ++i) {
-      testing::WriteFile(pair_.primary() + "/new/f" + std::to_string(i), testing::RandomBytes(90000, i));
+      testing::WriteFile(pair_.primary() + "/new/f" + std::to_string(i),
+                         testing::RandomBytes(90000, i));
     }
     fs::remove(pair_.primary() + "/certs/ca.pem");
     testing::WriteFile(pair_.primary() + "/app/medium.bin", testing::RandomBytes(400000, 99));
   }
-  bool IsOld() { return verify::DiffManifests(old_, testing::ScanTree(pair_.secondary()), {}).empty(); }
+  bool IsOld() {
+    return verify::DiffManifests(old_, testing::ScanTree(pair_.secondary()), {}).empty();
+  }
   bool IsNew() { return testing::TreeDiff(pair_.primary(), pair_.secondary()).empty(); }
   void ExpectUnchangedAndRecoverable() {
     EXPECT_TRUE(IsOld()) << testing::TreeDiff(pair_.primary(), pair_.secondary());
@@ -47,10 +51,11 @@ class FaultTest : public ::testing::Test {
 };
 
 TEST_F(FaultTest, KilledSecondaryLeavesOldOrNewTreeAndNextSyncCompletes) {
-  const char* points[] = {"receive.data:1",  "receive.data:8",          "commit.staged:1",
-                          "commit.before-rename:1", "commit.after-rename:1", "rollforward.op:1",
-                          "rollforward.op:3", "rollforward.op:12",       "rollforward.before-cleanup:1",
-                          "commit.manifest:1"};
+  const char* points[] = {
+      "receive.data:1",         "receive.data:8",        "commit.staged:1",
+      "commit.before-rename:1", "commit.after-rename:1", "rollforward.op:1",
+      "rollforward.op:3",       "rollforward.op:12",     "rollforward.before-cleanup:1",
+      "commit.manifest:1"};
   for (const char* point : points) {
     SCOPED_TRACE(point);
     TearDown();
@@ -63,7 +68,8 @@ TEST_F(FaultTest, KilledSecondaryLeavesOldOrNewTreeAndNextSyncCompletes) {
     // Before the journal's rename the old tree stands; after it the roll-forward may be midway
     // on disk, but the next start finishes it before anything else.
     std::string p = point;
-    if (p.starts_with("receive") || p.starts_with("commit.staged") || p.starts_with("commit.before")) {
+    if (p.starts_with("receive") || p.starts_with("commit.staged") ||
+        p.starts_with("commit.before")) {
       EXPECT_TRUE(old_state) << "a sync killed before its commit point changed the tree";
     }
     if (p.starts_with("commit.manifest") || p.starts_with("rollforward.before-cleanup")) {
@@ -80,7 +86,8 @@ TEST_F(FaultTest, PrimaryDyingMidStreamLeavesSecondaryUnchanged) {
   auto r = pair_.Sync(nullptr, pair_.Serve("HASYNC_KILL_AT=serve.data:3"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kPeer);
-  EXPECT_NE(r.status().message().find("killed by signal"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("killed by signal"), std::string::npos)
+      << r.status().message();
   EXPECT_FALSE(fs::exists(pair_.secondary() + "/.hasync-staging"));
   ExpectUnchangedAndRecoverable();
 }
@@ -88,8 +95,8 @@ TEST_F(FaultTest, PrimaryDyingMidStreamLeavesSecondaryUnchanged) {
 TEST_F(FaultTest, CorruptedFramesAreRefusedAndNothingIsApplied) {
   for (int offset : {100, 5000, 300000, 1500000}) {
     SCOPED_TRACE(offset);
-    auto r = pair_.Sync(nullptr, pair_.Serve("", " | " HASYNC_TEST_BIN_DIR "/flip_byte " +
-                                                      std::to_string(offset)));
+    auto r = pair_.Sync(
+        nullptr, pair_.Serve("", " | " HASYNC_TEST_BIN_DIR "/flip_byte " + std::to_string(offset)));
     ASSERT_FALSE(r.ok());
     EXPECT_TRUE(r.status().code() == Code::kChecksum || r.status().code() == Code::kProtocol)
         << r.status().ToString();

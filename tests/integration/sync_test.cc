@@ -56,7 +56,8 @@ TEST_P(SyncTest, IncrementalSyncSendsOnlyChangedBlocks) {
   ASSERT_TRUE(Sync().ok());
   // One block changed in place in the 6 MiB file, one file appended, one deleted, one added.
   {
-    std::fstream f(pair_.primary() + "/app/big.bin", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(pair_.primary() + "/app/big.bin",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(3 * 65536 + 10);
     f << "CHANGED";
   }
@@ -104,8 +105,8 @@ TEST_P(SyncTest, DryRunListsChangesAndChangesNothing) {
   testing::MakeSampleTree(pair_.primary());
   auto s = engine::LoadSettings(pair_.secondary_config());
   ASSERT_TRUE(s.ok());
-  auto r = engine::RunSync(*s, {.transport_command = pair_.Serve(serve_env_), .dry_run = true,
-                                .env = env_.get()});
+  auto r = engine::RunSync(
+      *s, {.transport_command = pair_.Serve(serve_env_), .dry_run = true, .env = env_.get()});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(r->actions.empty());
   EXPECT_TRUE(fs::is_empty(pair_.secondary()));
@@ -119,8 +120,8 @@ TEST_P(SyncTest, ChecksumModeFindsChangesTheQuickCheckMisses) {
   testing::WriteFile(pair_.primary() + "/f", "bbbb");
   fs::last_write_time(pair_.primary() + "/f", mtime);
   auto s = engine::LoadSettings(pair_.secondary_config());
-  auto r = engine::RunSync(*s, {.transport_command = pair_.Serve(serve_env_), .rehash_all = true,
-                                .env = env_.get()});
+  auto r = engine::RunSync(
+      *s, {.transport_command = pair_.Serve(serve_env_), .rehash_all = true, .env = env_.get()});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/f"), "bbbb");
 }

@@ -15,8 +15,9 @@ TEST(PathTest, AcceptsPlainRelativePaths) {
 }
 
 TEST(PathTest, RefusesEverythingThatCouldEscape) {
-  for (const std::string& bad : std::vector<std::string>{"", "/etc/passwd", "..", "../x", "a/../../x", "a/./b", "a//b", "a/",
-                          std::string("a\0b", 3), std::string(300, 'n')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "/etc/passwd", "..", "../x", "a/../../x", "a/./b", "a//b", "a/",
+                                std::string("a\0b", 3), std::string(300, 'n')}) {
     Status st = ValidateRelativePath(bad);
     EXPECT_EQ(st.code(), Code::kUnsafePath) << "accepted: " << bad;
   }

@@ -19,10 +19,14 @@ TEST(JournalTest, RollForwardTwiceGivesTheSameTree) {
   j.staging_dirs = {root + "/.hasync-staging"};
   j.ops.push_back({.kind = OpKind::kRemove, .path = root + "/old.txt"});
   j.ops.push_back({.kind = OpKind::kMkdir, .path = root + "/d", .type = FileType::kDirectory});
-  j.ops.push_back({.kind = OpKind::kRename, .path = root + "/d/new.txt",
+  j.ops.push_back({.kind = OpKind::kRename,
+                   .path = root + "/d/new.txt",
                    .source = root + "/.hasync-staging/f0"});
-  j.ops.push_back({.kind = OpKind::kMeta, .path = root + "/d", .type = FileType::kDirectory,
-                   .mode = 0750, .mtime_ns = 1'000'000'000});
+  j.ops.push_back({.kind = OpKind::kMeta,
+                   .path = root + "/d",
+                   .type = FileType::kDirectory,
+                   .mode = 0750,
+                   .mtime_ns = 1'000'000'000});
   Env& env = *Env::Default().value();
   ASSERT_TRUE(CommitJournal(env, state, j).ok());
   // Replay the journal as if a crash happened after the first roll-forward.
@@ -71,8 +75,8 @@ TEST(JournalTest, RenameRefusesToWriteThroughASymlinkedDirectory) {
   testing::WriteFile(root + "/.hasync-staging/f0", "evil");
   Journal j;
   j.roots = {root};
-  j.ops.push_back({.kind = OpKind::kRename, .path = root + "/d/x",
-                   .source = root + "/.hasync-staging/f0"});
+  j.ops.push_back(
+      {.kind = OpKind::kRename, .path = root + "/d/x", .source = root + "/.hasync-staging/f0"});
   Status st = RollForward(*Env::Default().value(), dir, j);
   EXPECT_EQ(st.code(), Code::kUnsafePath) << st.ToString();
   EXPECT_FALSE(std::filesystem::exists(outside + "/x"));

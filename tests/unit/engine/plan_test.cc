@@ -6,8 +6,12 @@
 namespace hasync::engine {
 namespace {
 
-WireEntry Dir(const std::string& p) { return {.path = p, .type = FileType::kDirectory, .mode = 0755}; }
-WireEntry File(const std::string& p) { return {.path = p, .type = FileType::kRegular, .mode = 0644}; }
+WireEntry Dir(const std::string& p) {
+  return {.path = p, .type = FileType::kDirectory, .mode = 0755};
+}
+WireEntry File(const std::string& p) {
+  return {.path = p, .type = FileType::kRegular, .mode = 0644};
+}
 
 TEST(PlanTest, HostileListsAreRefused) {
   EXPECT_EQ(ValidateRemoteList({File("../x")}).code(), Code::kUnsafePath);
@@ -40,8 +44,13 @@ TEST(PlanTest, RemovalsComeDeepestFirstBeforeCreation) {
 
 TEST(PlanTest, SameDigestMeansNoTransfer) {
   RootPlan p;
-  p.local = snapshot::Manifest({{.path = "f", .type = FileType::kRegular, .mode = 0644, .size = 3,
-                                 .mtime_ns = 7, .hashed = true, .digest = 42}});
+  p.local = snapshot::Manifest({{.path = "f",
+                                 .type = FileType::kRegular,
+                                 .mode = 0644,
+                                 .size = 3,
+                                 .mtime_ns = 7,
+                                 .hashed = true,
+                                 .digest = 42}});
   WireEntry r = File("f");
   r.size = 3;
   r.mtime_ns = 7;

@@ -43,7 +43,8 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[nodes]\n", "nodes"},
       {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a b'\nroot='/r'\n", "files[0].name"},
       {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a'\nroot='r'\n", "files[0].root"},
-      {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a'\nroot='/r'\n[[files]]\nname='a'\nroot='/q'\n",
+      {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a'\nroot='/"
+       "r'\n[[files]]\nname='a'\nroot='/q'\n",
        "used twice"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\ncompression='fast'\n", "sync.compression"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nthreads=-1\n", "sync.threads"},

@@ -10,9 +10,9 @@ namespace {
 
 Result<Frame> DecodeAll(std::vector<std::byte>& wire) {
   if (wire.size() < kFrameHeaderSize) return Status(Code::kProtocol, "short");
-  HASYNC_ASSIGN_OR_RETURN(
-      FrameHeader h, DecodeFrameHeader(std::span<const std::byte, kFrameHeaderSize>(wire.data(),
-                                                                                   kFrameHeaderSize)));
+  HASYNC_ASSIGN_OR_RETURN(FrameHeader h,
+                          DecodeFrameHeader(std::span<const std::byte, kFrameHeaderSize>(
+                              wire.data(), kFrameHeaderSize)));
   FrameDecoder d;
   return d.Decode(h, std::span(wire).subspan(kFrameHeaderSize));
 }
@@ -90,7 +90,8 @@ TEST(FrameTest, OversizedFrameIsRefusedBeforeAnyAllocation) {
   uint32_t huge = kMaxFramePayload + 1;
   std::memcpy(w.data() + 8, &huge, 4);
   std::memcpy(w.data() + 12, &huge, 4);
-  auto h = DecodeFrameHeader(std::span<const std::byte, kFrameHeaderSize>(w.data(), kFrameHeaderSize));
+  auto h =
+      DecodeFrameHeader(std::span<const std::byte, kFrameHeaderSize>(w.data(), kFrameHeaderSize));
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), Code::kProtocol);
   EXPECT_NE(h.status().message().find("exceeds the limit"), std::string::npos);

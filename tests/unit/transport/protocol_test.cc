@@ -9,8 +9,13 @@ namespace {
 TEST(ProtocolTest, ListEntriesRoundTrip) {
   ListEntries m{.root = 2, .entries = {}};
   m.entries.push_back(WireEntry{.path = "a", .type = FileType::kDirectory, .mode = 0755});
-  m.entries.push_back(WireEntry{.path = "a/f", .type = FileType::kRegular, .mode = 0640,
-                                .size = 123, .mtime_ns = -5, .hashed = true, .digest = 99});
+  m.entries.push_back(WireEntry{.path = "a/f",
+                                .type = FileType::kRegular,
+                                .mode = 0640,
+                                .size = 123,
+                                .mtime_ns = -5,
+                                .hashed = true,
+                                .digest = 99});
   m.entries.push_back(WireEntry{.path = "a/l", .type = FileType::kSymlink, .link_target = "f"});
   Encoder e;
   Encode(m, e);
@@ -23,8 +28,8 @@ TEST(ProtocolTest, ListEntriesRoundTrip) {
 }
 
 TEST(ProtocolTest, EveryTruncationIsAProtocolError) {
-  FileRequest r{.id = 1, .root = 0, .path = "x/y", .kind = RequestKind::kBlocks,
-                .have_blocks = {1, 2, 3}};
+  FileRequest r{
+      .id = 1, .root = 0, .path = "x/y", .kind = RequestKind::kBlocks, .have_blocks = {1, 2, 3}};
   Encoder e;
   e.PutVarint(1);
   Encode(r, e);
