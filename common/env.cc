@@ -1,6 +1,7 @@
 // Env helpers over any backend, and the choice of the default backend.
 #include "common/env.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -8,9 +9,34 @@
 
 namespace hasync {
 
+std::vector<ReadRun> CoalesceReads(std::span<ReadOp> ops) {
+  std::vector<ReadRun> runs;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!runs.empty()) {
+      ReadRun& r = runs.back();
+      if (r.offset + r.buf.size() == ops[i].offset &&
+          r.buf.data() + r.buf.size() == ops[i].buf.data()) {
+        r.buf = std::span<std::byte>(r.buf.data(), r.buf.size() + ops[i].buf.size());
+        ++r.count;
+        continue;
+      }
+    }
+    runs.push_back(ReadRun{i, 1, ops[i].offset, ops[i].buf});
+  }
+  return runs;
+}
+
+void SetRunDone(std::span<ReadOp> ops, const ReadRun& run, size_t done) {
+  for (size_t i = run.first; i < run.first + run.count; ++i) {
+    ops[i].done = std::min(done, ops[i].buf.size());
+    done -= ops[i].done;
+  }
+}
+
 Status RandomAccessFile::ReadMany(std::span<ReadOp> ops) {
-  for (ReadOp& op : ops) {
-    HASYNC_ASSIGN_OR_RETURN(op.done, Read(op.offset, op.buf));
+  for (const ReadRun& run : CoalesceReads(ops)) {
+    HASYNC_ASSIGN_OR_RETURN(size_t done, Read(run.offset, run.buf));
+    SetRunDone(ops, run, done);
   }
   return Status::Ok();
 }

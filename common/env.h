@@ -47,13 +47,26 @@ struct WriteOp {
   std::span<const std::byte> data;
 };
 
+// A run of read ops whose file ranges and buffers are both contiguous: one transfer serves them
+// all. Block-sized ops (8 KiB) become megabyte-sized reads this way on either backend.
+struct ReadRun {
+  size_t first = 0;  // index of the run's first op
+  size_t count = 0;
+  uint64_t offset = 0;
+  std::span<std::byte> buf;
+};
+std::vector<ReadRun> CoalesceReads(std::span<ReadOp> ops);
+// Hands a run's transferred byte count back to its ops, in order.
+void SetRunDone(std::span<ReadOp> ops, const ReadRun& run, size_t done);
+
 // Thread safety: a file object may be used from one thread at a time.
 class RandomAccessFile {
  public:
   virtual ~RandomAccessFile() = default;
   // Reads up to buf.size() bytes at offset; fewer only at end of file.
   virtual Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) = 0;
-  // Reads every op; the io_uring backend submits them together. Default: one Read each.
+  // Reads every op; the io_uring backend submits them together. Default: one Read per run of
+  // contiguous ops.
   virtual Status ReadMany(std::span<ReadOp> ops);
 };
 
@@ -138,5 +151,8 @@ Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::b
 Status RemoveTree(Env& env, const std::string& path);
 // Creates path and its missing parents.
 Status CreateDirs(Env& env, const std::string& path, uint32_t mode);
+// Asks the file system to spread dir's subdirectories over its allocation groups as it does for
+// top-level directories (ext4's FS_TOPDIR_FL). Only a hint: nothing happens where unsupported.
+void HintSpreadSubdirs(const std::string& dir);
 
 }  // namespace hasync

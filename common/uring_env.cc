@@ -112,11 +112,12 @@ class UringReadFile : public RandomAccessFile {
     return op.done;
   }
   Status ReadMany(std::span<ReadOp> reads) override {
+    std::vector<ReadRun> runs = CoalesceReads(reads);
     std::vector<Op> ops;
-    ops.reserve(reads.size());
-    for (ReadOp& r : reads) ops.push_back(Op{r.offset, r.buf.data(), r.buf.size(), 0, false});
+    ops.reserve(runs.size());
+    for (const ReadRun& r : runs) ops.push_back(Op{r.offset, r.buf.data(), r.buf.size(), 0, false});
     HASYNC_RETURN_IF_ERROR(RunBatch(fd_.fd(), ops, false, path_));
-    for (size_t i = 0; i < reads.size(); ++i) reads[i].done = ops[i].done;
+    for (size_t i = 0; i < runs.size(); ++i) SetRunDone(reads, runs[i], ops[i].done);
     return Status::Ok();
   }
 

@@ -102,7 +102,7 @@ struct Done {
 // Limits every decoder enforces.
 constexpr size_t kMaxRoots = 1024;
 constexpr size_t kMaxEntriesPerMessage = 1 << 20;
-constexpr size_t kMaxBlocksPerRequest = size_t{1} << 26;  // 4 TiB file
+constexpr size_t kMaxBlocksPerRequest = size_t{1} << 27;  // 1 TiB file
 constexpr size_t kMaxMessageString = 4096;
 
 void Encode(const Hello& m, Encoder& e);

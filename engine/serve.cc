@@ -22,8 +22,8 @@ namespace hasync::engine {
 namespace {
 
 using snapshot::kBlockSize;
-constexpr uint64_t kRunBlocks = 16;      // blocks per data message: 1 MiB
-constexpr uint64_t kPieceBlocks = 1024;  // a worker's share of a large file: 64 MiB
+constexpr uint64_t kRunBlocks = (1 << 20) / kBlockSize;     // blocks per data message: 1 MiB
+constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;  // a worker's share of a large file
 constexpr size_t kListBatch = 16384;     // list entries per frame
 
 struct Root {
@@ -255,6 +255,7 @@ class Server {
 
   void Worker() {
     transport::FrameEncoder enc(s_.compression);
+    enc.SetPace(&ch_.pace());
     std::vector<std::byte> buf(kRunBlocks * kBlockSize);
     for (;;) {
       std::optional<Piece> p;

@@ -12,10 +12,10 @@
 namespace hasync::snapshot {
 namespace {
 
-// Reads this many blocks per batch: 1 MiB in flight per thread, submitted at once on io_uring.
-constexpr uint64_t kBatchBlocks = 16;
+// Reads this many blocks per batch: 1 MiB per thread, one read (the ops are contiguous).
+constexpr uint64_t kBatchBlocks = (1 << 20) / kBlockSize;
 // Large files are hashed in pieces of this many blocks (64 MiB) so both cores share them.
-constexpr uint64_t kPieceBlocks = 1024;
+constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;
 
 Status Walk(Env& env, const std::string& root, const std::string& rel, const ScanOptions& o,
             std::vector<Entry>& out, ScanStats& stats) {

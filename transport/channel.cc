@@ -53,6 +53,7 @@ Status FdChannel::ReadExact(std::span<std::byte> buf) {
 }
 
 Status FdChannel::WriteAll(std::span<const std::byte> data) {
+  auto start = std::chrono::steady_clock::now();
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(write_fd_, data.data() + done, data.size() - done);
@@ -64,6 +65,9 @@ Status FdChannel::WriteAll(std::span<const std::byte> data) {
     done += static_cast<size_t>(n);
   }
   bytes_written_ += done;
+  pace_.Record(done, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now() - start)
+                                               .count()));
   return Status::Ok();
 }
 

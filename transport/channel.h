@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "transport/pace.h"
 
 namespace hasync::transport {
 
@@ -31,8 +32,11 @@ class Channel {
   virtual Status Finish() = 0;
   uint64_t bytes_read() const { return bytes_read_.load(); }
   uint64_t bytes_written() const { return bytes_written_.load(); }
+  // How fast writes drain (FdChannel measures it); compression adapts to it.
+  const ChannelPace& pace() const { return pace_; }
 
  protected:
+  ChannelPace pace_;
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> bytes_written_{0};
 };

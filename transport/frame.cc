@@ -3,6 +3,8 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -24,6 +26,9 @@ uint64_t GetLe(const std::byte* p, int n) {
 // archives, already-compressed packages) is common in application trees.
 constexpr double kMinSaving = 0.05;
 constexpr int kSkipAfterIncompressible = 16;
+// With a pace: re-measure compression every this many frames sent raw on its advice.
+constexpr int kProbeEvery = 32;
+constexpr double kWeight = 0.25;
 
 }  // namespace
 
@@ -44,17 +49,30 @@ void FrameEncoder::Encode(uint8_t type, std::span<const std::byte> payload,
   uint8_t flags = 0;
   size_t wire = payload.size();
   bool try_compress = cctx_ != nullptr && payload.size() >= 256;
-  if (try_compress && options_.mode == CompressionOptions::Mode::kAuto && skip_ > 0) {
+  bool auto_mode = options_.mode == CompressionOptions::Mode::kAuto;
+  if (try_compress && auto_mode && skip_ > 0) {
     --skip_;
     try_compress = false;
   }
+  if (try_compress && auto_mode && RawIsFaster()) try_compress = false;
   if (try_compress) {
     size_t bound = ZSTD_compressBound(payload.size());
     out.resize(header_at + kFrameHeaderSize + bound);
-    int level = options_.mode == CompressionOptions::Mode::kAuto ? 1 : options_.level;
+    int level = auto_mode ? 1 : options_.level;
+    auto start = std::chrono::steady_clock::now();
     size_t n =
         ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out.data() + header_at + kFrameHeaderSize,
                           bound, payload.data(), payload.size(), level);
+    if (auto_mode && !ZSTD_isError(n) && payload.size() >= (64 << 10)) {
+      double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count());
+      double rate = static_cast<double>(payload.size()) / std::max(ns, 1.0);
+      double saved = 1.0 - static_cast<double>(n) / static_cast<double>(payload.size());
+      bool first = compress_bytes_per_ns_ == 0;
+      compress_bytes_per_ns_ = first ? rate : compress_bytes_per_ns_ * (1 - kWeight) + rate * kWeight;
+      saving_ = first ? saved : saving_ * (1 - kWeight) + saved * kWeight;
+    }
     if (!ZSTD_isError(n) && n < payload.size() * (1.0 - kMinSaving)) {
       flags = kFlagCompressed;
       wire = n;
@@ -73,6 +91,22 @@ void FrameEncoder::Encode(uint8_t type, std::span<const std::byte> payload,
   PutLe(h + 8, wire, 4);
   PutLe(h + 12, payload.size(), 4);
   PutLe(h + 16, FrameChecksum(type, payload), 8);
+}
+
+bool FrameEncoder::RawIsFaster() {
+  if (pace_ == nullptr || compress_bytes_per_ns_ == 0) return false;
+  double channel = pace_->BytesPerNs();
+  if (channel == 0) return false;
+  // Per raw byte, compressing costs 1/compress and saves saving/channel of channel time.
+  if (saving_ * compress_bytes_per_ns_ >= channel) {
+    paced_raw_ = 0;
+    return false;
+  }
+  if (++paced_raw_ >= kProbeEvery) {
+    paced_raw_ = 0;
+    return false;  // probe: the data or the link may have changed
+  }
+  return true;
 }
 
 Result<FrameHeader> DecodeFrameHeader(std::span<const std::byte, kFrameHeaderSize> b) {

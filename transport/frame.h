@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "transport/pace.h"
 
 namespace hasync::transport {
 
@@ -35,8 +36,11 @@ struct Frame {
   uint32_t wire_bytes = 0;         // header + payload as it travelled
 };
 
-// How a sender compresses: kOff never; kAuto zstd level 1, skipping attempts for a while after a
-// payload did not shrink (incompressible data is sent raw and costs no more CPU than a probe).
+// How a sender compresses: kOff never; kAuto zstd level 1 when it pays: it skips attempts for a
+// while after a payload did not shrink (incompressible data is sent raw and costs no more CPU
+// than a probe), and, given the channel's pace, sends raw while the channel drains faster than
+// compression would gain (saving x compressor speed), as on a local pipe or a fast LAN; it
+// probes again now and then, so a slower link turns compression back on.
 struct CompressionOptions {
   enum class Mode { kOff, kAuto, kLevel };
   Mode mode = Mode::kAuto;
@@ -55,10 +59,20 @@ class FrameEncoder {
   // REQUIRES: payload.size() <= kMaxFramePayload.
   void Encode(uint8_t type, std::span<const std::byte> payload, std::vector<std::byte>& out);
 
+  // kAuto: weigh compression against this channel's pace (not owned; null: no pacing).
+  void SetPace(const ChannelPace* pace) { pace_ = pace; }
+
  private:
+  // kAuto with a known pace: true while raw frames reach the peer sooner than compressed ones.
+  bool RawIsFaster();
+
   CompressionOptions options_;
   void* cctx_ = nullptr;  // ZSTD_CCtx
   int skip_ = 0;          // frames left before trying compression again
+  const ChannelPace* pace_ = nullptr;
+  double compress_bytes_per_ns_ = 0;  // EWMA of zstd's speed on this sender's data
+  double saving_ = 0;                 // EWMA of the share compression removed
+  int paced_raw_ = 0;                 // raw frames sent on the pace's advice since the last probe
 };
 
 // Parses and validates a header.
