@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "common/path.h"
+#include "engine/delta.h"
 
 namespace hasync::engine {
 
@@ -142,6 +143,12 @@ void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::ve
           a.kind = ActionKind::kFile;
           bool have = l && l->type == FileType::kRegular && l->hashed;
           a.request = have ? RequestKind::kBlocks : RequestKind::kWhole;
+          // A size change in a large file is most likely shifted content (an insertion or a
+          // deletion), which moves every block after it: a rolling delta finds it again.
+          if (have && l->size != r.size && l->size >= kDeltaMinSize && r.size >= kDeltaMinSize &&
+              SignatureBytes(l->size) <= kMaxSignatureBytes) {
+            a.request = RequestKind::kDelta;
+          }
           a.in_place = have && l->size == r.size && l->size >= kInPlaceMinSize && l->nlink == 1;
           content.push_back(a);
           if (!a.in_place) {

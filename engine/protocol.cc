@@ -128,6 +128,7 @@ void Encode(const FileRequest& m, Encoder& e) {
     e.PutVarint(m.have_blocks.size());
     e.PutRaw(m.have_blocks.data(), m.have_blocks.size() * sizeof(uint64_t));
   }
+  if (m.kind == RequestKind::kDelta) e.PutString(m.signature);
 }
 
 Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p) {
@@ -141,7 +142,7 @@ Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p
     r.root = static_cast<uint32_t>(root);
     HASYNC_ASSIGN_OR_RETURN(r.path, d.GetString(kMaxMessageString));
     HASYNC_ASSIGN_OR_RETURN(uint8_t kind, d.GetU8());
-    if (kind > 1) return Status(Code::kProtocol, "file request of unknown kind");
+    if (kind > 2) return Status(Code::kProtocol, "file request of unknown kind");
     r.kind = static_cast<RequestKind>(kind);
     if (r.kind == RequestKind::kBlocks) {
       HASYNC_ASSIGN_OR_RETURN(uint64_t nb, d.GetVarint(kMaxBlocksPerRequest, "block count"));
@@ -151,9 +152,36 @@ Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p
         HASYNC_ASSIGN_OR_RETURN(h, d.GetFixed64());
       }
     }
+    if (r.kind == RequestKind::kDelta) {
+      HASYNC_ASSIGN_OR_RETURN(r.signature, d.GetString(kMaxSignature));
+    }
   }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return out;
+}
+
+void Encode(const FileDelta& m, Encoder& e) {
+  e.PutVarint(m.id);
+  e.PutVarint(m.offset);
+  e.PutVarint(m.length);
+  e.PutBytes(m.delta);
+}
+
+Result<FileDelta> DecodeFileDelta(std::span<const std::byte> p) {
+  Decoder d(p);
+  FileDelta m;
+  HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "request id"));
+  m.id = static_cast<uint32_t>(id);
+  HASYNC_ASSIGN_OR_RETURN(m.offset, d.GetVarint(kMaxBlocksPerRequest * snapshot::kBlockSize,
+                                                "delta offset"));
+  if (m.offset % snapshot::kBlockSize != 0) {
+    return Status(Code::kProtocol, "delta range does not start on a block");
+  }
+  HASYNC_ASSIGN_OR_RETURN(m.length, d.GetVarint(kMaxDeltaRange, "delta range length"));
+  if (m.length == 0) return Status(Code::kProtocol, "empty delta range");
+  HASYNC_ASSIGN_OR_RETURN(m.delta, d.GetSpan(kMaxDelta));
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
 }
 
 void Encode(const FileData& m, Encoder& e) {
@@ -242,6 +270,8 @@ const char* MsgName(uint8_t type) {
       return "file data";
     case MsgType::kFileDone:
       return "file done";
+    case MsgType::kFileDelta:
+      return "file delta";
     case MsgType::kDone:
       return "done";
     case MsgType::kCommitted:

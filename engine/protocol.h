@@ -15,7 +15,7 @@
 namespace hasync::engine {
 
 // Bumped on any incompatible change to this file or the frame format.
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;  // 2: rolling deltas, 8 KiB blocks
 
 enum class MsgType : uint8_t {
   kHello = 1,
@@ -29,6 +29,7 @@ enum class MsgType : uint8_t {
   kFileDone = 9,
   kDone = 10,
   kCommitted = 11,
+  kFileDelta = 12,
 };
 
 struct Hello {
@@ -68,7 +69,10 @@ struct ListEntries {
   std::vector<WireEntry> entries;
 };
 
-enum class RequestKind : uint8_t { kWhole = 0, kBlocks = 1 };
+// kWhole: send every block. kBlocks: send the blocks whose hash differs from have_blocks.
+// kDelta: content shifted; send a librsync delta per range against `signature` (engine/delta.h),
+// or, where a range's delta would pass the work cap, that range's blocks.
+enum class RequestKind : uint8_t { kWhole = 0, kBlocks = 1, kDelta = 2 };
 
 struct FileRequest {
   uint32_t id = 0;
@@ -76,6 +80,7 @@ struct FileRequest {
   std::string path;
   RequestKind kind = RequestKind::kWhole;
   std::vector<uint64_t> have_blocks;  // kBlocks: the Secondary's block hashes
+  std::string signature;              // kDelta: librsync signature of the Secondary's file
 };
 
 // A run of consecutive blocks of one file.
@@ -84,6 +89,15 @@ struct FileData {
   uint64_t first_block = 0;
   std::vector<uint64_t> hashes;     // one per block
   std::span<const std::byte> data;  // view into the frame payload
+};
+
+// The delta that rebuilds the range [offset, offset + length) of a file (kDelta requests). The
+// range's blocks are verified through the file's digest in FileDone.
+struct FileDelta {
+  uint32_t id = 0;
+  uint64_t offset = 0;  // block-aligned
+  uint64_t length = 0;
+  std::span<const std::byte> delta;  // view into the frame payload
 };
 
 struct FileDone {
@@ -104,6 +118,9 @@ constexpr size_t kMaxRoots = 1024;
 constexpr size_t kMaxEntriesPerMessage = 1 << 20;
 constexpr size_t kMaxBlocksPerRequest = size_t{1} << 27;  // 1 TiB file
 constexpr size_t kMaxMessageString = 4096;
+constexpr size_t kMaxSignature = 4 << 20;  // = engine/delta.h's kMaxSignatureBytes
+constexpr uint64_t kMaxDeltaRange = 64 << 20;
+constexpr size_t kMaxDelta = 4 << 20;
 
 void Encode(const Hello& m, Encoder& e);
 void Encode(const ErrorMsg& m, Encoder& e);
@@ -111,6 +128,7 @@ void Encode(const ListRequest& m, Encoder& e);
 void Encode(const ListEntries& m, Encoder& e);
 void Encode(const FileRequest& m, Encoder& e);  // appended to a kFileRequests batch
 void Encode(const FileData& m, Encoder& e);
+void Encode(const FileDelta& m, Encoder& e);
 void Encode(const FileDone& m, Encoder& e);
 void Encode(const Done& m, Encoder& e);
 
@@ -120,6 +138,7 @@ Result<ListRequest> DecodeListRequest(std::span<const std::byte> p);
 Result<ListEntries> DecodeListEntries(std::span<const std::byte> p);
 Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p);
 Result<FileData> DecodeFileData(std::span<const std::byte> p);
+Result<FileDelta> DecodeFileDelta(std::span<const std::byte> p);
 Result<FileDone> DecodeFileDone(std::span<const std::byte> p);
 Result<Done> DecodeDone(std::span<const std::byte> p);
 

@@ -15,6 +15,7 @@
 #include "common/kill_point.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "engine/delta.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
 #include "engine/session_common.h"
@@ -38,6 +39,7 @@ struct Job {
   std::vector<bool> got;
   std::unique_ptr<WritableFile> out;
   std::vector<BlockRun> runs;  // in place: where the redo file's bytes go
+  std::unique_ptr<RandomAccessFile> basis;  // kDelta: the old file the deltas copy from
   bool done = false;
   bool vanished = false;
 };
@@ -254,6 +256,11 @@ class Puller {
       FileRequest r{
           .id = id, .root = a->root, .path = a->path, .kind = a->request, .have_blocks = {}};
       if (a->request == RequestKind::kBlocks) r.have_blocks = a->local->blocks;
+      if (a->request == RequestKind::kDelta) {
+        auto sig = ComputeSignature(env_, job->target, a->local->size, s_.threads);
+        if (!sig.ok()) return sig.status().Context("signing " + job->target);
+        r.signature = std::move(*sig);
+      }
       job->hashes = r.have_blocks;
       total_bytes_ += a->remote->size;
       jobs_.push_back(std::move(job));
@@ -272,6 +279,11 @@ class Puller {
         case MsgType::kFileData: {
           HASYNC_ASSIGN_OR_RETURN(FileData d, DecodeFileData(f.payload));
           HASYNC_RETURN_IF_ERROR(OnData(d));
+          break;
+        }
+        case MsgType::kFileDelta: {
+          HASYNC_ASSIGN_OR_RETURN(FileDelta d, DecodeFileDelta(f.payload));
+          HASYNC_RETURN_IF_ERROR(OnDelta(d));
           break;
         }
         case MsgType::kFileDone: {
@@ -345,6 +357,53 @@ class Puller {
     }
     sum_.bytes_changed += d.data.size();
     if (progress_) progress_->AddBytes(d.data.size());
+    KillPoint("receive.data");
+    return Status::Ok();
+  }
+
+  // Rebuilds a range from the old file and the Primary's delta into the staged file, hashing
+  // its blocks for the digest check at file-done.
+  Status OnDelta(const FileDelta& d) {
+    HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
+    const Action& a = *j->action;
+    if (a.request != RequestKind::kDelta) {
+      return Status(Code::kProtocol, "a delta for " + a.path + ", which was not asked for");
+    }
+    if (!j->basis) {
+      HASYNC_ASSIGN_OR_RETURN(j->basis, env_.OpenForRead(j->target));
+    }
+    if (!j->out) {
+      HASYNC_ASSIGN_OR_RETURN(j->out, env_.OpenForWrite(j->staged, {.exclusive = true}));
+    }
+    uint64_t end_block = snapshot::BlockCount(d.offset + d.length);
+    if (j->got.size() < end_block) {
+      j->got.resize(end_block, false);
+      j->hashes.resize(end_block, 0);
+    }
+    std::vector<std::byte> pend;
+    uint64_t at = d.offset;  // file offset of pend[0]
+    auto flush = [&](bool last) -> Status {
+      size_t n = last ? pend.size() : pend.size() / kBlockSize * kBlockSize;
+      if (n == 0) return Status::Ok();
+      for (size_t b = 0; b < n; b += kBlockSize) {
+        uint64_t i = (at + b) / kBlockSize;
+        j->hashes[i] = Hash64(std::span<const std::byte>(pend).subspan(b, std::min(kBlockSize, n - b)));
+        j->got[i] = true;
+      }
+      HASYNC_RETURN_IF_ERROR(j->out->WriteAt(at, std::span<const std::byte>(pend.data(), n)));
+      at += n;
+      pend.erase(pend.begin(), pend.begin() + static_cast<ptrdiff_t>(n));
+      return Status::Ok();
+    };
+    auto sink = [&](std::span<const std::byte> b) -> Status {
+      pend.insert(pend.end(), b.begin(), b.end());
+      return pend.size() >= (1u << 20) ? flush(false) : Status::Ok();
+    };
+    Status st = ApplyDelta(*j->basis, a.local->size, d.delta, d.length, sink);
+    if (st.ok()) st = flush(true);
+    if (!st.ok()) return st.Context("rebuilding " + a.path + " from the Primary's delta");
+    sum_.bytes_changed += d.delta.size();
+    if (progress_) progress_->AddBytes(d.length);
     KillPoint("receive.data");
     return Status::Ok();
   }

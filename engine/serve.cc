@@ -15,6 +15,7 @@
 #include "common/kill_point.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "engine/delta.h"
 #include "engine/session_common.h"
 #include "snapshot/scanner.h"
 
@@ -267,7 +268,9 @@ class Server {
         queue_.pop_front();
       }
       if (failed_.load()) continue;
-      Status st = ServePiece(*p, enc, buf);
+      Status st = p->r->req.kind == RequestKind::kDelta
+                      ? ServeDeltaPiece(*p, enc, buf)
+                      : ServePiece(*p, enc, buf, p->r->req.kind == RequestKind::kWhole);
       if (st.ok() && p->r->pieces_left.fetch_sub(1) == 1) st = FinishRequest(*p->r);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(error_mu_);
@@ -277,10 +280,46 @@ class Server {
     }
   }
 
-  Status ServePiece(const Piece& p, transport::FrameEncoder& enc, std::vector<std::byte>& buf) {
+  // A range of a kDelta request: its librsync delta, or its blocks when the delta would pass
+  // the work cap (a quarter of the range, at most kMaxDelta): then blocks are cheaper.
+  Status ServeDeltaPiece(const Piece& p, transport::FrameEncoder& enc,
+                         std::vector<std::byte>& buf) {
+    Request& r = *p.r;
+    uint64_t offset = p.first * kBlockSize;
+    uint64_t len = std::min(r.size, (p.first + p.count) * kBlockSize) - offset;
+    const auto& s = r.req.signature;
+    HASYNC_ASSIGN_OR_RETURN(
+        auto sig, LoadSignature(std::span<const std::byte>(
+                      reinterpret_cast<const std::byte*>(s.data()), s.size())));
+    HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
+    size_t cap = static_cast<size_t>(std::min<uint64_t>(kMaxDelta, len / 4));
+    auto delta = ComputeDelta(sig, *file, offset, len, cap, r.hashes.data() + p.first);
+    if (!delta.ok()) return delta.status().Context(r.path);
+    bytes_read_ += len;
+    if (!delta->has_value()) {
+      log_->debug("{}: delta of [{}, +{}) passed the cap; sending its blocks", r.path, offset, len);
+      return ServePiece(p, enc, buf, true);
+    }
+    const std::string& d = **delta;
+    FileDelta m{.id = r.req.id,
+                .offset = offset,
+                .length = len,
+                .delta = std::span<const std::byte>(reinterpret_cast<const std::byte*>(d.data()),
+                                                    d.size())};
+    Encoder e;
+    Encode(m, e);
+    std::vector<std::byte> frame;
+    enc.Encode(static_cast<uint8_t>(MsgType::kFileDelta), e.view(), frame);
+    std::lock_guard<std::mutex> lock(write_mu_);
+    HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
+    KillPoint("serve.data");
+    return Status::Ok();
+  }
+
+  Status ServePiece(const Piece& p, transport::FrameEncoder& enc, std::vector<std::byte>& buf,
+                    bool whole) {
     Request& r = *p.r;
     const auto& have = r.req.have_blocks;
-    bool whole = r.req.kind == RequestKind::kWhole;
     HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
     for (uint64_t b = p.first; b < p.first + p.count; b += kRunBlocks) {
       uint64_t n = std::min(kRunBlocks, p.first + p.count - b);

@@ -58,7 +58,7 @@ TEST_P(SyncTest, IncrementalSyncSendsOnlyChangedBlocks) {
   {
     std::fstream f(pair_.primary() + "/app/big.bin",
                    std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(3 * 65536 + 10);
+    f.seekp(3 * 65536 + 10);  // inside one 8 KiB block
     f << "CHANGED";
   }
   { std::ofstream(pair_.primary() + "/app/medium.bin", std::ios::app) << "appended"; }
@@ -70,10 +70,42 @@ TEST_P(SyncTest, IncrementalSyncSendsOnlyChangedBlocks) {
   fs::remove(pair_.primary() + "/scratch.tmp");
   EXPECT_EQ(testing::TreeDiff(pair_.primary(), pair_.secondary()), "");
   EXPECT_EQ(r->files_deleted, 1u);
-  EXPECT_LE(r->bytes_changed, 3u * 65536) << "only changed blocks travel";
+  EXPECT_LE(r->bytes_changed, 4u * snapshot::kBlockSize) << "only changed blocks travel";
   // big.bin, medium.bin, new.pem; and server.pem, whose chmod changed its ctime on the Primary:
   // it is re-checked block by block (no bytes move, as bytes_changed shows).
   EXPECT_EQ(r->files_changed, 4u);
+}
+
+TEST_P(SyncTest, InsertionsTravelAsARollingDelta) {
+  // 72 MiB: two delta ranges on the Primary. Insertions (one near the range boundary) and a
+  // deletion shift everything after them, which blocks alone would re-send whole.
+  std::string data = testing::RandomBytes(72 << 20, 9);
+  testing::WriteFile(pair_.primary() + "/app/package.ipa", data);
+  ASSERT_TRUE(Sync().ok());
+  std::string changed = data;
+  changed.insert(5 << 20, testing::RandomBytes(100, 10));
+  changed.erase(30 << 20, 50);
+  changed.insert((64 << 20) - 3, testing::RandomBytes(100, 11));
+  changed.insert(70 << 20, testing::RandomBytes(100, 12));
+  testing::WriteFile(pair_.primary() + "/app/package.ipa", changed);
+  auto r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/app/package.ipa"), changed);
+  EXPECT_EQ(r->files_changed, 1u);
+  EXPECT_LT(r->bytes_wire, 1u << 20) << "a delta, not the 72 MiB";
+}
+
+TEST_P(SyncTest, RewrittenFileOfNewSizeFallsBackToBlocks) {
+  testing::WriteFile(pair_.primary() + "/app/package.ipa", testing::RandomBytes(3 << 20, 13));
+  ASSERT_TRUE(Sync().ok());
+  // Nothing in common: every range's delta passes the work cap, so blocks travel instead.
+  std::string fresh = testing::RandomBytes((3 << 20) + 12345, 14);
+  testing::WriteFile(pair_.primary() + "/app/package.ipa", fresh);
+  auto r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/app/package.ipa"), fresh);
+  EXPECT_GE(r->bytes_changed, fresh.size());
+  EXPECT_LT(r->bytes_wire, fresh.size() + (1u << 20));
 }
 
 TEST_P(SyncTest, TypeChangesAreApplied) {
