@@ -72,6 +72,9 @@ int CmdSync(const Cli& c) {
                         {"duration_s", m.duration_s},
                         {"throughput_mb_s", mbps}};
     if (c.dry_run) j["would_change"] = m.actions;
+    nlohmann::ordered_json phases = nlohmann::ordered_json::object();
+    for (const auto& [name, secs] : m.phases) phases[name] = secs;
+    j["phases_s"] = phases;
     std::cout << j.dump(2) << std::endl;
     return 0;
   }

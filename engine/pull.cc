@@ -15,6 +15,7 @@
 #include "common/kill_point.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "common/shard_pool.h"
 #include "engine/delta.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
@@ -28,6 +29,7 @@ namespace {
 using snapshot::kBlockSize;
 constexpr size_t kRequestBatchBytes = 1 << 20;
 constexpr uint32_t kStagingBuckets = 32;  // see StagedPath
+constexpr uint64_t kWriteQueueBytes = 64 << 20;  // received data waiting for the writers
 
 struct Job {
   Action* action = nullptr;
@@ -81,27 +83,33 @@ class Puller {
     Status scan_st = local.get();
     HASYNC_RETURN_IF_ERROR(st);
     HASYNC_RETURN_IF_ERROR(scan_st);
+    Mark("connect and scan");
     HASYNC_RETURN_IF_ERROR(ReceiveList());
     PlanOptions po{.compare_owner = ::geteuid() == 0};
     for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
+    Mark("list and plan");
     if (o_.dry_run) {
       for (const Action& a : actions_)
         sum_.actions.push_back(DescribeAction(a, s_.roots[a.root].name));
       HASYNC_RETURN_IF_ERROR(transport::WriteFrame(*channel_, enc_, U8(MsgType::kRequestsEnd), {}));
+      pool_ = std::make_unique<ShardPool>(1, kWriteQueueBytes);
       HASYNC_RETURN_IF_ERROR(ReceiveData());
       channel_->CloseWrite();
       return channel_->Finish();
     }
     HASYNC_RETURN_IF_ERROR(PrepareStaging());
     HASYNC_RETURN_IF_ERROR(SendRequests());
+    Mark("requests");
     {
       Progress progress(o_.progress, total_bytes_, jobs_.size());
       progress_ = &progress;
+      pool_ = std::make_unique<ShardPool>(std::max(1u, s_.threads), kWriteQueueBytes);
       st = ReceiveData();
       progress_ = nullptr;
     }
     HASYNC_RETURN_IF_ERROR(st);
     HASYNC_RETURN_IF_ERROR(StageRest());
+    Mark("transfer");
     HASYNC_RETURN_IF_ERROR(Commit());
     sum_.bytes_wire = channel_->bytes_read() + channel_->bytes_written();
     HASYNC_RETURN_IF_ERROR(transport::WriteFrame(*channel_, enc_, U8(MsgType::kCommitted), {}));
@@ -113,6 +121,15 @@ class Puller {
   }
 
   static uint8_t U8(MsgType t) { return static_cast<uint8_t>(t); }
+
+  // Ends a phase: its wall time goes into the summary (--json) and the log.
+  void Mark(const char* phase) {
+    auto now = std::chrono::steady_clock::now();
+    double s = std::chrono::duration<double>(now - phase_start_).count();
+    phase_start_ = now;
+    sum_.phases.emplace_back(phase, s);
+    log_->debug("phase {}: {:.3f} s", phase, s);
+  }
 
   Status ScanLocal() {
     roots_.resize(s_.roots.size());
@@ -221,6 +238,7 @@ class Puller {
 
   void RemoveStaging() {
     if (!staging_created_) return;
+    pool_.reset();  // no task may still use a job
     jobs_.clear();  // close staged files first
     for (uint32_t i = 0; i < s_.roots.size(); ++i) {
       Status st = RemoveTree(env_, Staging(i));
@@ -274,25 +292,57 @@ class Puller {
 
   Status ReceiveData() {
     for (;;) {
+      HASYNC_RETURN_IF_ERROR(pool_->error());
       HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
       switch (static_cast<MsgType>(f.type)) {
         case MsgType::kFileData: {
-          HASYNC_ASSIGN_OR_RETURN(FileData d, DecodeFileData(f.payload));
-          HASYNC_RETURN_IF_ERROR(OnData(d));
+          // The task keeps the payload alive; d's spans point into it.
+          auto payload = std::make_shared<std::vector<std::byte>>(std::move(f.payload));
+          HASYNC_ASSIGN_OR_RETURN(FileData d, DecodeFileData(*payload));
+          HASYNC_ASSIGN_OR_RETURN(Job * j, CheckData(d));
+          if (j->action->in_place) {
+            HASYNC_RETURN_IF_ERROR(ApplyData(*j, d));
+          } else {
+            pool_->Submit(d.id, payload->size(),
+                          [this, j, d, payload] { return ApplyData(*j, d); });
+          }
           break;
         }
         case MsgType::kFileDelta: {
-          HASYNC_ASSIGN_OR_RETURN(FileDelta d, DecodeFileDelta(f.payload));
-          HASYNC_RETURN_IF_ERROR(OnDelta(d));
+          auto payload = std::make_shared<std::vector<std::byte>>(std::move(f.payload));
+          HASYNC_ASSIGN_OR_RETURN(FileDelta d, DecodeFileDelta(*payload));
+          HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
+          if (j->action->request != RequestKind::kDelta) {
+            return Status(Code::kProtocol,
+                          "a delta for " + j->action->path + ", which was not asked for");
+          }
+          sum_.bytes_changed += d.delta.size();
+          if (progress_) progress_->AddBytes(d.length);
+          pool_->Submit(d.id, payload->size() + (1 << 20),
+                        [this, j, d, payload] { return ApplyDeltaRange(*j, d); });
+          KillPoint("receive.data");
           break;
         }
         case MsgType::kFileDone: {
           HASYNC_ASSIGN_OR_RETURN(FileDone d, DecodeFileDone(f.payload));
-          HASYNC_RETURN_IF_ERROR(OnDone(d));
+          HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
+          j->done = true;
+          if (progress_) progress_->FileDone();
+          if (d.vanished) {
+            j->vanished = true;
+            ++sum_.vanished;
+            log_->warn("{} vanished on the Primary during the sync; left as it was",
+                       j->action->path);
+          } else if (j->action->in_place) {
+            HASYNC_RETURN_IF_ERROR(FinishFile(*j, d));
+          } else {
+            pool_->Submit(d.id, 0, [this, j, d] { return FinishFile(*j, d); });
+          }
           break;
         }
         case MsgType::kDone: {
           HASYNC_RETURN_IF_ERROR(DecodeDone(f.payload).status());
+          HASYNC_RETURN_IF_ERROR(pool_->Drain());
           for (const auto& j : jobs_) {
             if (!j->done) {
               return Status(Code::kProtocol, "the Primary finished without sending " + j->target);
@@ -317,12 +367,9 @@ class Puller {
     return jobs_[id].get();
   }
 
-  Status OnData(const FileData& d) {
+  // Checks a data run before anything is written: its job, and each block against its hash.
+  Result<Job*> CheckData(const FileData& d) {
     HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
-    uint64_t size = j->action->remote->size;
-    uint64_t nb = snapshot::BlockCount(size);
-    // The Primary's file may have grown since its scan; accept blocks up to the hard limit and
-    // check the final size at file-done.
     uint64_t first = d.first_block, n = d.hashes.size();
     uint64_t pos = 0;
     for (uint64_t k = 0; k < n; ++k) {
@@ -339,6 +386,19 @@ class Puller {
       }
       pos += block.size();
     }
+    sum_.bytes_changed += d.data.size();
+    if (progress_) progress_->AddBytes(d.data.size());
+    KillPoint("receive.data");
+    return j;
+  }
+
+  // Writes a checked data run; on the job's shard (or inline for in-place jobs).
+  // The Primary's file may have grown since its scan; blocks up to the hard limit are accepted
+  // and the final size is checked at file-done.
+  Status ApplyData(Job& job, const FileData& d) {
+    Job* j = &job;
+    uint64_t nb = snapshot::BlockCount(j->action->remote->size);
+    uint64_t first = d.first_block, n = d.hashes.size();
     if (j->got.size() < first + n) {
       j->got.resize(std::max(first + n, nb), false);
       j->hashes.resize(j->got.size(), 0);
@@ -355,20 +415,14 @@ class Puller {
       }
       HASYNC_RETURN_IF_ERROR(j->out->WriteAt(first * kBlockSize, d.data));
     }
-    sum_.bytes_changed += d.data.size();
-    if (progress_) progress_->AddBytes(d.data.size());
-    KillPoint("receive.data");
     return Status::Ok();
   }
 
   // Rebuilds a range from the old file and the Primary's delta into the staged file, hashing
   // its blocks for the digest check at file-done.
-  Status OnDelta(const FileDelta& d) {
-    HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
+  Status ApplyDeltaRange(Job& job, const FileDelta& d) {
+    Job* j = &job;
     const Action& a = *j->action;
-    if (a.request != RequestKind::kDelta) {
-      return Status(Code::kProtocol, "a delta for " + a.path + ", which was not asked for");
-    }
     if (!j->basis) {
       HASYNC_ASSIGN_OR_RETURN(j->basis, env_.OpenForRead(j->target));
     }
@@ -402,9 +456,6 @@ class Puller {
     Status st = ApplyDelta(*j->basis, a.local->size, d.delta, d.length, sink);
     if (st.ok()) st = flush(true);
     if (!st.ok()) return st.Context("rebuilding " + a.path + " from the Primary's delta");
-    sum_.bytes_changed += d.delta.size();
-    if (progress_) progress_->AddBytes(d.length);
-    KillPoint("receive.data");
     return Status::Ok();
   }
 
@@ -421,16 +472,10 @@ class Puller {
     return Status::Ok();
   }
 
-  Status OnDone(const FileDone& d) {
-    HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
-    j->done = true;
-    if (progress_) progress_->FileDone();
-    if (d.vanished) {
-      j->vanished = true;
-      ++sum_.vanished;
-      log_->warn("{} vanished on the Primary during the sync; left as it was", j->action->path);
-      return Status::Ok();
-    }
+  // Completes a file after its last data: blocks kept from the old file, the digest check,
+  // size, metadata. On the job's shard (or inline for in-place jobs).
+  Status FinishFile(Job& job, const FileDone& d) {
+    Job* j = &job;
     const Action& a = *j->action;
     uint64_t nb = snapshot::BlockCount(d.size);
     if (a.in_place && d.size != a.local->size) {
@@ -591,15 +636,19 @@ class Puller {
       HASYNC_ASSIGN_OR_RETURN(FileInfo info, env_.Stat(r.root));
       if (synced.insert(info.device).second) HASYNC_RETURN_IF_ERROR(env_.SyncFs(r.root));
     }
+    Mark("durable");
     KillPoint("commit.staged");
     HASYNC_RETURN_IF_ERROR(CommitJournal(env_, s_.state_dir, jn));
     committed_ = true;
     Status st = RollForward(env_, s_.state_dir, jn);
+    Mark("commit");
     if (!st.ok()) {
       return st.Context("the sync is committed but not yet in place; the next run finishes it");
     }
     staging_created_ = false;
-    return SaveManifests(true);
+    st = SaveManifests(true);
+    Mark("manifests");
+    return st;
   }
 
   // The new local manifests: the Primary's entries, with hashes from the transfer or the local
@@ -684,10 +733,14 @@ class Puller {
   std::vector<RootPlan> roots_;
   std::vector<Action> actions_;
   std::vector<std::unique_ptr<Job>> jobs_;
+  // Writes, deltas and file completion run here, sharded by file, while this thread reads and
+  // verifies the next frames. Declared after jobs_: it stops before the jobs go.
+  std::unique_ptr<ShardPool> pool_;
   std::map<uint32_t, Redo> redo_;
   std::map<const Action*, std::string> symlink_staged_;
   uint64_t total_bytes_ = 0;
   bool staging_created_ = false;
+  std::chrono::steady_clock::time_point phase_start_ = std::chrono::steady_clock::now();
   bool committed_ = false;
   bool local_rehashed_ = false;  // the scan learnt hashes the saved manifest lacks
   Progress* progress_ = nullptr;

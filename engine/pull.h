@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/env.h"
@@ -33,6 +34,7 @@ struct SyncSummary {
   double duration_s = 0;
   bool recovered = false;            // a crashed sync's journal was rolled forward first
   std::vector<std::string> actions;  // --dry-run: what would change
+  std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
 };
 
 Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);
