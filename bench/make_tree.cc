@@ -47,10 +47,10 @@ void FillRandom(Rng& r, std::string& out, size_t n) {
 
 // Text like an appliance's configuration and logs: compresses about 3 to 1.
 void FillText(Rng& r, std::string& out, size_t n) {
-  static const char* kWords[] = {"device", "enrolled", "policy", "compliant", "ios",
-                                 "android", "serial",  "owner",  "group",     "wifi",
-                                 "vpn",     "cert",    "app",    "version",   "true",
-                                 "false",   "status",  "last",   "checkin",   "profile"};
+  static const char* kWords[] = {"device",  "enrolled", "policy", "compliant", "ios",
+                                 "android", "serial",   "owner",  "group",     "wifi",
+                                 "vpn",     "cert",     "app",    "version",   "true",
+                                 "false",   "status",   "last",   "checkin",   "profile"};
   size_t end = out.size() + n;
   while (out.size() < end) {
     char line[96];
@@ -169,7 +169,8 @@ int Change(const fs::path& dir) {
     if (std::find(picked.begin(), picked.end(), b) == picked.end()) picked.push_back(b);
   }
   for (uint64_t b : picked) {
-    size_t fi = std::upper_bound(first_block.begin(), first_block.end(), b) - first_block.begin() - 1;
+    size_t fi =
+        std::upper_bound(first_block.begin(), first_block.end(), b) - first_block.begin() - 1;
     uint64_t size = fs::file_size(files[fi]);
     uint64_t off = (b - first_block[fi]) * kBlock;
     uint64_t room = std::min(kBlock, size - off);
@@ -177,7 +178,8 @@ int Change(const fs::path& dir) {
     FillRandom(r, patch, std::min<uint64_t>(512, room));
     uint64_t at = off + r.Below(room - patch.size() + 1);
     int fd = ::open(files[fi].c_str(), O_WRONLY);
-    if (fd < 0 || ::pwrite(fd, patch.data(), patch.size(), at) != static_cast<ssize_t>(patch.size()))
+    if (fd < 0 ||
+        ::pwrite(fd, patch.data(), patch.size(), at) != static_cast<ssize_t>(patch.size()))
       Die("patch " + files[fi].string());
     ::close(fd);
   }

@@ -46,6 +46,21 @@ Status WritableFile::WriteMany(std::span<const WriteOp> ops) {
   return Status::Ok();
 }
 
+Result<std::vector<DirEntryInfo>> Env::ListDirInfo(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(auto names, ListDir(path));
+  std::vector<DirEntryInfo> out;
+  out.reserve(names.size());
+  for (DirEntry& d : names) {
+    auto info = Stat(path + "/" + d.name);
+    if (!info.ok()) {
+      if (info.status().code() == Code::kNotFound) continue;
+      return info.status();
+    }
+    out.push_back(DirEntryInfo{std::move(d.name), *info});
+  }
+  return out;
+}
+
 Result<Env*> Env::Default() {
   static std::once_flag once;
   static std::unique_ptr<Env> env;

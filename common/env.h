@@ -35,6 +35,12 @@ struct DirEntry {
   FileType type;  // from d_type; kOther when the file system does not say
 };
 
+// A directory entry with its lstat data.
+struct DirEntryInfo {
+  std::string name;
+  FileInfo info;
+};
+
 // One read of a batch: fills `buf` from `offset`; `done` is how much was read (short only at EOF).
 struct ReadOp {
   uint64_t offset = 0;
@@ -113,6 +119,10 @@ class Env {
   // lstat: never follows a symlink.
   virtual Result<FileInfo> Stat(const std::string& path) = 0;
   virtual Result<std::vector<DirEntry>> ListDir(const std::string& path) = 0;
+  // Lists a directory with each entry's lstat data; entries that vanish in between are left
+  // out. Default: ListDir, then Stat of each path; the posix backend stats relative to the open
+  // directory, which spares the kernel a path walk per entry.
+  virtual Result<std::vector<DirEntryInfo>> ListDirInfo(const std::string& path);
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
   virtual Status CreateDir(const std::string& path, uint32_t mode) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;

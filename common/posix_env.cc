@@ -113,9 +113,8 @@ Result<std::unique_ptr<WritableFile>> PosixEnv::OpenForWrite(const std::string& 
   return std::unique_ptr<WritableFile>(new PosixWriteFile(fd, path));
 }
 
-Result<FileInfo> PosixEnv::Stat(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat " + path, errno);
+namespace {
+FileInfo InfoOf(const struct stat& st) {
   FileInfo info;
   info.type = TypeOfMode(st.st_mode);
   info.mode = st.st_mode & 07777;
@@ -128,6 +127,45 @@ Result<FileInfo> PosixEnv::Stat(const std::string& path) {
   info.device = st.st_dev;
   info.nlink = st.st_nlink;
   return info;
+}
+}  // namespace
+
+Result<FileInfo> PosixEnv::Stat(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat " + path, errno);
+  return InfoOf(st);
+}
+
+Result<std::vector<DirEntryInfo>> PosixEnv::ListDirInfo(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus("listing " + path, err);
+  }
+  std::vector<DirEntryInfo> out;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) {
+      err = errno;
+      break;
+    }
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // gone since readdir: not part of this scan
+      err = errno;
+      ::closedir(dir);
+      return ErrnoStatus("stat " + path + "/" + e->d_name, err);
+    }
+    out.push_back(DirEntryInfo{e->d_name, InfoOf(st)});
+  }
+  ::closedir(dir);
+  if (err != 0) return ErrnoStatus("listing " + path, err);
+  return out;
 }
 
 Result<std::vector<DirEntry>> PosixEnv::ListDir(const std::string& path) {

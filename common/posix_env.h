@@ -16,6 +16,7 @@ class PosixEnv : public Env {
                                                      const OpenWriteOptions& options) override;
   Result<FileInfo> Stat(const std::string& path) override;
   Result<std::vector<DirEntry>> ListDir(const std::string& path) override;
+  Result<std::vector<DirEntryInfo>> ListDirInfo(const std::string& path) override;
   Result<std::string> ReadLink(const std::string& path) override;
   Status CreateDir(const std::string& path, uint32_t mode) override;
   Status RemoveFile(const std::string& path) override;

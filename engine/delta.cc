@@ -66,7 +66,8 @@ Result<bool> Pump(rs_job_t* job, std::span<const std::byte> in, bool eof, const 
     size_t before_in = b.avail_in;
     rs_result r = rs_job_iter(job, &b);
     size_t produced = out.size() - b.avail_out;
-    if (produced > 0) HASYNC_RETURN_IF_ERROR(sink(std::span<const std::byte>(out.data(), produced)));
+    if (produced > 0)
+      HASYNC_RETURN_IF_ERROR(sink(std::span<const std::byte>(out.data(), produced)));
     if (r == RS_DONE) return true;
     if (r != RS_BLOCKED) return RsError(what, r);
     if (produced == 0 && b.avail_in == before_in) {
@@ -149,8 +150,8 @@ Result<std::string> ComputeSignature(Env& env, const std::string& path, uint64_t
 
 Result<std::shared_ptr<LoadedSignature>> LoadSignature(std::span<const std::byte> bytes) {
   if (bytes.size() < kSigHeader || bytes.size() > kMaxSignatureBytes) {
-    return Status(Code::kProtocol, "signature of " + std::to_string(bytes.size()) +
-                                       " bytes is outside its limits");
+    return Status(Code::kProtocol,
+                  "signature of " + std::to_string(bytes.size()) + " bytes is outside its limits");
   }
   uint32_t magic = GetBe32(bytes.data());
   uint32_t block_len = GetBe32(bytes.data() + 4);
@@ -189,7 +190,8 @@ Result<std::optional<std::string>> ComputeDelta(const std::shared_ptr<LoadedSign
     auto chunk = std::span<std::byte>(buf.data(), n);
     HASYNC_RETURN_IF_ERROR(ReadFully(file, offset + pos, chunk, "the file"));
     for (size_t b = 0; b < n; b += kBlockSize) {
-      hashes[(pos + b) / kBlockSize] = Hash64(chunk.subspan(b, std::min<size_t>(kBlockSize, n - b)));
+      hashes[(pos + b) / kBlockSize] =
+          Hash64(chunk.subspan(b, std::min<size_t>(kBlockSize, n - b)));
     }
     HASYNC_RETURN_IF_ERROR(Pump(h.job, chunk, false, "computing a delta", sink).status());
     if (over) return std::optional<std::string>();

@@ -172,8 +172,8 @@ Result<FileDelta> DecodeFileDelta(std::span<const std::byte> p) {
   FileDelta m;
   HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "request id"));
   m.id = static_cast<uint32_t>(id);
-  HASYNC_ASSIGN_OR_RETURN(m.offset, d.GetVarint(kMaxBlocksPerRequest * snapshot::kBlockSize,
-                                                "delta offset"));
+  HASYNC_ASSIGN_OR_RETURN(m.offset,
+                          d.GetVarint(kMaxBlocksPerRequest * snapshot::kBlockSize, "delta offset"));
   if (m.offset % snapshot::kBlockSize != 0) {
     return Status(Code::kProtocol, "delta range does not start on a block");
   }

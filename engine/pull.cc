@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -28,7 +29,7 @@ namespace {
 
 using snapshot::kBlockSize;
 constexpr size_t kRequestBatchBytes = 1 << 20;
-constexpr uint32_t kStagingBuckets = 32;  // see StagedPath
+constexpr uint32_t kStagingBuckets = 32;         // see StagedPath
 constexpr uint64_t kWriteQueueBytes = 64 << 20;  // received data waiting for the writers
 
 struct Job {
@@ -40,7 +41,7 @@ struct Job {
   std::vector<uint64_t> hashes;
   std::vector<bool> got;
   std::unique_ptr<WritableFile> out;
-  std::vector<BlockRun> runs;  // in place: where the redo file's bytes go
+  std::vector<BlockRun> runs;               // in place: where the redo file's bytes go
   std::unique_ptr<RandomAccessFile> basis;  // kDelta: the old file the deltas copy from
   bool done = false;
   bool vanished = false;
@@ -97,7 +98,11 @@ class Puller {
       channel_->CloseWrite();
       return channel_->Finish();
     }
-    HASYNC_RETURN_IF_ERROR(PrepareStaging());
+    bool staged = std::any_of(actions_.begin(), actions_.end(), [](const Action& a) {
+      return a.kind == ActionKind::kFile || a.kind == ActionKind::kSymlink ||
+             a.kind == ActionKind::kLink;
+    });
+    if (staged) HASYNC_RETURN_IF_ERROR(PrepareStaging());
     HASYNC_RETURN_IF_ERROR(SendRequests());
     Mark("requests");
     {
@@ -441,7 +446,8 @@ class Puller {
       if (n == 0) return Status::Ok();
       for (size_t b = 0; b < n; b += kBlockSize) {
         uint64_t i = (at + b) / kBlockSize;
-        j->hashes[i] = Hash64(std::span<const std::byte>(pend).subspan(b, std::min(kBlockSize, n - b)));
+        j->hashes[i] =
+            Hash64(std::span<const std::byte>(pend).subspan(b, std::min(kBlockSize, n - b)));
         j->got[i] = true;
       }
       HASYNC_RETURN_IF_ERROR(j->out->WriteAt(at, std::span<const std::byte>(pend.data(), n)));

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <thread>
@@ -25,7 +26,7 @@ namespace {
 using snapshot::kBlockSize;
 constexpr uint64_t kRunBlocks = (1 << 20) / kBlockSize;     // blocks per data message: 1 MiB
 constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;  // a worker's share of a large file
-constexpr size_t kListBatch = 16384;     // list entries per frame
+constexpr size_t kListBatch = 16384;                        // list entries per frame
 
 struct Root {
   const FileRootSettings* cfg = nullptr;
@@ -257,7 +258,8 @@ class Server {
   void Worker() {
     transport::FrameEncoder enc(s_.compression);
     enc.SetPace(&ch_.pace());
-    std::vector<std::byte> buf(kRunBlocks * kBlockSize);
+    // Allocated on first use and left uninitialised: a no-change sync never touches it.
+    std::unique_ptr<std::byte[]> buf;
     for (;;) {
       std::optional<Piece> p;
       {
@@ -283,14 +285,13 @@ class Server {
   // A range of a kDelta request: its librsync delta, or its blocks when the delta would pass
   // the work cap (a quarter of the range, at most kMaxDelta): then blocks are cheaper.
   Status ServeDeltaPiece(const Piece& p, transport::FrameEncoder& enc,
-                         std::vector<std::byte>& buf) {
+                         std::unique_ptr<std::byte[]>& buf) {
     Request& r = *p.r;
     uint64_t offset = p.first * kBlockSize;
     uint64_t len = std::min(r.size, (p.first + p.count) * kBlockSize) - offset;
     const auto& s = r.req.signature;
-    HASYNC_ASSIGN_OR_RETURN(
-        auto sig, LoadSignature(std::span<const std::byte>(
-                      reinterpret_cast<const std::byte*>(s.data()), s.size())));
+    HASYNC_ASSIGN_OR_RETURN(auto sig, LoadSignature(std::span<const std::byte>(
+                                          reinterpret_cast<const std::byte*>(s.data()), s.size())));
     HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
     size_t cap = static_cast<size_t>(std::min<uint64_t>(kMaxDelta, len / 4));
     auto delta = ComputeDelta(sig, *file, offset, len, cap, r.hashes.data() + p.first);
@@ -316,7 +317,7 @@ class Server {
     return Status::Ok();
   }
 
-  Status ServePiece(const Piece& p, transport::FrameEncoder& enc, std::vector<std::byte>& buf,
+  Status ServePiece(const Piece& p, transport::FrameEncoder& enc, std::unique_ptr<std::byte[]>& buf,
                     bool whole) {
     Request& r = *p.r;
     const auto& have = r.req.have_blocks;
@@ -332,7 +333,8 @@ class Server {
         if (!need) continue;
         uint64_t off = i * kBlockSize;
         uint64_t len = std::min(kBlockSize, r.size - off);
-        ops[nops] = ReadOp{off, std::span<std::byte>(buf.data() + (i - b) * kBlockSize, len), 0};
+        if (!buf) buf.reset(new std::byte[kRunBlocks * kBlockSize]);
+        ops[nops] = ReadOp{off, std::span<std::byte>(buf.get() + (i - b) * kBlockSize, len), 0};
         idx[nops++] = i;
       }
       if (nops == 0) continue;

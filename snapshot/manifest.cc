@@ -14,21 +14,21 @@ constexpr uint64_t kMaxEntries = 100'000'000;
 constexpr uint64_t kMaxBlocks = uint64_t{1} << 32;
 }  // namespace
 
-Manifest::Manifest(std::vector<Entry> entries) : entries_(std::move(entries)) {
-  std::sort(entries_.begin(), entries_.end(),
-            [](const Entry& a, const Entry& b) { return a.path < b.path; });
-  Reindex();
-}
+Manifest::Manifest(std::vector<Entry> entries) : entries_(std::move(entries)) { Reindex(); }
 
 void Manifest::Reindex() {
-  index_.clear();
-  index_.reserve(entries_.size());
-  for (size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].path, i);
+  auto by_path = [](const Entry& a, const Entry& b) { return a.path < b.path; };
+  if (!std::is_sorted(entries_.begin(), entries_.end(), by_path)) {
+    std::sort(entries_.begin(), entries_.end(), by_path);
+  }
 }
 
+// Binary search over the sorted entries: no index to build, which a no-change sync of 20,000
+// files felt (three manifests per run each hashed every path).
 const Entry* Manifest::Find(std::string_view path) const {
-  auto it = index_.find(path);
-  return it == index_.end() ? nullptr : &entries_[it->second];
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), path,
+                             [](const Entry& e, std::string_view p) { return e.path < p; });
+  return it != entries_.end() && it->path == path ? &*it : nullptr;
 }
 
 bool QuickCheckMatches(const Entry& cached, const FileInfo& now) {

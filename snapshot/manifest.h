@@ -59,7 +59,7 @@ class Manifest {
   std::vector<Entry>& mutable_entries() { return entries_; }
   // nullptr when absent.
   const Entry* Find(std::string_view path) const;
-  // Call after changing entries' paths or order.
+  // Call after changing entries' paths or order: restores the order by path Find relies on.
   void Reindex();
 
   std::vector<std::byte> Serialize() const;
@@ -70,8 +70,7 @@ class Manifest {
   Status Save(Env& env, const std::string& path) const;
 
  private:
-  std::vector<Entry> entries_;
-  std::unordered_map<std::string_view, size_t> index_;
+  std::vector<Entry> entries_;  // sorted by path
 };
 
 // True when the cached entry still describes the file on disk, so its hashes can be reused.

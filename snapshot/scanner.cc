@@ -20,13 +20,13 @@ constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;
 Status Walk(Env& env, const std::string& root, const std::string& rel, const ScanOptions& o,
             std::vector<Entry>& out, ScanStats& stats) {
   std::string dir = rel.empty() ? root : JoinPath(root, rel);
-  HASYNC_ASSIGN_OR_RETURN(auto names, env.ListDir(dir));
+  HASYNC_ASSIGN_OR_RETURN(auto names, env.ListDirInfo(dir));
   std::sort(names.begin(), names.end(),
-            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
-  for (const DirEntry& d : names) {
+            [](const DirEntryInfo& a, const DirEntryInfo& b) { return a.name < b.name; });
+  for (const DirEntryInfo& d : names) {
     if (rel.empty() && d.name == kStagingDirName) continue;
     std::string path = rel.empty() ? d.name : rel + "/" + d.name;
-    HASYNC_ASSIGN_OR_RETURN(FileInfo info, env.Stat(JoinPath(root, path)));
+    const FileInfo& info = d.info;
     bool is_dir = info.type == FileType::kDirectory;
     if (o.filter.Excluded(path, is_dir)) continue;
     if (info.type == FileType::kOther) {

@@ -70,7 +70,8 @@ void FrameEncoder::Encode(uint8_t type, std::span<const std::byte> payload,
       double rate = static_cast<double>(payload.size()) / std::max(ns, 1.0);
       double saved = 1.0 - static_cast<double>(n) / static_cast<double>(payload.size());
       bool first = compress_bytes_per_ns_ == 0;
-      compress_bytes_per_ns_ = first ? rate : compress_bytes_per_ns_ * (1 - kWeight) + rate * kWeight;
+      compress_bytes_per_ns_ =
+          first ? rate : compress_bytes_per_ns_ * (1 - kWeight) + rate * kWeight;
       saving_ = first ? saved : saving_ * (1 - kWeight) + saved * kWeight;
     }
     if (!ZSTD_isError(n) && n < payload.size() * (1.0 - kMinSaving)) {

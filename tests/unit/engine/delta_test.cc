@@ -93,7 +93,8 @@ TEST_F(DeltaTest, RefusesHostileDeltas) {
   std::string new_data = old_data;
   new_data.insert(4096, "X");
   std::string old_path = Put("old", old_data);
-  auto delta = Delta(Sign(old_path, old_data.size()), Put("new", new_data), new_data.size(), 1 << 20);
+  auto delta =
+      Delta(Sign(old_path, old_data.size()), Put("new", new_data), new_data.size(), 1 << 20);
   ASSERT_TRUE(delta.has_value());
   std::string out;
   // Copies reach past a basis the delta believes larger than it is.
