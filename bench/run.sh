@@ -144,7 +144,7 @@ awk '{ k = $1 " " $2; if (!(k in best) || $3 < best[k]) { best[k] = $3; line[k] 
   "$dir/results" >"$dir/best"
 echo
 printf '%-12s %-14s %9s %9s %10s %14s\n' case tool "wall s" "cpu s" "peak MiB" "bytes moved"
-awk '{printf "%-12s %-14s %9.2f %9.2f %10.0f %14d\n", $2, $1, $3, $4, $5 / 1024, $6}' "$dir/best"
+awk '{printf "%-12s %-14s %9.2f %9.2f %10.0f %14.0f\n", $2, $1, $3, $4, $5 / 1024, $6}' "$dir/best"
 echo
 echo "ratios, rsync / hasync (above 1: hasync is better); wall and cpu from rsync's faster mode,"
 echo "bytes from the mode that moved fewer:"
