@@ -10,8 +10,9 @@ pkgs=(
   liburing-dev libzstd-dev libxxhash-dev librsync-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # Peers for the end-to-end benchmark and the demo.
-  rsync openssh-client time
+  # Peers for the end-to-end benchmark and the demo; the tests' private sshd (its own config
+  # on a loopback port: the system's sshd is not started, see below).
+  rsync openssh-client openssh-server time
 )
 
 missing=()
@@ -30,4 +31,17 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Installing openssh-server must not start a system sshd listening on every address: the
+# tests start their own on loopback. policy-rc.d (Debian's switch for this) refuses service
+# starts during the install, and only if none was there already.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  added_policy=1
+fi
+status=0
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+[ "$added_policy" = 0 ] || $sudo rm -f "$policy"
+exit "$status"

@@ -17,6 +17,7 @@
 #include "engine/pull.h"
 #include "engine/serve.h"
 #include "engine/settings.h"
+#include "engine/trust.h"
 
 namespace hasync::engine {
 namespace {
@@ -32,6 +33,12 @@ struct Cli {
   bool checksum = false;
   // serve
   bool stdio = false;
+  // sync over ssh, trust
+  std::string host;
+  std::string key;
+  std::string host_key;
+  int port = 0;  // 0: [ssh] port
+  bool accept_host_key = false;
 };
 
 int Fail(const Status& st, bool json) {
@@ -44,16 +51,43 @@ int Fail(const Status& st, bool json) {
   return ExitCode(st.code());
 }
 
+// The ssh command that reaches a trusted host's serve side.
+Result<std::string> SshTransport(const Settings& s, const std::string& host) {
+  Trust trust(s);
+  HASYNC_ASSIGN_OR_RETURN(TrustedHost h, trust.Find(host));
+  if (h.host_key.empty()) {
+    return Status(Code::kHostKey, "the host key of " + host +
+                                      " is not pinned yet: run `hasync trust test " + host +
+                                      "` and confirm it");
+  }
+  HASYNC_RETURN_IF_ERROR(trust.LocalKey().status());
+  return trust.SshCommand(h, "hasync serve --stdio");
+}
+
 int CmdSync(const Cli& c) {
   auto s = LoadSettings(c.config);
   if (!s.ok()) return Fail(s.status(), c.json);
-  SyncOptions o{.transport_command = c.transport,
+  std::string transport = c.transport;
+  bool over_ssh = transport.empty();
+  if (over_ssh) {
+    std::string host = c.host.empty() ? s->primary : c.host;
+    if (host.empty()) {
+      return Fail(Status(Code::kUsage,
+                         "no Primary to sync from: give --host, set [secondary] primary, or "
+                         "give --transport 'COMMAND'"),
+                  c.json);
+    }
+    auto t = SshTransport(*s, host);
+    if (!t.ok()) return Fail(t.status(), c.json);
+    transport = *t;
+  }
+  SyncOptions o{.transport_command = transport,
                 .dry_run = c.dry_run,
                 .rehash_all = c.checksum,
                 .progress = c.progress,
                 .env = nullptr};
   auto r = RunSync(*s, o);
-  if (!r.ok()) return Fail(r.status(), c.json);
+  if (!r.ok()) return Fail(over_ssh ? ClassifySshFailure(r.status()) : r.status(), c.json);
   const SyncSummary& m = *r;
   double mbps = m.duration_s > 0 ? m.bytes_changed / m.duration_s / 1e6 : 0;
   if (c.json) {
@@ -104,6 +138,128 @@ int CmdServe(const Cli& c) {
   return 0;
 }
 
+int CmdTrustKey(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  auto key = Trust(*s).LocalKey();
+  if (!key.ok()) return Fail(key.status(), c.json);
+  auto fp = KeyFingerprint(*key);
+  if (c.json) {
+    std::cout << nlohmann::json{{"key", *key}, {"fingerprint", fp.ok() ? *fp : ""}}.dump(2)
+              << std::endl;
+  } else {
+    std::cout << *key << " hasync@" << s->node_name << "\n";
+  }
+  return 0;
+}
+
+int CmdTrustAdd(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  TrustedHost h{c.host, c.port ? c.port : s->ssh.port, c.key, c.host_key};
+  Status st = Trust(*s).Add(h);
+  if (!st.ok()) return Fail(st, c.json);
+  auto fp = KeyFingerprint(c.key);
+  std::printf("%s is trusted (key %s)%s\n", c.host.c_str(), fp.ok() ? fp->c_str() : "?",
+              c.host_key.empty() ? "; its host key is pinned on the first `hasync trust test`"
+                                 : "; host key pinned");
+  return 0;
+}
+
+int CmdTrustList(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  auto hosts = Trust(*s).List();
+  if (!hosts.ok()) return Fail(hosts.status(), c.json);
+  if (c.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& h : *hosts) {
+      auto fp = KeyFingerprint(h.key);
+      auto hfp =
+          h.host_key.empty() ? Result<std::string>(std::string()) : KeyFingerprint(h.host_key);
+      j.push_back({{"host", h.host},
+                   {"port", h.port},
+                   {"key_fingerprint", fp.ok() ? *fp : ""},
+                   {"host_key_fingerprint", hfp.ok() ? *hfp : ""}});
+    }
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  if (hosts->empty()) std::printf("no trusted hosts\n");
+  for (const auto& h : *hosts) {
+    auto fp = KeyFingerprint(h.key);
+    auto hfp = h.host_key.empty() ? Result<std::string>(std::string("not pinned"))
+                                  : KeyFingerprint(h.host_key);
+    std::printf("%s port %d  key %s  host key %s\n", h.host.c_str(), h.port,
+                fp.ok() ? fp->c_str() : "?", hfp.ok() ? hfp->c_str() : "?");
+  }
+  return 0;
+}
+
+int CmdTrustRemove(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  Status st = Trust(*s).Remove(c.host);
+  if (!st.ok()) return Fail(st, c.json);
+  std::printf("%s is no longer trusted\n", c.host.c_str());
+  return 0;
+}
+
+// The guide's Test Connection: ssh with this node's key and the pinned host key, hello, the
+// version gate. Prints "Test was successful" or the reason, with its own exit code.
+int CmdTrustTest(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  Trust trust(*s);
+  auto h = trust.Find(c.host);
+  if (!h.ok()) return Fail(h.status(), c.json);
+  if (h->host_key.empty()) {
+    auto hk = trust.FetchHostKey(h->host, h->port);
+    if (!hk.ok()) return Fail(hk.status(), c.json);
+    auto fp = KeyFingerprint(*hk);
+    std::fprintf(stderr, "%s's sshd host key is %s %s\n", h->host.c_str(),
+                 hk->substr(0, hk->find(' ')).c_str(), fp.ok() ? fp->c_str() : "?");
+    bool yes = c.accept_host_key;
+    if (!yes && ::isatty(0)) {
+      std::fprintf(stderr,
+                   "Does it match the key shown on %s (ssh-keygen -lf on its host key)? "
+                   "[y/N] ",
+                   h->host.c_str());
+      std::string answer;
+      std::getline(std::cin, answer);
+      yes = answer == "y" || answer == "Y" || answer == "yes";
+    }
+    if (!yes) {
+      return Fail(Status(Code::kHostKey, "the host key of " + h->host +
+                                             " was not confirmed (confirm it, or pass "
+                                             "--accept-host-key, or give --host-key to trust add)"),
+                  c.json);
+    }
+    Status st = trust.PinHostKey(h->host, *hk);
+    if (!st.ok()) return Fail(st, c.json);
+    h->host_key = *hk;
+  }
+  auto key = trust.LocalKey();
+  if (!key.ok()) return Fail(key.status(), c.json);
+  auto peer = TestChannel(*s, trust.SshCommand(*h, "hasync serve --stdio"));
+  if (!peer.ok()) {
+    Status why = ClassifySshFailure(peer.status());
+    if (!c.json) std::printf("Test failed: %s\n", why.ToString().c_str());
+    return Fail(why, c.json);
+  }
+  if (c.json) {
+    std::cout << nlohmann::json{{"result", "ok"},
+                                {"peer", peer->node_name},
+                                {"software_version", peer->software_version}}
+                     .dump(2)
+              << std::endl;
+  } else {
+    std::printf("Test was successful: %s runs %s\n", peer->node_name.c_str(),
+                peer->software_version.c_str());
+  }
+  return 0;
+}
+
 int CmdVersion(const Cli& c) {
   auto env = Env::Default();
   std::string io = env.ok() ? (*env)->Name() : "unavailable";
@@ -138,8 +294,11 @@ int Main(int argc, char** argv) {
 
   auto* sync =
       app.add_subcommand("sync", "pull the file roots from the Primary now (run on the Secondary)");
+  sync->add_option("--host", c.host,
+                   "the trusted Primary to pull from over ssh (default: [secondary] primary)");
   sync->add_option("--transport", c.transport,
-                   "command whose stdin/stdout reach the Primary's `hasync serve --stdio`");
+                   "instead of ssh: a command whose stdin/stdout reach the Primary's `hasync "
+                   "serve --stdio` (tests, custom tunnels)");
   sync->add_flag("--progress", c.progress, "show files, bytes, rate and ETA on stderr");
   sync->add_flag("--json", c.json, "print the summary as JSON on stdout");
   sync->add_flag("--dry-run", c.dry_run, "list what would change; change nothing");
@@ -148,6 +307,31 @@ int Main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "the Primary's read-only side of a sync");
   serve->add_flag("--stdio", c.stdio, "speak the protocol on stdin/stdout (required)")->required();
+
+  auto* trust = app.add_subcommand("trust", "trusted hosts: this node's key and its peers'");
+  trust->require_subcommand(1);
+  auto* trust_key =
+      trust->add_subcommand("key", "print this node's public key (created on first use)");
+  trust_key->add_flag("--json", c.json, "print as JSON");
+  auto* trust_add =
+      trust->add_subcommand("add", "trust a peer: its key may start this node's serve side");
+  trust_add->add_option("host", c.host, "the peer's host name or address")->required();
+  trust_add->add_option("--key", c.key, "the peer's key, as `hasync trust key` prints it there")
+      ->required();
+  trust_add->add_option("--port", c.port, "the peer's sshd port (default: [ssh] port)")
+      ->check(CLI::Range(1, 65535));
+  trust_add->add_option("--host-key", c.host_key,
+                        "the peer's sshd host key to pin (else fetched on `trust test`)");
+  auto* trust_list = trust->add_subcommand("list", "list the trusted hosts");
+  trust_list->add_flag("--json", c.json, "print as JSON");
+  auto* trust_remove = trust->add_subcommand("remove", "stop trusting a peer");
+  trust_remove->add_option("host", c.host, "the peer")->required();
+  auto* trust_test =
+      trust->add_subcommand("test", "Test Connection: ssh, hello and the version gate");
+  trust_test->add_option("host", c.host, "the trusted peer")->required();
+  trust_test->add_flag("--accept-host-key", c.accept_host_key,
+                       "pin the peer's sshd host key if none is pinned yet, without asking");
+  trust_test->add_flag("--json", c.json, "print the result as JSON");
 
   auto* version = app.add_subcommand("version", "print the version, protocol and I/O backend");
   version->add_flag("--json", c.json, "print as JSON");
@@ -167,6 +351,11 @@ int Main(int argc, char** argv) {
   if (sync->parsed()) return CmdSync(c);
   if (serve->parsed()) return CmdServe(c);
   if (version->parsed()) return CmdVersion(c);
+  if (trust_key->parsed()) return CmdTrustKey(c);
+  if (trust_add->parsed()) return CmdTrustAdd(c);
+  if (trust_list->parsed()) return CmdTrustList(c);
+  if (trust_remove->parsed()) return CmdTrustRemove(c);
+  if (trust_test->parsed()) return CmdTrustTest(c);
   return ExitCode(Code::kUsage);
 }
 

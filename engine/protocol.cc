@@ -10,6 +10,7 @@ void Encode(const Hello& m, Encoder& e) {
   e.PutString(m.software_version);
   e.PutString(m.node_name);
   e.PutSigned(m.clock_ns);
+  e.PutVarint(m.generation);
 }
 
 Result<Hello> DecodeHello(std::span<const std::byte> p) {
@@ -19,7 +20,11 @@ Result<Hello> DecodeHello(std::span<const std::byte> p) {
   m.protocol_version = static_cast<uint32_t>(v);
   HASYNC_ASSIGN_OR_RETURN(m.software_version, d.GetString(256));
   HASYNC_ASSIGN_OR_RETURN(m.node_name, d.GetString(256));
+  // Another protocol version may lay out the rest differently: what was read is enough for the
+  // version gate to name both sides' versions.
+  if (m.protocol_version != kProtocolVersion) return m;
   HASYNC_ASSIGN_OR_RETURN(m.clock_ns, d.GetSigned());
+  HASYNC_ASSIGN_OR_RETURN(m.generation, d.GetVarint());
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }
@@ -272,6 +277,8 @@ const char* MsgName(uint8_t type) {
       return "file done";
     case MsgType::kFileDelta:
       return "file delta";
+    case MsgType::kBye:
+      return "bye";
     case MsgType::kDone:
       return "done";
     case MsgType::kCommitted:

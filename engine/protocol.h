@@ -30,13 +30,15 @@ enum class MsgType : uint8_t {
   kDone = 10,
   kCommitted = 11,
   kFileDelta = 12,
+  kBye = 13,  // S→P right after hello: a connection test, nothing more (`hasync trust test`)
 };
 
 struct Hello {
   uint32_t protocol_version = kProtocolVersion;
   std::string software_version;
   std::string node_name;
-  int64_t clock_ns = 0;
+  uint64_t generation = 0;  // the node's HA generation (DESIGN.md invariant 8); 0 until set
+  int64_t clock_ns = 0;     // wall clock, for the clock-skew gate
 };
 
 struct ErrorMsg {

@@ -171,7 +171,7 @@ class Puller {
     HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kHello, mine));
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(MsgType::kHello));
     HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
-    HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer));
+    HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s_.max_clock_skew_s));
     log_->info("connected to {} (software {})", peer.node_name, peer.software_version);
     ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
     for (const auto& r : s_.roots) req.roots.push_back(r.name);
@@ -762,6 +762,32 @@ Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options
   }
   Puller p(settings, options, *env);
   return p.Run();
+}
+
+Result<Hello> TestChannel(const Settings& s, const std::string& transport_command) {
+  HASYNC_ASSIGN_OR_RETURN(auto channel, transport::CommandChannel::Start(transport_command));
+  transport::FrameEncoder enc(transport::CompressionOptions{});
+  transport::FrameDecoder dec;
+  Hello mine = MakeHello(s);
+  auto exchange = [&]() -> Result<Hello> {
+    HASYNC_RETURN_IF_ERROR(SendMsg(*channel, enc, MsgType::kHello, mine));
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel, dec));
+    if (f.type == static_cast<uint8_t>(MsgType::kError)) return PeerError(f, "peer");
+    if (f.type != static_cast<uint8_t>(MsgType::kHello)) {
+      return Status(Code::kProtocol, std::string("expected hello, got ") + MsgName(f.type));
+    }
+    HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
+    HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s.max_clock_skew_s));
+    HASYNC_RETURN_IF_ERROR(
+        transport::WriteFrame(*channel, enc, static_cast<uint8_t>(MsgType::kBye), {}));
+    return peer;
+  };
+  auto peer = exchange();
+  channel->CloseWrite();
+  Status fin = channel->Finish();
+  if (!peer.ok()) return peer.status();
+  if (!fin.ok()) return fin;
+  return peer;
 }
 
 }  // namespace hasync::engine

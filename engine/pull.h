@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/env.h"
+#include "engine/protocol.h"
 #include "engine/settings.h"
 
 namespace hasync::engine {
@@ -38,5 +39,9 @@ struct SyncSummary {
 };
 
 Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);
+
+// Starts the channel, exchanges hello and runs the version gate, then says bye: what
+// `hasync trust test` checks. Returns the peer's hello.
+Result<Hello> TestChannel(const Settings& settings, const std::string& transport_command);
 
 }  // namespace hasync::engine

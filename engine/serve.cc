@@ -71,7 +71,12 @@ class Server {
  private:
   Status Session() {
     HASYNC_RETURN_IF_ERROR(Hello());
-    HASYNC_RETURN_IF_ERROR(List());
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame first, transport::ReadFrame(ch_, dec_));
+    if (first.type == static_cast<uint8_t>(MsgType::kBye)) {
+      log_->info("connection test from {}: passed", peer_name_);
+      return Status::Ok();
+    }
+    HASYNC_RETURN_IF_ERROR(List(first));
     HASYNC_RETURN_IF_ERROR(ServeRequests());
     // The Secondary says when its commit is durable; only then is the sync complete here.
     auto f = transport::ReadFrame(ch_, dec_);
@@ -100,15 +105,18 @@ class Server {
     HASYNC_RETURN_IF_ERROR(Expect(MsgType::kHello, f));
     HASYNC_ASSIGN_OR_RETURN(engine::Hello peer, DecodeHello(f.payload));
     engine::Hello mine = MakeHello(s_);
-    Status gate = CheckPeerHello(mine, peer);
+    Status gate = CheckPeerHello(mine, peer, s_.max_clock_skew_s);
     if (!gate.ok()) return gate;
-    log_->info("sync requested by {} (software {})", peer.node_name, peer.software_version);
+    peer_name_ = peer.node_name;
+    log_->info("{} connected (software {})", peer.node_name, peer.software_version);
     return SendMsg(ch_, enc_, MsgType::kHello, mine);
   }
 
-  Status List() {
-    transport::Frame f;
-    HASYNC_RETURN_IF_ERROR(Expect(MsgType::kListRequest, f));
+  Status List(const transport::Frame& f) {
+    if (f.type == static_cast<uint8_t>(MsgType::kError)) return PeerError(f, "Secondary");
+    if (f.type != static_cast<uint8_t>(MsgType::kListRequest)) {
+      return Status(Code::kProtocol, std::string("expected list request, got ") + MsgName(f.type));
+    }
     HASYNC_ASSIGN_OR_RETURN(ListRequest req, DecodeListRequest(f.payload));
     roots_.resize(req.roots.size());
     for (size_t i = 0; i < req.roots.size(); ++i) {
@@ -414,6 +422,7 @@ class Server {
   transport::FrameDecoder dec_;
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Root> roots_;
+  std::string peer_name_;
   std::set<uint32_t> ids_;
   std::vector<std::unique_ptr<Request>> requests_;
 

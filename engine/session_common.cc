@@ -15,12 +15,21 @@ Hello MakeHello(const Settings& s) {
   return h;
 }
 
-Status CheckPeerHello(const Hello& mine, const Hello& peer) {
+Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s) {
   if (mine.protocol_version != peer.protocol_version) {
     return Status(Code::kVersion, "protocol version mismatch: this node (" + mine.node_name +
                                       ") speaks " + std::to_string(mine.protocol_version) +
                                       ", the peer (" + peer.node_name + ") speaks " +
                                       std::to_string(peer.protocol_version));
+  }
+  int64_t skew = mine.clock_ns - peer.clock_ns;
+  if (skew < 0) skew = -skew;
+  if (max_skew_s > 0 && skew > max_skew_s * 1000000000) {
+    return Status(Code::kClockSkew, "clock skew of " + std::to_string(skew / 1000000000) +
+                                        " s between this node (" + mine.node_name +
+                                        ") and the peer (" + peer.node_name + ") exceeds " +
+                                        std::to_string(max_skew_s) +
+                                        " s; both servers must have the same clock time (use NTP)");
   }
   if (mine.software_version != peer.software_version) {
     return Status(Code::kVersion, "software version mismatch: this node (" + mine.node_name +

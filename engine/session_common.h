@@ -16,8 +16,9 @@ namespace hasync::engine {
 
 Hello MakeHello(const Settings& s);
 // The version gate: any difference in protocol or software version is refused with one
-// message naming both sides' values.
-Status CheckPeerHello(const Hello& mine, const Hello& peer);
+// message naming both sides' values, and so are clocks more than max_skew_s seconds apart
+// (0: unchecked).
+Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s);
 
 // Sends a kError frame (best effort: the channel may already be gone).
 void SendError(transport::Channel& ch, transport::FrameEncoder& enc, const Status& st);

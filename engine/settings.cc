@@ -13,8 +13,7 @@
 namespace hasync::engine {
 namespace {
 
-const std::set<std::string> kReservedSections = {"ha",       "secondary", "failover", "notify",
-                                                 "database", "ssh",       "status"};
+const std::set<std::string> kReservedSections = {"ha", "failover", "notify", "database", "status"};
 
 Status Bad(const std::string& key, const std::string& what) {
   return Status(Code::kConfig, key + ": " + what);
@@ -115,7 +114,13 @@ Status ParseFiles(const toml::node& n, Settings& s) {
 }
 
 Status ParseSync(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "sync", {"compression", "threads"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s"}));
+  if (const toml::node* n = t.get("max_clock_skew_s")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 86400) {
+      return Bad("sync.max_clock_skew_s", "must be a whole number of seconds from 1 to 86400");
+    }
+    s.max_clock_skew_s = n->as_integer()->get();
+  }
   HASYNC_ASSIGN_OR_RETURN(std::string c, GetString(t, "sync", "compression", false, "auto"));
   using Mode = transport::CompressionOptions::Mode;
   if (c == "auto") {
@@ -138,6 +143,55 @@ Status ParseSync(const toml::table& t, Settings& s) {
   return Status::Ok();
 }
 
+bool ValidHost(const std::string& h) {
+  if (h.empty() || h.size() > 253 || h[0] == '-') return false;
+  for (char c : h) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':')) return false;
+  }
+  return true;
+}
+
+Status ParseSecondary(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "secondary", {"primary", "start_time", "run_every"}));
+  HASYNC_ASSIGN_OR_RETURN(s.primary, GetString(t, "secondary", "primary", false));
+  if (!s.primary.empty() && !ValidHost(s.primary)) {
+    return Bad("secondary.primary", "'" + s.primary + "' is not a host name or address");
+  }
+  return Status::Ok();
+}
+
+Status ParseSsh(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(
+      t, "ssh",
+      {"port", "user", "authorized_keys", "known_hosts", "connect_timeout_s", "ciphers"}));
+  if (const toml::node* n = t.get("port")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 65535) {
+      return Bad("ssh.port", "must be a port number from 1 to 65535");
+    }
+    s.ssh.port = static_cast<int>(n->as_integer()->get());
+  }
+  if (const toml::node* n = t.get("connect_timeout_s")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 600) {
+      return Bad("ssh.connect_timeout_s", "must be a whole number of seconds from 1 to 600");
+    }
+    s.ssh.connect_timeout_s = static_cast<int>(n->as_integer()->get());
+  }
+  HASYNC_ASSIGN_OR_RETURN(s.ssh.user, GetString(t, "ssh", "user", false, s.ssh.user));
+  if (!ValidRootName(s.ssh.user)) return Bad("ssh.user", "'" + s.ssh.user + "' is not a user name");
+  HASYNC_ASSIGN_OR_RETURN(s.ssh.authorized_keys, GetString(t, "ssh", "authorized_keys", false));
+  HASYNC_ASSIGN_OR_RETURN(s.ssh.known_hosts, GetString(t, "ssh", "known_hosts", false));
+  HASYNC_ASSIGN_OR_RETURN(s.ssh.ciphers, GetString(t, "ssh", "ciphers", false, s.ssh.ciphers));
+  for (const std::string* p : {&s.ssh.authorized_keys, &s.ssh.known_hosts}) {
+    if (!p->empty() && (*p)[0] != '/') return Bad("ssh", "paths must be absolute: " + *p);
+  }
+  for (char c : s.ssh.ciphers) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '@' || c == '.' || c == ',')) {
+      return Bad("ssh.ciphers", "must be a comma-separated list of OpenSSH cipher names");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Settings> ParseSettings(const std::string& text, const std::string& source_name) {
@@ -154,7 +208,8 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   s.path = source_name;
   for (const auto& [k, v] : root) {
     std::string key(k.str());
-    if (key == "node" || key == "files" || key == "sync" || kReservedSections.count(key)) {
+    if (key == "node" || key == "files" || key == "sync" || key == "ssh" || key == "secondary" ||
+        kReservedSections.count(key)) {
       if (key != "files" && !v.is_table()) return Bad(key, "must be a [" + key + "] section");
       continue;
     }
@@ -168,6 +223,10 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   if (const toml::node* f = root.get("files")) HASYNC_RETURN_IF_ERROR(ParseFiles(*f, s));
   if (const toml::table* sync = root["sync"].as_table())
     HASYNC_RETURN_IF_ERROR(ParseSync(*sync, s));
+  if (const toml::table* t = root["ssh"].as_table()) HASYNC_RETURN_IF_ERROR(ParseSsh(*t, s));
+  if (const toml::table* t = root["secondary"].as_table())
+    HASYNC_RETURN_IF_ERROR(ParseSecondary(*t, s));
+  if (s.ssh.known_hosts.empty()) s.ssh.known_hosts = s.state_dir + "/known_hosts";
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;
 }

@@ -18,6 +18,17 @@ struct FileRootSettings {
   std::vector<std::string> exclude;
 };
 
+// [ssh]: how this node reaches its peer, and where its peer's key is authorised.
+struct SshSettings {
+  int port = 22;                // the peer's sshd port
+  std::string user = "hasync";  // the account whose authorized_keys runs the serve side
+  std::string authorized_keys;  // default: ~user/.ssh/authorized_keys
+  std::string known_hosts;      // default: <state_dir>/known_hosts
+  int connect_timeout_s = 10;
+  std::string ciphers =
+      "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com";
+};
+
 struct Settings {
   std::string path;  // the file these came from
   std::string node_name;
@@ -25,7 +36,10 @@ struct Settings {
   std::string software_version;
   std::vector<FileRootSettings> roots;
   transport::CompressionOptions compression;
-  unsigned threads = 0;  // 0: one per core
+  unsigned threads = 0;           // 0: one per core
+  int64_t max_clock_skew_s = 60;  // [sync]: both servers must have the same clock time
+  std::string primary;            // [secondary] primary: the trusted host to sync from
+  SshSettings ssh;
 };
 
 // Loads and validates a settings file. kConfig on any problem, kNotFound when it is missing.
