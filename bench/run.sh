@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: hasync against rsync, side by side in one run on the same data.
 #
-#   bench/run.sh files [--scale F] [--dir D] [--keep]
+#   bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]
 #
 # `files` builds a deterministic tree of about 2 GiB (bench/make_tree.cc; --scale shrinks it, CI
 # runs 0.01 to keep this script honest) and, for each case, syncs it with `rsync -a --delete` in
@@ -10,6 +10,10 @@
 # commits). It prints wall time, CPU time (user+system, all processes), the peak RSS of the
 # largest process and the bytes moved between the two sides, then the ratio against rsync's
 # faster mode. After every case each copy is checked against the source with diff -r.
+#
+# --ssh: both tools go through a private sshd on a loopback port (started here, as root):
+# hasync as a trusted pair (`hasync trust`, forced command, pinned host key), rsync pulling
+# with `rsync -a -e ssh` and its own key; both with the same AES-GCM cipher.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -19,20 +23,22 @@ shift || true
 scale=1
 dir=/tmp/hasync-bench
 keep=0
+ssh=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale) scale="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
+    --ssh) ssh=1; shift ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 if [ "$suite" != files ]; then
-  echo "usage: bench/run.sh files [--scale F] [--dir D] [--keep]" >&2
+  echo "usage: bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]" >&2
   exit 2
 fi
 
-command -v rsync >/dev/null && [ -x /usr/bin/time ] || bash ci/install-deps.sh
+command -v rsync >/dev/null && [ -x /usr/bin/time ] && [ -x /usr/sbin/sshd ] || bash ci/install-deps.sh
 [ -x build/release/engine/hasync ] && [ -x build/release/bench/make_tree ] ||
   bash ci/build.sh release >/dev/null
 H="$ROOT/build/release/engine/hasync"
@@ -44,7 +50,47 @@ if [ -e "$dir" ]; then
   removed_at=$(date +%s)
 fi
 mkdir -p "$dir/src" "$dir/src-state"
-[ "$keep" = 1 ] || trap 'rm -rf "$dir"' EXIT
+sshd_pid=""
+cleanup() {
+  [ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null || true
+  [ "$keep" = 1 ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+port=0
+if [ "$ssh" = 1 ]; then
+  # A private sshd on a free loopback port, reading hasync's managed authorized_keys and the
+  # one rsync's key is in.
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+    echo $((20000 + RANDOM % 20000)))
+  ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$dir/rsync_key"
+  cp "$dir/rsync_key.pub" "$dir/ak-rsync"
+  cat >"$dir/sshd_config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/host_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/ak-hasync $dir/ak-rsync
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel ERROR
+CFG
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
+  sshd_pid=$!
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  RSYNC_SSH="ssh -F /dev/null -i $dir/rsync_key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -c aes128-gcm@openssh.com -p $port"
+  SRC_URL="root@127.0.0.1:$dir/src/"
+  echo "== ssh: private sshd on 127.0.0.1:$port"
+else
+  SRC_URL="$dir/src/"
+fi
 # config NAME ROOT: a settings file for one side.
 config() {
   cat >"$dir/$1.toml" <<TOML
@@ -53,12 +99,27 @@ name = "bench-$1"
 state_dir = "$dir/$1-state"
 software_version = "bench"
 
+[ssh]
+port = $([ "$port" = 0 ] && echo 22 || echo "$port")
+user = "root"
+authorized_keys = "$dir/ak-hasync"
+ciphers = "aes128-gcm@openssh.com"
+
 [[files]]
 name = "data"
 root = "$2"
 TOML
 }
 config src "$dir/src"
+# trust NAME: the pair src (Primary) and NAME (Secondary) trust each other over the sshd.
+trust() {
+  [ "$ssh" = 1 ] || return 0
+  "$H" --config "$dir/src.toml" --log-level warn trust add 127.0.0.1 \
+    --key "$("$H" --config "$dir/$1.toml" --log-level warn trust key)" >/dev/null
+  "$H" --config "$dir/$1.toml" --log-level warn trust add 127.0.0.1 \
+    --key "$("$H" --config "$dir/src.toml" --log-level warn trust key)" >/dev/null
+  "$H" --config "$dir/$1.toml" --log-level warn trust test 127.0.0.1 --accept-host-key >/dev/null
+}
 
 echo "== building the tree (scale $scale) in $dir/src"
 "$MT" create "$dir/src" "$scale"
@@ -103,14 +164,19 @@ check() {
 
 # hasync DEST CASE: one hasync sync of the source into DEST.
 hasync_run() {
-  run "hasync $2" "$H" sync --config "$dir/$(basename "$1").toml" --json --log-level warn \
-    --transport "$H serve --stdio --log-level warn --config $dir/src.toml"
+  if [ "$ssh" = 1 ]; then
+    run "hasync $2" "$H" sync --config "$dir/$(basename "$1").toml" --json --log-level warn \
+      --host 127.0.0.1
+  else
+    run "hasync $2" "$H" sync --config "$dir/$(basename "$1").toml" --json --log-level warn \
+      --transport "$H serve --stdio --log-level warn --config $dir/src.toml"
+  fi
 }
 
 case_run() {
   local c="$1"
-  run "rsync-whole $c" rsync -a --delete --whole-file --stats "$dir/src/" "$dir/rw/"
-  run "rsync-delta $c" rsync -a --delete --no-whole-file --stats "$dir/src/" "$dir/rn/"
+  run "rsync-whole $c" rsync -a --delete --whole-file --stats ${RSYNC_SSH:+-e "$RSYNC_SSH"} "$SRC_URL" "$dir/rw/"
+  run "rsync-delta $c" rsync -a --delete --no-whole-file --stats ${RSYNC_SSH:+-e "$RSYNC_SSH"} "$SRC_URL" "$dir/rn/"
   hasync_run "$dir/h" "$c"
   check "$c"
 }
@@ -127,8 +193,9 @@ for round in 1 2; do
   done
   config h.$round "$dir/h.$round"
   mkdir -p "$dir/h.$round-state"
-  run "rsync-whole initial" rsync -a --delete --whole-file --stats "$dir/src/" "$dir/rw.$round/"
-  run "rsync-delta initial" rsync -a --delete --no-whole-file --stats "$dir/src/" "$dir/rn.$round/"
+  trust h.$round
+  run "rsync-whole initial" rsync -a --delete --whole-file --stats ${RSYNC_SSH:+-e "$RSYNC_SSH"} "$SRC_URL" "$dir/rw.$round/"
+  run "rsync-delta initial" rsync -a --delete --no-whole-file --stats ${RSYNC_SSH:+-e "$RSYNC_SSH"} "$SRC_URL" "$dir/rn.$round/"
   hasync_run "$dir/h.$round" initial
 done
 rm -rf "$dir"/{rw,rn,h}.1 "$dir"/h.1-state

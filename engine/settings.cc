@@ -67,6 +67,9 @@ Status ParseNode(const toml::table& t, Settings& s) {
   HASYNC_RETURN_IF_ERROR(
       CheckKeys(t, "node", {"name", "state_dir", "software_version", "software_version_file"}));
   HASYNC_ASSIGN_OR_RETURN(s.node_name, GetString(t, "node", "name", true));
+  if (!ValidRootName(s.node_name)) {
+    return Bad("node.name", "'" + s.node_name + "' must be 1-64 letters, digits, '-', '_' or '.'");
+  }
   HASYNC_ASSIGN_OR_RETURN(s.state_dir, GetString(t, "node", "state_dir", true));
   if (s.state_dir.empty() || s.state_dir[0] != '/') {
     return Bad("node.state_dir", "must be an absolute path");

@@ -25,7 +25,9 @@
 namespace hasync::engine {
 namespace {
 
-constexpr const char* kMarker = "hasync-peer:";
+// Lines hasync manages end with "hasync-peer:<this node>:<peer host>": several nodes (two on
+// one test machine, say) can share one authorized_keys, and each rewrites only its own lines.
+std::string Marker(const std::string& node) { return "hasync-peer:" + node + ":"; }
 
 struct Output {
   int status = -1;
@@ -273,7 +275,7 @@ Status Trust::WriteAuthorizedKeys(const std::vector<TrustedHost>& hosts) const {
   if (old.ok()) {
     std::istringstream in(*old);
     for (std::string line; std::getline(in, line);) {
-      if (line.find(kMarker) == std::string::npos) kept += line + "\n";
+      if (line.find(" " + Marker(s_.node_name)) == std::string::npos) kept += line + "\n";
     }
   } else if (old.status().code() != Code::kNotFound) {
     return old.status();
@@ -292,8 +294,8 @@ Status Trust::WriteAuthorizedKeys(const std::vector<TrustedHost>& hosts) const {
     // The forced command runs whatever the client asks for: only the serve side, with this
     // node's settings; restrict turns off forwarding, agent, X11 and the pty.
     text += "command=\"" + ShellQuote(self) + " serve --stdio --config " + ShellQuote(config) +
-            "\",restrict,from=\"" + FromPatterns(h.host) + "\" " + h.key + " " + kMarker + h.host +
-            "\n";
+            "\",restrict,from=\"" + FromPatterns(h.host) + "\" " + h.key + " " +
+            Marker(s_.node_name) + h.host + "\n";
   }
   size_t slash = path.rfind('/');
   if (slash != std::string::npos && slash > 0) {

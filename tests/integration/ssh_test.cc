@@ -227,7 +227,8 @@ TEST_F(SshTest, KeysAreCheckedAndSecretsStayOutOfLogs) {
   EXPECT_EQ(s.out.find(body), std::string::npos) << "the private key reached the log";
   Cmd removed = Hasync("a", "trust remove 127.0.0.1");
   EXPECT_EQ(removed.code, 0) << removed.out;
-  EXPECT_EQ(testing::ReadFile(dir_ + "/authorized_keys").find("hasync-peer:"), std::string::npos);
+  EXPECT_EQ(testing::ReadFile(dir_ + "/authorized_keys").find("hasync-peer:mdm-a:"),
+            std::string::npos);
   EXPECT_EQ(Hasync("b", "sync --host 127.0.0.1").code, ExitCode(Code::kAuth));
 }
 
