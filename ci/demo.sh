@@ -55,3 +55,59 @@ else
   echo "== MISMATCH between $P and $D/secondary" >&2
   exit 1
 fi
+
+# The same pair over ssh, as two servers would run it: a private sshd on a loopback port (this
+# machine's own sshd, if any, is left alone), keys exchanged with `hasync trust`, the guide's
+# Test Connection, then a sync over ssh.
+if [ "$(id -u)" -ne 0 ]; then
+  echo "== (over ssh: skipped, the private sshd logs in as root)"
+  exit 0
+fi
+echo
+echo "== over ssh: a private sshd on loopback, trusted hosts, Test Connection"
+port=$((30000 + RANDOM % 20000))
+ssh-keygen -q -t ed25519 -N '' -f "$D/sshd_host_key"
+cat >"$D/sshd_config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $D/sshd_host_key
+PidFile $D/sshd.pid
+AuthorizedKeysFile $D/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel ERROR
+CFG
+mkdir -p /run/sshd
+/usr/sbin/sshd -D -e -f "$D/sshd_config" 2>"$D/sshd.log" &
+sshd_pid=$!
+trap 'kill "$sshd_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+for n in a b; do
+  cat >>"$D/$n.toml" <<TOML
+
+[ssh]
+port = $port
+user = "root"
+authorized_keys = "$D/authorized_keys"
+TOML
+done
+echo "-- on mdm-a: hasync trust add 127.0.0.1 --key '<mdm-b's key>'"
+"$H" --config "$D/a.toml" --log-level warn trust add 127.0.0.1 \
+  --key "$("$H" --config "$D/b.toml" --log-level warn trust key)"
+echo "-- on mdm-b: hasync trust add 127.0.0.1 --key '<mdm-a's key>', then trust test"
+"$H" --config "$D/b.toml" --log-level warn trust add 127.0.0.1 \
+  --key "$("$H" --config "$D/a.toml" --log-level warn trust key)"
+"$H" --config "$D/b.toml" --log-level warn trust test 127.0.0.1 --accept-host-key
+"$H" --config "$D/b.toml" --log-level warn trust list
+echo "device-9 = retired" >>"$P/config/device-9.conf"
+echo "-- hasync sync --host 127.0.0.1"
+"$H" sync --config "$D/b.toml" --host 127.0.0.1 --log-level warn
+if diff -r "$P" "$D/secondary" >/dev/null; then
+  echo "== over ssh too, the Secondary is byte-identical to the Primary"
+else
+  echo "== MISMATCH after the sync over ssh" >&2
+  exit 1
+fi
