@@ -1,6 +1,8 @@
 // Env helpers over any backend, and the choice of the default backend.
 #include "common/env.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -59,6 +61,20 @@ Result<std::vector<DirEntryInfo>> Env::ListDirInfo(const std::string& path) {
     out.push_back(DirEntryInfo{std::move(d.name), *info});
   }
   return out;
+}
+
+ssize_t Env::ReadStream(int fd, std::span<std::byte> buf) {
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n >= 0 || errno != EINTR) return n >= 0 ? n : -errno;
+  }
+}
+
+ssize_t Env::WriteStream(int fd, std::span<const std::byte> data) {
+  for (;;) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n >= 0 || errno != EINTR) return n >= 0 ? n : -errno;
+  }
 }
 
 Result<Env*> Env::Default() {

@@ -113,6 +113,12 @@ class Env {
   // "uring", "posix", or the wrapper's name.
   virtual std::string Name() const = 0;
 
+  // Stream I/O on a pipe or socket the caller owns (the sync channel): returns the bytes moved
+  // (0: end of stream on a read) or -errno. The io_uring backend runs them on its ring like
+  // file I/O; the default is read(2)/write(2), retried on EINTR.
+  virtual ssize_t ReadStream(int fd, std::span<std::byte> buf);
+  virtual ssize_t WriteStream(int fd, std::span<const std::byte> data);
+
   virtual Result<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) = 0;
   virtual Result<std::unique_ptr<WritableFile>> OpenForWrite(const std::string& path,
                                                              const OpenWriteOptions& options) = 0;

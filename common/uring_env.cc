@@ -5,6 +5,7 @@
 #include <liburing.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <vector>
@@ -159,9 +160,41 @@ class UringWriteFile : public WritableFile {
   std::string path_;
 };
 
+// One read or write on a stream (pipe, socket) through this thread's ring.
+ssize_t StreamOp(int fd, std::byte* data, size_t len, bool write) {
+  auto ring = ThreadRing();
+  if (!ring.ok()) return write ? ::write(fd, data, len) : ::read(fd, data, len);
+  for (;;) {
+    io_uring_sqe* sqe = io_uring_get_sqe(*ring);
+    if (sqe == nullptr) return -EBUSY;
+    // Offset -1: the stream's own position (pipes and sockets have none to give).
+    if (write) {
+      io_uring_prep_write(sqe, fd, data, static_cast<unsigned>(len), static_cast<uint64_t>(-1));
+    } else {
+      io_uring_prep_read(sqe, fd, data, static_cast<unsigned>(len), static_cast<uint64_t>(-1));
+    }
+    int rc = io_uring_submit_and_wait(*ring, 1);
+    if (rc < 0 && rc != -EINTR) return rc;
+    io_uring_cqe* cqe = nullptr;
+    rc = io_uring_wait_cqe(*ring, &cqe);
+    if (rc < 0) return rc;
+    int res = cqe->res;
+    io_uring_cqe_seen(*ring, cqe);
+    if (res == -EINTR || res == -EAGAIN) continue;
+    return res;
+  }
+}
+
 class UringEnv : public PosixEnv {
  public:
   std::string Name() const override { return "uring"; }
+  ssize_t ReadStream(int fd, std::span<std::byte> buf) override {
+    return StreamOp(fd, buf.data(), std::min<size_t>(buf.size(), 1u << 30), false);
+  }
+  ssize_t WriteStream(int fd, std::span<const std::byte> data) override {
+    return StreamOp(fd, const_cast<std::byte*>(data.data()), std::min<size_t>(data.size(), 1u << 30),
+                    true);
+  }
   Result<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) override {
     HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY, 0));
     return std::unique_ptr<RandomAccessFile>(new UringReadFile(fd, path));

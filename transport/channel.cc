@@ -24,7 +24,14 @@ void GrowPipe(int fd) { (void)::fcntl(fd, F_SETPIPE_SZ, kPipeSize); }
 }  // namespace
 
 FdChannel::FdChannel(int read_fd, int write_fd, bool owns)
-    : read_fd_(read_fd), write_fd_(write_fd), owns_(owns) {}
+    : read_fd_(read_fd), write_fd_(write_fd), owns_(owns) {
+  auto env = Env::Default();
+  env_ = env.ok() ? *env : nullptr;
+  if (env_ == nullptr) {
+    fallback_env_ = NewPosixEnv();
+    env_ = fallback_env_.get();
+  }
+}
 
 FdChannel::~FdChannel() {
   if (owns_) {
@@ -36,10 +43,9 @@ FdChannel::~FdChannel() {
 Status FdChannel::ReadExact(std::span<std::byte> buf) {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::read(read_fd_, buf.data() + done, buf.size() - done);
+    ssize_t n = env_->ReadStream(read_fd_, buf.subspan(done));
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status(Code::kPeer, std::string("reading from the peer: ") + std::strerror(errno));
+      return Status(Code::kPeer, std::string("reading from the peer: ") + std::strerror(-n));
     }
     if (n == 0) {
       return Status(Code::kPeer,
@@ -56,11 +62,10 @@ Status FdChannel::WriteAll(std::span<const std::byte> data) {
   auto start = std::chrono::steady_clock::now();
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::write(write_fd_, data.data() + done, data.size() - done);
+    ssize_t n = env_->WriteStream(write_fd_, data.subspan(done));
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EPIPE) return Status(Code::kPeer, EndOfStreamCause() + " while we were sending");
-      return Status(Code::kPeer, std::string("writing to the peer: ") + std::strerror(errno));
+      if (n == -EPIPE) return Status(Code::kPeer, EndOfStreamCause() + " while we were sending");
+      return Status(Code::kPeer, std::string("writing to the peer: ") + std::strerror(-n));
     }
     done += static_cast<size_t>(n);
   }

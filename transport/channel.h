@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "common/env.h"
 #include "common/status.h"
 #include "transport/pace.h"
 
@@ -57,6 +58,8 @@ class FdChannel : public Channel {
   int read_fd_;
   int write_fd_;
   bool owns_;
+  Env* env_;  // the stream I/O: io_uring or read/write, as Env::Default() chose
+  std::unique_ptr<Env> fallback_env_;
 };
 
 // Starts `/bin/sh -c command`; its stdin/stdout are the channel. The child's stderr is relayed
