@@ -192,8 +192,8 @@ class UringEnv : public PosixEnv {
     return StreamOp(fd, buf.data(), std::min<size_t>(buf.size(), 1u << 30), false);
   }
   ssize_t WriteStream(int fd, std::span<const std::byte> data) override {
-    return StreamOp(fd, const_cast<std::byte*>(data.data()), std::min<size_t>(data.size(), 1u << 30),
-                    true);
+    return StreamOp(fd, const_cast<std::byte*>(data.data()),
+                    std::min<size_t>(data.size(), 1u << 30), true);
   }
   Result<std::unique_ptr<RandomAccessFile>> OpenForRead(const std::string& path) override {
     HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY, 0));

@@ -73,7 +73,8 @@ class SshTest : public ::testing::Test {
                            "/b-authorized_keys\nPasswordAuthentication no\n"
                            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
                            "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-                           "LogLevel ERROR\n");
+                           "LogLevel ERROR\n" +
+                           ExtraSshdConfig());
     fs::create_directories("/run/sshd");  // sshd's privilege-separation folder
     sshd_ = ::fork();
     if (sshd_ == 0) {
@@ -90,6 +91,8 @@ class SshTest : public ::testing::Test {
       Config(n, "11.12.0.0");
     }
   }
+  // More sshd_config lines for a test's fixture.
+  virtual std::string ExtraSshdConfig() { return ""; }
   void TearDown() override {
     if (sshd_ > 0) {
       ::kill(sshd_, SIGTERM);
@@ -230,6 +233,27 @@ TEST_F(SshTest, KeysAreCheckedAndSecretsStayOutOfLogs) {
   EXPECT_EQ(testing::ReadFile(dir_ + "/authorized_keys").find("hasync-peer:mdm-a:"),
             std::string::npos);
   EXPECT_EQ(Hasync("b", "sync --host 127.0.0.1").code, ExitCode(Code::kAuth));
+}
+
+// The Primary's serve side is killed mid-stream: sshd hands its environment to the forced
+// command, and HASYNC_KILL_AT makes the serve side SIGKILL itself at its third data frame.
+class SshPrimaryDiesTest : public SshTest {
+ protected:
+  std::string ExtraSshdConfig() override { return "SetEnv HASYNC_KILL_AT=serve.data:3\n"; }
+};
+
+TEST_F(SshPrimaryDiesTest, SecondaryIsUnchangedAndTheErrorSaysWhy) {
+  TrustBothWays();
+  ASSERT_EQ(Hasync("b", "trust test 127.0.0.1 --accept-host-key").code, 0);
+  testing::WriteFile(dir_ + "/b-root/keep.conf", "the Secondary's old state");
+  testing::WriteFile(dir_ + "/a-root/big.bin", testing::RandomBytes(8 << 20, 21));
+  testing::WriteFile(dir_ + "/a-root/keep.conf", "the Primary's new state");
+  Cmd s = Hasync("b", "sync --host 127.0.0.1");
+  EXPECT_EQ(s.code, ExitCode(Code::kPeer)) << s.out;
+  EXPECT_NE(s.out.find("in the middle of the sync"), std::string::npos) << s.out;
+  EXPECT_EQ(testing::ReadFile(dir_ + "/b-root/keep.conf"), "the Secondary's old state");
+  EXPECT_FALSE(fs::exists(dir_ + "/b-root/big.bin"));
+  EXPECT_FALSE(fs::exists(dir_ + "/b-root/.hasync-staging")) << "staging is cleaned up";
 }
 
 }  // namespace
