@@ -298,10 +298,21 @@ Status Trust::WriteAuthorizedKeys(const std::vector<TrustedHost>& hosts) const {
             Marker(s_.node_name) + h.host + "\n";
   }
   size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    HASYNC_RETURN_IF_ERROR(CreateDirs(*env, path.substr(0, slash), 0700));
+  std::string parent = slash != std::string::npos && slash > 0 ? path.substr(0, slash) : "";
+  bool parent_existed = parent.empty() || env->Stat(parent).ok();
+  if (!parent_existed) HASYNC_RETURN_IF_ERROR(CreateDirs(*env, parent, 0700));
+  HASYNC_RETURN_IF_ERROR(WriteFileAtomic(*env, path, std::as_bytes(std::span(text))));
+  // sshd reads the file as the account it logs in: written by root, it must belong to it.
+  passwd* pw = ::getpwnam(s_.ssh.user.c_str());
+  if (::geteuid() == 0 && pw != nullptr && pw->pw_uid != 0) {
+    if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      return ErrnoStatus("giving " + path + " to " + s_.ssh.user, errno);
+    }
+    if (!parent_existed && ::chown(parent.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      return ErrnoStatus("giving " + parent + " to " + s_.ssh.user, errno);
+    }
   }
-  return WriteFileAtomic(*env, path, std::as_bytes(std::span(text)));
+  return Status::Ok();
 }
 
 Status Trust::WriteKnownHosts(const std::vector<TrustedHost>& hosts) const {
@@ -413,7 +424,7 @@ std::string Trust::SshCommand(const TrustedHost& h, const std::string& remote) c
 }
 
 Status ClassifySshFailure(const Status& st) {
-  if (st.ok()) return st;
+  if (st.code() != Code::kPeer) return st;  // the peer answered: its own code stands
   const std::string& m = st.message();
   auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
   if (has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key verification failed") ||

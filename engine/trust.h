@@ -60,7 +60,7 @@ class Trust {
 
 // Turns the failure of an ssh channel into the code that says why: kAuth (key refused),
 // kHostKey (host key unknown or changed), kUnreachable (no route, refused, time-out, unknown
-// name). Other failures are returned unchanged.
+// name). Only kPeer (the channel ended) is looked at; other failures are returned unchanged.
 Status ClassifySshFailure(const Status& st);
 
 // Quotes s for /bin/sh.
