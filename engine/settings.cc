@@ -146,18 +146,10 @@ Status ParseSync(const toml::table& t, Settings& s) {
   return Status::Ok();
 }
 
-bool ValidHost(const std::string& h) {
-  if (h.empty() || h.size() > 253 || h[0] == '-') return false;
-  for (char c : h) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':')) return false;
-  }
-  return true;
-}
-
 Status ParseSecondary(const toml::table& t, Settings& s) {
   HASYNC_RETURN_IF_ERROR(CheckKeys(t, "secondary", {"primary", "start_time", "run_every"}));
   HASYNC_ASSIGN_OR_RETURN(s.primary, GetString(t, "secondary", "primary", false));
-  if (!s.primary.empty() && !ValidHost(s.primary)) {
+  if (!s.primary.empty() && !ValidHostName(s.primary)) {
     return Bad("secondary.primary", "'" + s.primary + "' is not a host name or address");
   }
   return Status::Ok();
@@ -232,6 +224,14 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   if (s.ssh.known_hosts.empty()) s.ssh.known_hosts = s.state_dir + "/known_hosts";
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;
+}
+
+bool ValidHostName(const std::string& h) {
+  if (h.empty() || h.size() > 253 || h[0] == '-') return false;
+  for (char c : h) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':')) return false;
+  }
+  return true;
 }
 
 Result<Settings> LoadSettings(const std::string& path) {

@@ -46,6 +46,10 @@ struct Settings {
 Result<Settings> LoadSettings(const std::string& path);
 Result<Settings> ParseSettings(const std::string& text, const std::string& source_name);
 
+// A host name or address (letters, digits, '-', '.', ':'; not starting with '-'): what may
+// reach an ssh command line, known_hosts or authorized_keys.
+bool ValidHostName(const std::string& h);
+
 // --config, else $HASYNC_CONFIG, else /etc/hasync/hasync.toml.
 std::string DefaultConfigPath();
 

@@ -136,14 +136,6 @@ std::string FromPatterns(const std::string& host) {
   return joined;
 }
 
-bool ValidHostName(const std::string& h) {
-  if (h.empty() || h.size() > 253 || h[0] == '-') return false;
-  for (char c : h) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':')) return false;
-  }
-  return true;
-}
-
 std::string KnownHostsName(const std::string& host, int port) {
   return port == 22 ? host : "[" + host + "]:" + std::to_string(port);
 }
