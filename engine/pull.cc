@@ -321,6 +321,7 @@ class Puller {
             return Status(Code::kProtocol,
                           "a delta for " + j->action->path + ", which was not asked for");
           }
+          HASYNC_RETURN_IF_ERROR(CheckGrowth(*j, d.offset + d.length));
           sum_.bytes_changed += d.delta.size();
           if (progress_) progress_->AddBytes(d.length);
           pool_->Submit(d.id, payload->size() + (1 << 20),
@@ -373,9 +374,22 @@ class Puller {
   }
 
   // Checks a data run before anything is written: its job, and each block against its hash.
+  // A file may grow on the Primary between its scan and its transfer, but not without bound:
+  // a peer cannot make this side allocate for a file far larger than the one listed.
+  static Status CheckGrowth(const Job& j, uint64_t end_offset) {
+    uint64_t listed = j.action->remote->size;
+    if (end_offset > std::max<uint64_t>(2 * listed, listed + (64ull << 20))) {
+      return Status(Code::kAborted, j.action->path + " grew from " + std::to_string(listed) +
+                                        " bytes past " + std::to_string(end_offset) +
+                                        " during the sync; sync again");
+    }
+    return Status::Ok();
+  }
+
   Result<Job*> CheckData(const FileData& d) {
     HASYNC_ASSIGN_OR_RETURN(Job * j, FindJob(d.id));
     uint64_t first = d.first_block, n = d.hashes.size();
+    HASYNC_RETURN_IF_ERROR(CheckGrowth(*j, (first + n) * kBlockSize));
     uint64_t pos = 0;
     for (uint64_t k = 0; k < n; ++k) {
       uint64_t len = std::min<uint64_t>(kBlockSize, d.data.size() - pos);

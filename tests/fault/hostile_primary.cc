@@ -1,9 +1,12 @@
 // Test double for fault injection: a Primary that passes the version gate and then lies.
 // Modes: dotdot, absolute, through-symlink (lists a symlink then a file below it), oversized
-// (a frame header announcing more than the limit), garbage (not a hasync frame at all).
+// (a frame header announcing more than the limit), garbage (not a hasync frame at all),
+// grow (lists a 4-byte file, then sends a block 800 MB into it), unasked-delta (a rolling
+// delta for a file the Secondary asked for whole).
 #include <cstring>
 #include <string>
 
+#include "common/hash.h"
 #include "engine/protocol.h"
 #include "transport/channel.h"
 #include "transport/frame_io.h"
@@ -43,6 +46,9 @@ int main(int argc, char** argv) {
   ListEntries list{.root = 0, .entries = {}};
   if (mode == "dotdot") list.entries.push_back({.path = "../escaped", .mode = 0644, .size = 4});
   if (mode == "absolute") list.entries.push_back({.path = "/tmp/escaped", .mode = 0644, .size = 4});
+  if (mode == "grow" || mode == "unasked-delta") {
+    list.entries.push_back({.path = "f", .mode = 0644, .size = 4});
+  }
   if (mode == "through-symlink") {
     list.entries.push_back({.path = "a", .type = FileType::kSymlink, .link_target = "/tmp"});
     list.entries.push_back({.path = "a/escaped", .mode = 0644, .size = 4});
@@ -52,6 +58,26 @@ int main(int argc, char** argv) {
   (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEntries), l.view());
   (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEnd), {});
   // Then answer any request with data, as a real attacker would.
+  auto reqs_frame = transport::ReadFrame(*ch, dec);
+  if (!reqs_frame.ok()) return 0;
+  auto reqs = DecodeFileRequests(reqs_frame->payload);
+  if (!reqs.ok() || reqs->empty()) return 0;
+  uint32_t id = (*reqs)[0].id;
+  std::string block = "evil";
+  Encoder d;
+  if (mode == "grow") {
+    FileData m{.id = id,
+               .first_block = 100000,
+               .hashes = {Hash64(block.data(), block.size())},
+               .data = std::as_bytes(std::span(block))};
+    Encode(m, d);
+    (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kFileData), d.view());
+  }
+  if (mode == "unasked-delta") {
+    FileDelta m{.id = id, .offset = 0, .length = 4, .delta = std::as_bytes(std::span(block))};
+    Encode(m, d);
+    (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kFileDelta), d.view());
+  }
   (void)transport::ReadFrame(*ch, dec);
   return 0;
 }
