@@ -58,33 +58,14 @@ cleanup() {
 trap cleanup EXIT
 port=0
 if [ "$ssh" = 1 ]; then
-  # A private sshd on a free loopback port, reading hasync's managed authorized_keys and the
-  # one rsync's key is in.
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
-    echo $((20000 + RANDOM % 20000)))
-  ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+  # A private sshd reading hasync's managed authorized_keys and the one rsync's key is in.
   ssh-keygen -q -t ed25519 -N '' -f "$dir/rsync_key"
   cp "$dir/rsync_key.pub" "$dir/ak-rsync"
-  cat >"$dir/sshd_config" <<CFG
-Port $port
-ListenAddress 127.0.0.1
-HostKey $dir/host_key
-PidFile $dir/sshd.pid
-AuthorizedKeysFile $dir/ak-hasync $dir/ak-rsync
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-LogLevel ERROR
-CFG
-  mkdir -p /run/sshd
-  /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
-  sshd_pid=$!
-  for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-  done
+  # shellcheck source=ci/private-sshd.sh
+  . "$ROOT/ci/private-sshd.sh"
+  start_private_sshd "$dir" "$dir/ak-hasync" "$dir/ak-rsync"
+  sshd_pid=$SSHD_PID
+  port=$SSHD_PORT
   RSYNC_SSH="ssh -F /dev/null -i $dir/rsync_key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -c aes128-gcm@openssh.com -p $port"
   SRC_URL="root@127.0.0.1:$dir/src/"
   echo "== ssh: private sshd on 127.0.0.1:$port"

@@ -65,26 +65,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo
 echo "== over ssh: a private sshd on loopback, trusted hosts, Test Connection"
-port=$((30000 + RANDOM % 20000))
-ssh-keygen -q -t ed25519 -N '' -f "$D/sshd_host_key"
-cat >"$D/sshd_config" <<CFG
-Port $port
-ListenAddress 127.0.0.1
-HostKey $D/sshd_host_key
-PidFile $D/sshd.pid
-AuthorizedKeysFile $D/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-LogLevel ERROR
-CFG
-mkdir -p /run/sshd
-/usr/sbin/sshd -D -e -f "$D/sshd_config" 2>"$D/sshd.log" &
-sshd_pid=$!
-trap 'kill "$sshd_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+# shellcheck source=ci/private-sshd.sh
+. ci/private-sshd.sh
+start_private_sshd "$D" "$D/authorized_keys"
+trap 'kill "$SSHD_PID" 2>/dev/null || true' EXIT
+port=$SSHD_PORT
 for n in a b; do
   cat >>"$D/$n.toml" <<TOML
 

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 namespace hasync {
 namespace {
@@ -136,59 +137,62 @@ Result<FileInfo> PosixEnv::Stat(const std::string& path) {
   return InfoOf(st);
 }
 
-Result<std::vector<DirEntryInfo>> PosixEnv::ListDirInfo(const std::string& path) {
-  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
+namespace {
+// Calls fn(fd, name, d_type) for each entry of the directory open as fd (path names it in
+// errors) but "." and "..", in readdir order; closes fd.
+Status ForEachEntry(
+    int fd, const std::string& path,
+    const std::function<Status(int fd, const char* name, unsigned char d_type)>& fn) {
   DIR* dir = ::fdopendir(fd);
   if (dir == nullptr) {
     int err = errno;
     ::close(fd);
     return ErrnoStatus("listing " + path, err);
   }
-  std::vector<DirEntryInfo> out;
-  int err = 0;
+  Status st;
   for (;;) {
     errno = 0;
     struct dirent* e = ::readdir(dir);
     if (e == nullptr) {
-      err = errno;
+      if (errno != 0) st = ErrnoStatus("listing " + path, errno);
       break;
     }
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    struct stat st;
-    if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;  // gone since readdir: not part of this scan
-      err = errno;
-      ::closedir(dir);
-      return ErrnoStatus("stat " + path + "/" + e->d_name, err);
-    }
-    out.push_back(DirEntryInfo{e->d_name, InfoOf(st)});
+    st = fn(fd, e->d_name, e->d_type);
+    if (!st.ok()) break;
   }
   ::closedir(dir);
-  if (err != 0) return ErrnoStatus("listing " + path, err);
+  return st;
+}
+}  // namespace
+
+Result<std::vector<DirEntryInfo>> PosixEnv::ListDirInfo(const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(int dir_fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
+  std::vector<DirEntryInfo> out;
+  HASYNC_RETURN_IF_ERROR(ForEachEntry(dir_fd, path, [&](int fd, const char* name, unsigned char) {
+    struct stat st;
+    if (::fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return Status::Ok();  // gone since readdir: not part of this scan
+      return ErrnoStatus("stat " + path + "/" + name, errno);
+    }
+    out.push_back(DirEntryInfo{name, InfoOf(st)});
+    return Status::Ok();
+  }));
   return out;
 }
 
 Result<std::vector<DirEntry>> PosixEnv::ListDir(const std::string& path) {
-  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus("listing " + path, err);
-  }
+  HASYNC_ASSIGN_OR_RETURN(int dir_fd, OpenFd(path, O_RDONLY | O_DIRECTORY, 0));
   std::vector<DirEntry> out;
-  errno = 0;
-  while (struct dirent* e = ::readdir(dir)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    FileType t = FileType::kOther;
-    if (e->d_type == DT_REG) t = FileType::kRegular;
-    if (e->d_type == DT_DIR) t = FileType::kDirectory;
-    if (e->d_type == DT_LNK) t = FileType::kSymlink;
-    out.push_back(DirEntry{e->d_name, t});
-  }
-  int err = errno;
-  ::closedir(dir);
-  if (err != 0) return ErrnoStatus("listing " + path, err);
+  HASYNC_RETURN_IF_ERROR(
+      ForEachEntry(dir_fd, path, [&](int, const char* name, unsigned char d_type) {
+        FileType t = FileType::kOther;
+        if (d_type == DT_REG) t = FileType::kRegular;
+        if (d_type == DT_DIR) t = FileType::kDirectory;
+        if (d_type == DT_LNK) t = FileType::kSymlink;
+        out.push_back(DirEntry{name, t});
+        return Status::Ok();
+      }));
   return out;
 }
 

@@ -315,10 +315,16 @@ class Server {
                 .length = len,
                 .delta = std::span<const std::byte>(reinterpret_cast<const std::byte*>(d.data()),
                                                     d.size())};
+    return SendData(enc, MsgType::kFileDelta, m);
+  }
+
+  // Encodes a worker's data message with its own encoder, then writes it under the lock.
+  template <typename Msg>
+  Status SendData(transport::FrameEncoder& enc, MsgType type, const Msg& m) {
     Encoder e;
     Encode(m, e);
     std::vector<std::byte> frame;
-    enc.Encode(static_cast<uint8_t>(MsgType::kFileDelta), e.view(), frame);
+    enc.Encode(static_cast<uint8_t>(type), e.view(), frame);
     std::lock_guard<std::mutex> lock(write_mu_);
     HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
     KillPoint("serve.data");
@@ -375,13 +381,7 @@ class Server {
         const std::byte* begin = ops[start].buf.data();
         const std::byte* end = ops[k - 1].buf.data() + ops[k - 1].buf.size();
         d.data = std::span<const std::byte>(begin, end);
-        Encoder e;
-        Encode(d, e);
-        std::vector<std::byte> frame;
-        enc.Encode(static_cast<uint8_t>(MsgType::kFileData), e.view(), frame);
-        std::lock_guard<std::mutex> lock(write_mu_);
-        HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
-        KillPoint("serve.data");
+        HASYNC_RETURN_IF_ERROR(SendData(enc, MsgType::kFileData, d));
       }
     }
     return Status::Ok();

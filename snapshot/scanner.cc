@@ -89,15 +89,16 @@ Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_
   return Status::Ok();
 }
 
-Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo, unsigned threads) {
+Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& unhashed,
+                   unsigned threads) {
   struct Piece {
     Entry* entry;
     uint64_t first;
     uint64_t count;
   };
-  std::sort(todo.begin(), todo.end(), [](Entry* a, Entry* b) { return a->size > b->size; });
+  std::sort(unhashed.begin(), unhashed.end(), [](Entry* a, Entry* b) { return a->size > b->size; });
   std::vector<Piece> pieces;
-  for (Entry* e : todo) {
+  for (Entry* e : unhashed) {
     e->blocks.assign(BlockCount(e->size), 0);
     uint64_t nb = e->blocks.size();
     for (uint64_t f = 0; f < nb; f += kPieceBlocks) {
@@ -111,7 +112,7 @@ Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo,
     return HashBlocks(*file, p.entry->size, p.first, p.count, p.entry->blocks.data() + p.first)
         .Context("hashing " + path);
   }));
-  for (Entry* e : todo) {
+  for (Entry* e : unhashed) {
     e->digest = FileDigest(e->blocks, e->size);
     e->hashed = true;
   }
@@ -123,15 +124,15 @@ Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions
   std::vector<Entry> entries;
   HASYNC_RETURN_IF_ERROR(Walk(env, root, "", o, entries, r.stats).Context("scanning " + root));
   if (o.hash_uncached) {
-    std::vector<Entry*> todo;
+    std::vector<Entry*> unhashed;
     for (Entry& e : entries) {
       if (e.type == FileType::kRegular && !e.hashed) {
-        todo.push_back(&e);
+        unhashed.push_back(&e);
         ++r.stats.hashed_files;
         r.stats.hashed_bytes += e.size;
       }
     }
-    HASYNC_RETURN_IF_ERROR(HashEntries(env, root, todo, o.threads));
+    HASYNC_RETURN_IF_ERROR(HashEntries(env, root, unhashed, o.threads));
   }
   if (r.stats.skipped_special > 0) {
     Log("scan")->warn("{}: skipped {} sockets, fifos or device files (not replicated)", root,

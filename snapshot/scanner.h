@@ -45,6 +45,7 @@ Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_
                   uint64_t* out);
 
 // Hashes the still-unhashed regular files of entries (in place) across threads.
-Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& todo, unsigned threads);
+Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& unhashed,
+                   unsigned threads);
 
 }  // namespace hasync::snapshot

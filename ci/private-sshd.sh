@@ -1,0 +1,46 @@
+# Sourced by ci/demo.sh and bench/run.sh: a private OpenSSH sshd for this machine's pair, on a
+# free loopback port with its own host key and config (the system's sshd, if any, is left
+# alone). It logs in as root, so callers run as root.
+#
+#   start_private_sshd DIR AUTHORIZED_KEYS_FILE...
+#
+# writes DIR/sshd_config and DIR/sshd_host_key, starts sshd in the background (log in
+# DIR/sshd.log), waits until it accepts connections and sets SSHD_PORT and SSHD_PID. The caller
+# stops it (kill "$SSHD_PID").
+start_private_sshd() {
+  local dir="$1"
+  shift
+  SSHD_PORT=""
+  for _ in $(seq 20); do
+    local p=$((30000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      SSHD_PORT=$p
+      break
+    fi
+  done
+  [ -n "$SSHD_PORT" ] || { echo "private sshd: no free loopback port" >&2; return 1; }
+  ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" <<<y >/dev/null
+  cat >"$dir/sshd_config" <<CFG
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $dir/sshd_host_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $*
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel ERROR
+CFG
+  mkdir -p /run/sshd  # its privilege-separation folder
+  /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
+  SSHD_PID=$!
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "private sshd did not start:" >&2
+  cat "$dir/sshd.log" >&2
+  return 1
+}
