@@ -13,7 +13,7 @@ namespace hasync::engine {
 namespace {
 
 constexpr uint32_t kMagic = 0x4e4a5348;  // "HSJN"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;         // 2: the database-commit flag
 constexpr uint64_t kMaxOps = 1ull << 32;
 
 // True when path lies under root; the roll-forward refuses anything else, so even a damaged or
@@ -143,6 +143,7 @@ std::vector<std::byte> Journal::Serialize() const {
   e.PutFixed32(kMagic);
   e.PutFixed32(kVersion);
   e.PutFixed64(sync_id);
+  e.PutU8(db_commit ? 1 : 0);
   e.PutVarint(roots.size());
   for (const auto& r : roots) e.PutString(r);
   e.PutVarint(staging_dirs.size());
@@ -181,9 +182,14 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
   Journal j;
   HASYNC_ASSIGN_OR_RETURN(uint32_t magic, d.GetFixed32());
   HASYNC_ASSIGN_OR_RETURN(uint32_t version, d.GetFixed32());
-  if (magic != kMagic || version != kVersion)
-    return Status(Code::kIo, "not a journal of version 1");
+  if (magic != kMagic || (version != 1 && version != kVersion))
+    return Status(Code::kIo, "not a journal of version 1 or 2");
   HASYNC_ASSIGN_OR_RETURN(j.sync_id, d.GetFixed64());
+  if (version >= 2) {
+    HASYNC_ASSIGN_OR_RETURN(uint8_t flag, d.GetU8());
+    if (flag > 1) return Status(Code::kIo, "journal with unknown flags");
+    j.db_commit = flag == 1;
+  }
   HASYNC_ASSIGN_OR_RETURN(uint64_t nroots, d.GetVarint(1024, "root count"));
   j.roots.resize(nroots);
   for (auto& r : j.roots) {
@@ -264,7 +270,8 @@ Status RollForward(Env& env, const std::string& state_dir, const Journal& journa
   return env.SyncDir(state_dir);
 }
 
-Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered) {
+Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered,
+                      const std::function<Result<uint64_t>()>& db_committed_sync) {
   *recovered = false;
   Status st = env.RemoveFile(JournalPath(state_dir) + ".tmp");
   if (!st.ok() && !IsNotFound(st)) return st;
@@ -274,6 +281,21 @@ Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered) {
   if (!journal.ok()) {
     return journal.status().Context("the committed journal " + JournalPath(state_dir) +
                                     " cannot be read; the tree may be between two sync points");
+  }
+  if (journal->db_commit) {
+    // The database's commit decided this sync: the journal counts only if it recorded it.
+    if (!db_committed_sync) {
+      return Status(Code::kConfig, "the journal " + JournalPath(state_dir) +
+                                       " waits on a database commit, and [database] is not set");
+    }
+    HASYNC_ASSIGN_OR_RETURN(uint64_t committed, db_committed_sync());
+    if (committed != journal->sync_id) {
+      Log("apply")->warn("sync {} was interrupted before its database commit: discarding it",
+                         journal->sync_id);
+      for (const auto& dir : journal->staging_dirs) HASYNC_RETURN_IF_ERROR(RemoveTree(env, dir));
+      HASYNC_RETURN_IF_ERROR(env.RemoveFile(JournalPath(state_dir)));
+      return env.SyncDir(state_dir);
+    }
   }
   Log("apply")->warn("rolling forward sync {} interrupted by a crash", journal->sync_id);
   HASYNC_RETURN_IF_ERROR(RollForward(env, state_dir, *journal));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct JournalOp {
 
 struct Journal {
   uint64_t sync_id = 0;
+  // The commit point is the database's commit recording sync_id, not this file's rename: on
+  // recovery the journal is rolled forward only if the database recorded it.
+  bool db_commit = false;
   std::vector<std::string> roots;         // absolute root paths
   std::vector<std::string> staging_dirs;  // removed once rolled forward
   std::vector<JournalOp> ops;
@@ -67,7 +71,9 @@ Status CommitJournal(Env& env, const std::string& state_dir, const Journal& jour
 Status RollForward(Env& env, const std::string& state_dir, const Journal& journal);
 
 // At start-up: rolls forward a committed journal left by a crash and removes an uncommitted
-// one. Sets *recovered when it rolled one forward.
-Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered);
+// one. Sets *recovered when it rolled one forward. db_committed_sync returns the sync id the
+// database last committed (journals with db_commit need it).
+Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered,
+                      const std::function<Result<uint64_t>()>& db_committed_sync = nullptr);
 
 }  // namespace hasync::engine

@@ -18,6 +18,7 @@
 #include "engine/serve.h"
 #include "engine/settings.h"
 #include "engine/trust.h"
+#include "snapshot/pg.h"
 
 namespace hasync::engine {
 namespace {
@@ -31,6 +32,7 @@ struct Cli {
   bool progress = false;
   bool dry_run = false;
   bool checksum = false;
+  bool full_db = false;
   // serve
   bool stdio = false;
   // sync over ssh, trust
@@ -84,6 +86,7 @@ int CmdSync(const Cli& c) {
   SyncOptions o{.transport_command = transport,
                 .dry_run = c.dry_run,
                 .rehash_all = c.checksum,
+                .full_db = c.full_db,
                 .progress = c.progress,
                 .env = nullptr};
   auto r = RunSync(*s, o);
@@ -106,6 +109,14 @@ int CmdSync(const Cli& c) {
                         {"duration_s", m.duration_s},
                         {"throughput_mb_s", mbps}};
     if (c.dry_run) j["would_change"] = m.actions;
+    if (m.database) {
+      j["database"] = {{"full_copy", m.db.full},
+                       {"full_copy_reason", m.db.reason},
+                       {"transactions", m.db.transactions},
+                       {"changes", m.db.changes},
+                       {"position", snapshot::FormatLsn(m.db.end_lsn)},
+                       {"slot_retained_bytes", m.db.slot_retained_bytes}};
+    }
     nlohmann::ordered_json phases = nlohmann::ordered_json::object();
     for (const auto& [name, secs] : m.phases) phases[name] = secs;
     j["phases_s"] = phases;
@@ -116,6 +127,18 @@ int CmdSync(const Cli& c) {
     for (const auto& a : m.actions) std::cout << a << "\n";
     std::cout << m.actions.size() << " changes would be made (dry run: nothing changed)\n";
     return 0;
+  }
+  if (m.database) {
+    if (m.db.full) {
+      std::printf("database: full copy (%s), %llu rows, at %s\n", m.db.reason.c_str(),
+                  static_cast<unsigned long long>(m.db.changes),
+                  snapshot::FormatLsn(m.db.end_lsn).c_str());
+    } else {
+      std::printf("database: %llu transactions, %llu changes applied, at %s\n",
+                  static_cast<unsigned long long>(m.db.transactions),
+                  static_cast<unsigned long long>(m.db.changes),
+                  snapshot::FormatLsn(m.db.end_lsn).c_str());
+    }
   }
   std::printf(
       "sync complete: %llu files (%s) on the Primary; %llu created or updated, %llu deleted, "
@@ -292,8 +315,8 @@ int Main(int argc, char** argv) {
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
-  auto* sync =
-      app.add_subcommand("sync", "pull the file roots from the Primary now (run on the Secondary)");
+  auto* sync = app.add_subcommand(
+      "sync", "pull the database and file roots from the Primary now (run on the Secondary)");
   sync->add_option("--host", c.host,
                    "the trusted Primary to pull from over ssh (default: [secondary] primary)");
   sync->add_option("--transport", c.transport,
@@ -304,6 +327,9 @@ int Main(int argc, char** argv) {
   sync->add_flag("--dry-run", c.dry_run, "list what would change; change nothing");
   sync->add_flag("--checksum", c.checksum,
                  "re-hash every file on both sides instead of trusting the quick check");
+  sync->add_flag("--full-db", c.full_db,
+                 "copy the Primary's database whole instead of its changes (after a schema "
+                 "change, or to repair)");
 
   auto* serve = app.add_subcommand("serve", "the Primary's read-only side of a sync");
   serve->add_flag("--stdio", c.stdio, "speak the protocol on stdin/stdout (required)")->required();

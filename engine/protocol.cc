@@ -279,6 +279,24 @@ const char* MsgName(uint8_t type) {
       return "file delta";
     case MsgType::kBye:
       return "bye";
+    case MsgType::kDbRequest:
+      return "database request";
+    case MsgType::kDbBegin:
+      return "database begin";
+    case MsgType::kDbSql:
+      return "database schema";
+    case MsgType::kDbCopyBegin:
+      return "table copy begin";
+    case MsgType::kDbCopyData:
+      return "table copy data";
+    case MsgType::kDbCopyEnd:
+      return "table copy end";
+    case MsgType::kDbChanges:
+      return "database changes";
+    case MsgType::kDbSequences:
+      return "sequence values";
+    case MsgType::kDbEnd:
+      return "database end";
     case MsgType::kDone:
       return "done";
     case MsgType::kCommitted:

@@ -15,7 +15,7 @@
 namespace hasync::engine {
 
 // Bumped on any incompatible change to this file or the frame format.
-constexpr uint32_t kProtocolVersion = 2;  // 2: rolling deltas, 8 KiB blocks
+constexpr uint32_t kProtocolVersion = 3;  // 2: rolling deltas, 8 KiB blocks; 3: database
 
 enum class MsgType : uint8_t {
   kHello = 1,
@@ -31,6 +31,16 @@ enum class MsgType : uint8_t {
   kCommitted = 11,
   kFileDelta = 12,
   kBye = 13,  // S→P right after hello: a connection test, nothing more (`hasync trust test`)
+  // The database part (engine/db_protocol.h), between hello and the list request.
+  kDbRequest = 14,
+  kDbBegin = 15,
+  kDbSql = 16,
+  kDbCopyBegin = 17,
+  kDbCopyData = 18,
+  kDbCopyEnd = 19,
+  kDbChanges = 20,
+  kDbSequences = 21,
+  kDbEnd = 22,
 };
 
 struct Hello {

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/path.h"
 #include "common/shard_pool.h"
+#include "engine/db_apply.h"
 #include "engine/delta.h"
 #include "engine/plan.h"
 #include "engine/progress.h"
@@ -56,7 +57,13 @@ class Puller {
     auto start = std::chrono::steady_clock::now();
     HASYNC_RETURN_IF_ERROR(CreateDirs(env_, s_.state_dir + "/manifests", 0700));
     HASYNC_ASSIGN_OR_RETURN(SyncLock lock, SyncLock::Acquire(s_.state_dir));
-    HASYNC_RETURN_IF_ERROR(RecoverJournal(env_, s_.state_dir, &sum_.recovered));
+    if (s_.database.enabled()) {
+      HASYNC_ASSIGN_OR_RETURN(db_, DbTarget::Open(s_));
+      HASYNC_RETURN_IF_ERROR(RecoverJournal(env_, s_.state_dir, &sum_.recovered,
+                                            [this] { return db_->CommittedSyncId(); }));
+    } else {
+      HASYNC_RETURN_IF_ERROR(RecoverJournal(env_, s_.state_dir, &sum_.recovered));
+    }
     Status st = Session();
     if (!st.ok()) {
       if (channel_) SendError(*channel_, enc_, st);
@@ -85,6 +92,21 @@ class Puller {
     HASYNC_RETURN_IF_ERROR(st);
     HASYNC_RETURN_IF_ERROR(scan_st);
     Mark("connect and scan");
+    if (db_ && !o_.dry_run) {
+      HASYNC_ASSIGN_OR_RETURN(DbRequest req, db_->Request(o_.full_db));
+      HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kDbRequest, req));
+      HASYNC_RETURN_IF_ERROR(db_->Receive([this]() -> Result<transport::Frame> {
+        HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
+        if (f.type == U8(MsgType::kError)) return PeerError(f, "Primary");
+        return f;
+      }));
+      sum_.database = true;
+      sum_.db = db_->summary();
+      Mark("database");
+    }
+    ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
+    for (const auto& r : s_.roots) req.roots.push_back(r.name);
+    HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kListRequest, req));
     HASYNC_RETURN_IF_ERROR(ReceiveList());
     PlanOptions po{.compare_owner = ::geteuid() == 0};
     for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
@@ -173,9 +195,7 @@ class Puller {
     HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
     HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s_.max_clock_skew_s));
     log_->info("connected to {} (software {})", peer.node_name, peer.software_version);
-    ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
-    for (const auto& r : s_.roots) req.roots.push_back(r.name);
-    return SendMsg(*channel_, enc_, MsgType::kListRequest, req);
+    return Status::Ok();
   }
 
   Result<transport::Frame> Expect(MsgType type) {
@@ -571,7 +591,8 @@ class Puller {
 
   Journal BuildJournal() {
     Journal jn;
-    jn.sync_id = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    jn.sync_id = sync_id_;
+    jn.db_commit = db_ != nullptr && sum_.database;
     for (uint32_t i = 0; i < s_.roots.size(); ++i) {
       jn.roots.push_back(s_.roots[i].root);
       jn.staging_dirs.push_back(Staging(i));
@@ -648,6 +669,10 @@ class Puller {
     Journal jn = BuildJournal();
     if (jn.ops.empty()) {
       RemoveStaging();
+      if (jn.db_commit) {
+        HASYNC_RETURN_IF_ERROR(db_->Commit(jn.sync_id));
+        Mark("commit");
+      }
       return SaveManifests(false);
     }
     // Staged data must be durable before the journal says to use it.
@@ -659,7 +684,13 @@ class Puller {
     Mark("durable");
     KillPoint("commit.staged");
     HASYNC_RETURN_IF_ERROR(CommitJournal(env_, s_.state_dir, jn));
+    // From here the staged files belong to the journal: with a database, the next start asks
+    // the database whether this sync committed, even if its commit below fails.
     committed_ = true;
+    if (jn.db_commit) {
+      KillPoint("commit.journal-written");
+      HASYNC_RETURN_IF_ERROR(db_->Commit(jn.sync_id));
+    }
     Status st = RollForward(env_, s_.state_dir, jn);
     Mark("commit");
     if (!st.ok()) {
@@ -762,6 +793,9 @@ class Puller {
   bool staging_created_ = false;
   std::chrono::steady_clock::time_point phase_start_ = std::chrono::steady_clock::now();
   bool committed_ = false;
+  std::unique_ptr<DbTarget> db_;
+  const uint64_t sync_id_ =
+      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   bool local_rehashed_ = false;  // the scan learnt hashes the saved manifest lacks
   Progress* progress_ = nullptr;
   SyncSummary sum_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/env.h"
+#include "engine/db_apply.h"
 #include "engine/protocol.h"
 #include "engine/settings.h"
 
@@ -18,6 +19,7 @@ struct SyncOptions {
   std::string transport_command;  // started with /bin/sh -c; its stdio is the channel
   bool dry_run = false;
   bool rehash_all = false;  // --checksum
+  bool full_db = false;     // --full-db: copy the database whole, not its changes
   bool progress = false;    // report on stderr while it runs
   Env* env = nullptr;       // default: Env::Default()
 };
@@ -36,6 +38,8 @@ struct SyncSummary {
   bool recovered = false;            // a crashed sync's journal was rolled forward first
   std::vector<std::string> actions;  // --dry-run: what would change
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
+  bool database = false;  // the database was synced (DbSummary below)
+  DbSummary db;
 };
 
 Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);

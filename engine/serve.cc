@@ -16,6 +16,7 @@
 #include "common/kill_point.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "engine/db_serve.h"
 #include "engine/delta.h"
 #include "engine/session_common.h"
 #include "snapshot/scanner.h"
@@ -76,12 +77,27 @@ class Server {
       log_->info("connection test from {}: passed", peer_name_);
       return Status::Ok();
     }
+    if (first.type == static_cast<uint8_t>(MsgType::kDbRequest)) {
+      if (!s_.database.enabled()) {
+        return Status(Code::kConfig,
+                      "the Secondary replicates a database, and [database] is not set on the "
+                      "Primary");
+      }
+      HASYNC_ASSIGN_OR_RETURN(DbRequest req, DecodeDbRequest(first.payload));
+      db_ = std::make_unique<DbSource>(s_, ch_, enc_, peer_name_);
+      HASYNC_RETURN_IF_ERROR(db_->Serve(req));
+      HASYNC_ASSIGN_OR_RETURN(first, transport::ReadFrame(ch_, dec_));
+    }
     HASYNC_RETURN_IF_ERROR(List(first));
     HASYNC_RETURN_IF_ERROR(ServeRequests());
     // The Secondary says when its commit is durable; only then is the sync complete here.
     auto f = transport::ReadFrame(ch_, dec_);
     if (f.ok() && f->type == static_cast<uint8_t>(MsgType::kCommitted)) {
       log_->info("the Secondary committed the sync");
+      if (db_) {
+        Status c = db_->Confirm();
+        if (!c.ok()) log_->warn("{}", c.message());
+      }
     } else if (f.ok() && f->type == static_cast<uint8_t>(MsgType::kError)) {
       log_->warn("{}", PeerError(*f, "Secondary").message());
     }
@@ -427,6 +443,7 @@ class Server {
   std::vector<std::unique_ptr<Request>> requests_;
 
   std::mutex write_mu_;
+  std::unique_ptr<DbSource> db_;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<Piece> queue_;

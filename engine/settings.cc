@@ -13,7 +13,7 @@
 namespace hasync::engine {
 namespace {
 
-const std::set<std::string> kReservedSections = {"ha", "failover", "notify", "database", "status"};
+const std::set<std::string> kReservedSections = {"ha", "failover", "notify", "status"};
 
 Status Bad(const std::string& key, const std::string& what) {
   return Status(Code::kConfig, key + ": " + what);
@@ -187,6 +187,48 @@ Status ParseSsh(const toml::table& t, Settings& s) {
   return Status::Ok();
 }
 
+bool ValidSchemaName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$')) return false;
+  }
+  return true;
+}
+
+Status ParseDatabase(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(
+      CheckKeys(t, "database",
+                {"conninfo", "include_schemas", "exclude_schemas", "max_slot_wal_mb", "pg_dump"}));
+  DatabaseSettings& d = s.database;
+  HASYNC_ASSIGN_OR_RETURN(d.conninfo, GetString(t, "database", "conninfo", true));
+  if (d.conninfo.empty()) return Bad("database.conninfo", "must not be empty");
+  HASYNC_ASSIGN_OR_RETURN(d.include_schemas, GetStrings(t, "database", "include_schemas"));
+  HASYNC_ASSIGN_OR_RETURN(d.exclude_schemas, GetStrings(t, "database", "exclude_schemas"));
+  for (const auto* list : {&d.include_schemas, &d.exclude_schemas}) {
+    for (const auto& name : *list) {
+      if (!ValidSchemaName(name)) {
+        return Bad("database", "schema name '" + name +
+                                   "' must be 1-63 letters, digits, '_' or '$' (as PostgreSQL "
+                                   "folds it)");
+      }
+      if (name == "hasync" && list == &d.include_schemas) {
+        return Bad("database.include_schemas", "'hasync' is this tool's own and never replicated");
+      }
+    }
+  }
+  if (const toml::node* n = t.get("max_slot_wal_mb")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1) {
+      return Bad("database.max_slot_wal_mb", "must be a whole number of MiB, at least 1");
+    }
+    d.max_slot_wal_mb = static_cast<uint64_t>(n->as_integer()->get());
+  }
+  HASYNC_ASSIGN_OR_RETURN(d.pg_dump, GetString(t, "database", "pg_dump", false));
+  if (!d.pg_dump.empty() && d.pg_dump[0] != '/') {
+    return Bad("database.pg_dump", "must be an absolute path");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Settings> ParseSettings(const std::string& text, const std::string& source_name) {
@@ -204,7 +246,7 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (key == "node" || key == "files" || key == "sync" || key == "ssh" || key == "secondary" ||
-        kReservedSections.count(key)) {
+        key == "database" || kReservedSections.count(key)) {
       if (key != "files" && !v.is_table()) return Bad(key, "must be a [" + key + "] section");
       continue;
     }
@@ -221,6 +263,8 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   if (const toml::table* t = root["ssh"].as_table()) HASYNC_RETURN_IF_ERROR(ParseSsh(*t, s));
   if (const toml::table* t = root["secondary"].as_table())
     HASYNC_RETURN_IF_ERROR(ParseSecondary(*t, s));
+  if (const toml::table* t = root["database"].as_table())
+    HASYNC_RETURN_IF_ERROR(ParseDatabase(*t, s));
   if (s.ssh.known_hosts.empty()) s.ssh.known_hosts = s.state_dir + "/known_hosts";
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;

@@ -29,6 +29,17 @@ struct SshSettings {
       "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com";
 };
 
+// [database]: this node's PostgreSQL database and what of it is replicated. Empty conninfo: no
+// database (files only).
+struct DatabaseSettings {
+  std::string conninfo;  // libpq connection string, e.g. "host=127.0.0.1 dbname=mdm user=hasync"
+  std::vector<std::string> include_schemas;  // empty: every schema
+  std::vector<std::string> exclude_schemas;  // "hasync" (this tool's own) is always excluded
+  uint64_t max_slot_wal_mb = 8192;  // warn when the Primary's slot retains more WAL than this
+  std::string pg_dump;              // default: the server version's pg_dump
+  bool enabled() const { return !conninfo.empty(); }
+};
+
 struct Settings {
   std::string path;  // the file these came from
   std::string node_name;
@@ -40,6 +51,7 @@ struct Settings {
   int64_t max_clock_skew_s = 60;  // [sync]: both servers must have the same clock time
   std::string primary;            // [secondary] primary: the trusted host to sync from
   SshSettings ssh;
+  DatabaseSettings database;
 };
 
 // Loads and validates a settings file. kConfig on any problem, kNotFound when it is missing.

@@ -21,6 +21,7 @@
 
 #include "common/env.h"
 #include "common/log.h"
+#include "common/process.h"
 
 namespace hasync::engine {
 namespace {
@@ -29,58 +30,9 @@ namespace {
 // one test machine, say) can share one authorized_keys, and each rewrites only its own lines.
 std::string Marker(const std::string& node) { return "hasync-peer:" + node + ":"; }
 
-struct Output {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
+using Output = ProcessOutput;
 
-// Runs argv (no shell) with stdin from /dev/null; collects stdout and stderr.
-Result<Output> Run(const std::vector<std::string>& argv) {
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    return ErrnoStatus("creating a pipe", errno);
-  }
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoStatus("starting " + argv[0], errno);
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(err[1]);
-  Output o;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[4096];
-  while (open_fds > 0) {
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? o.out : o.err).append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  int ws = 0;
-  while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-  }
-  o.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-  if (o.status == 127) return Status(Code::kNotFound, argv[0] + " is not installed");
-  return o;
-}
+Result<Output> Run(const std::vector<std::string>& argv) { return RunProcess(argv); }
 
 std::string Trim(std::string s) {
   while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();

@@ -1,0 +1,43 @@
+# Sourced by ci/demo.sh and bench/run.sh: a private PostgreSQL 15 cluster (Debian's
+# postgresql-15), created with initdb as the postgres user and listening on a free loopback
+# port only, with its socket in its own folder. The system's clusters, if any, are left alone.
+#
+#   start_pg_cluster DIR [EXTRA_SETTING...]
+#
+# creates DIR/data, starts the server (log in DIR/postgres.log) and sets PG_PORT. Trust
+# authentication for loopback connections only: the cluster is a test fixture. wal_level is
+# logical (a Primary needs it, and a Secondary becomes a Primary). Stop it with
+# stop_pg_cluster DIR.
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_pg_cluster() {
+  local dir="$1"
+  shift
+  PG_PORT=""
+  for _ in $(seq 20); do
+    local p=$((20000 + RANDOM % 10000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      PG_PORT=$p
+      break
+    fi
+  done
+  [ -n "$PG_PORT" ] || { echo "pg cluster: no free loopback port" >&2; return 1; }
+  mkdir -p "$dir"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
+  pg_as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+    >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+  local opts="-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$dir"
+  opts+=" -c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=10"
+  for s in "$@"; do opts+=" -c $s"; done
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$opts" -w start \
+    >/dev/null || { cat "$dir/postgres.log" >&2; return 1; }
+}
+
+stop_pg_cluster() {
+  [ -d "$1/data" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1
+  return 0
+}

@@ -1,0 +1,53 @@
+// The Secondary's database side: applies what the Primary sends (a full copy, or the changes
+// since this node's position) inside one transaction, and commits it together with the record
+// of the sync and the position reached (hasync.sync_state), so the database is always at one
+// sync point. The file journal's commit waits on this commit (DESIGN.md, "Atomic commit").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/db_protocol.h"
+#include "engine/settings.h"
+#include "transport/frame.h"
+
+namespace hasync::engine {
+
+struct DbSummary {
+  bool full = false;
+  std::string reason;  // why a full copy
+  uint64_t transactions = 0;
+  uint64_t changes = 0;  // rows copied (full) or changes applied
+  uint64_t end_lsn = 0;
+  uint64_t slot_retained_bytes = 0;
+};
+
+class DbTarget {
+ public:
+  // Connects and makes sure hasync's own schema and table exist.
+  static Result<std::unique_ptr<DbTarget>> Open(const Settings& s);
+  ~DbTarget();
+
+  // The sync id recorded with the last commit (0: none): decides a journal left by a crash.
+  Result<uint64_t> CommittedSyncId();
+  Result<DbRequest> Request(bool force_full);
+
+  using ReadFrame = std::function<Result<transport::Frame>()>;
+  // Reads database begin ... database end and applies it in an open transaction.
+  Status Receive(const ReadFrame& read);
+  // Records sync_id and the position reached, and commits: durable when this returns ok.
+  Status Commit(uint64_t sync_id);
+  // Throws away what Receive applied (also done when destroyed uncommitted).
+  void Abort();
+
+  const DbSummary& summary() const;
+
+ private:
+  struct Impl;
+  explicit DbTarget(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hasync::engine

@@ -1,0 +1,37 @@
+// The Primary's database side: answers a database request with a full copy taken in the
+// snapshot its logical slot exported, or with the changes the slot holds since the Secondary's
+// position up to a marker this sync writes; moves the slot forward only when the Secondary says
+// its commit is durable.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/db_protocol.h"
+#include "engine/settings.h"
+#include "snapshot/pg.h"
+#include "transport/channel.h"
+#include "transport/frame.h"
+
+namespace hasync::engine {
+
+class DbSource {
+ public:
+  DbSource(const Settings& s, transport::Channel& ch, transport::FrameEncoder& enc,
+           const std::string& peer_node);
+  ~DbSource();
+
+  // Sends database begin ... database end.
+  Status Serve(const DbRequest& req);
+  // After the Secondary's "committed": the slot may drop what the Secondary now has.
+  Status Confirm();
+
+  // hasync_<peer node>: one slot per Secondary.
+  static std::string SlotName(const std::string& peer_node);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hasync::engine

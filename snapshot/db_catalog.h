@@ -1,0 +1,56 @@
+// What of a database is replicated, read from its catalog: the tables in scope with their column
+// lists and a description that serves as the schema fingerprint, and the sequences' values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "snapshot/pg.h"
+
+namespace hasync::snapshot {
+
+// hasync's own bookkeeping schema: never replicated, never dropped.
+constexpr char kStateSchema[] = "hasync";
+
+struct DbScope {
+  std::vector<std::string> include_schemas;  // empty: all
+  std::vector<std::string> exclude_schemas;
+};
+// Not a system schema, not hasync's, and allowed by the lists.
+bool SchemaInScope(const DbScope& scope, const std::string& schema);
+
+struct TableInfo {
+  std::string schema;
+  std::string name;
+  std::vector<std::string> columns;  // stored (not generated) columns, in order
+  // "id bigint not null, name text, ...; key (id)": equal descriptions, compatible tables.
+  std::string description;
+  uint64_t pages = 0;
+  char replident = 'd';
+  bool has_key = false;  // a primary key or a replica identity index
+  bool unlogged = false;
+  std::string Qualified() const { return schema + "." + name; }
+};
+
+// Regular tables and partitions in scope (not partitioned parents, not extension members),
+// sorted by schema and name.
+Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope);
+
+// Tables whose updates and deletes cannot be replicated: no primary key and no replica identity
+// index or FULL, or REPLICA IDENTITY NOTHING. Empty when all can.
+std::vector<std::string> TablesWithoutIdentity(const std::vector<TableInfo>& tables);
+
+struct SequenceValue {
+  std::string schema;
+  std::string name;
+  bool called = false;  // false: nextval returns `value` itself
+  std::string value;    // last_value, or start_value when never called
+};
+Result<std::vector<SequenceValue>> ReadSequences(PgConn& c, const DbScope& scope);
+
+// The schemas in scope that exist in this database.
+Result<std::vector<std::string>> ListSchemas(PgConn& c, const DbScope& scope);
+
+}  // namespace hasync::snapshot
