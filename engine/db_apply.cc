@@ -136,6 +136,7 @@ struct DbTarget::Impl {
         }
         case MsgType::kDbCopyBegin: {
           HASYNC_ASSIGN_OR_RETURN(DbCopyBegin m, DecodeDbCopyBegin(f.payload));
+          HASYNC_RETURN_IF_ERROR(ExitPipeline());
           HASYNC_RETURN_IF_ERROR(CheckScope(m.schema, m.name));
           copy_table = m.schema + "." + m.name;
           std::string q = Qualified(m.schema, m.name);

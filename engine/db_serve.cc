@@ -427,6 +427,12 @@ struct DbSource::Impl {
     }
     HASYNC_RETURN_IF_ERROR(flush(true));
     EndStream(repl);
+    // Unlogged tables never reach the WAL, so the slot has nothing of them: they go whole.
+    for (const auto& t : tables) {
+      if (!t.unlogged) continue;
+      HASYNC_ASSIGN_OR_RETURN(uint64_t rows, CopyTable(conn, t, true));
+      changes += rows;
+    }
     HASYNC_RETURN_IF_ERROR(SendSequences(conn));
     log->info("{} transactions, {} changes from {} to {}", txns, changes,
               snapshot::FormatLsn(start), snapshot::FormatLsn(end_lsn));

@@ -78,8 +78,16 @@ class Pair {
     fs::remove_all(dir_, ec);
   }
   void WriteConfigs(const std::string& primary_version, const std::string& secondary_version) {
-    WriteFile(dir_ + "/primary.toml", Config("mdm-a", "p", "pstate", primary_version));
-    WriteFile(dir_ + "/secondary.toml", Config("mdm-b", "s", "sstate", secondary_version));
+    WriteFile(dir_ + "/primary.toml",
+              Config("mdm-a", "p", "pstate", primary_version) + primary_extra_);
+    WriteFile(dir_ + "/secondary.toml",
+              Config("mdm-b", "s", "sstate", secondary_version) + secondary_extra_);
+  }
+  // Settings appended to each side's file ([database] sections, say).
+  void SetExtra(const std::string& primary_extra, const std::string& secondary_extra) {
+    primary_extra_ = primary_extra;
+    secondary_extra_ = secondary_extra;
+    WriteConfigs("1.0", "1.0");
   }
   std::string primary() const { return dir_ + "/p"; }
   std::string secondary() const { return dir_ + "/s"; }
@@ -90,10 +98,13 @@ class Pair {
     return env_prefix + " " HASYNC_BIN " serve --stdio --log-level warn --config " + dir_ +
            "/primary.toml" + pipe;
   }
-  Result<engine::SyncSummary> Sync(Env* env = nullptr, const std::string& transport = "") {
+  Result<engine::SyncSummary> Sync(Env* env = nullptr, const std::string& transport = "",
+                                   bool full_db = false) {
     auto s = engine::LoadSettings(secondary_config());
     if (!s.ok()) return s.status();
-    engine::SyncOptions o{.transport_command = transport.empty() ? Serve() : transport, .env = env};
+    engine::SyncOptions o{.transport_command = transport.empty() ? Serve() : transport,
+                          .full_db = full_db,
+                          .env = env};
     return engine::RunSync(*s, o);
   }
   // Runs the hasync binary as the Secondary; returns its exit code.
@@ -113,6 +124,8 @@ class Pair {
            dir_ + "/" + root + "\"\nexclude = [\"*.tmp\"]\n";
   }
   std::string dir_;
+  std::string primary_extra_;
+  std::string secondary_extra_;
 };
 
 // A small tree with every kind of entry.

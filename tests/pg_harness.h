@@ -1,0 +1,136 @@
+// Real PostgreSQL 15 clusters for the tests (Debian's postgresql-15): initdb as the postgres user
+// when running as root, a free loopback port, the socket in the cluster's own folder, trust
+// authentication for loopback only. Started once per test suite; each test uses its own
+// databases.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "snapshot/pg.h"
+#include "tests/test_util.h"
+
+namespace hasync::testing {
+
+inline const char* PgBin() {
+  const char* b = std::getenv("PG_BIN");
+  return b != nullptr ? b : "/usr/lib/postgresql/15/bin";
+}
+
+inline int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// Runs a shell command as the clusters' owner (postgres when we are root).
+inline int RunAsOwner(const std::string& cmd) {
+  std::string full = ::geteuid() == 0 ? "runuser -u postgres -- " + cmd : cmd;
+  return std::system(full.c_str());
+}
+
+class PgCluster {
+ public:
+  // Starts a cluster; settings are extra "name=value" server settings.
+  static std::unique_ptr<PgCluster> Start(const std::vector<std::string>& settings = {}) {
+    auto c = std::unique_ptr<PgCluster>(new PgCluster());
+    c->dir_ = MakeTempDir();
+    ::chmod(c->dir_.c_str(), 0755);
+    if (::geteuid() == 0 && std::system(("chown postgres: " + c->dir_).c_str()) != 0)
+      return nullptr;
+    c->port_ = FreeLoopbackPort();
+    std::string log = c->dir_ + "/postgres.log";
+    if (RunAsOwner(std::string(PgBin()) + "/initdb -D " + c->dir_ +
+                   "/data -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >" + c->dir_ +
+                   "/initdb.log 2>&1") != 0) {
+      ADD_FAILURE() << "initdb failed: " << ReadFile(c->dir_ + "/initdb.log");
+      return nullptr;
+    }
+    std::string opts = "-c listen_addresses=127.0.0.1 -c port=" + std::to_string(c->port_) +
+                       " -c unix_socket_directories=" + c->dir_ +
+                       " -c max_wal_senders=10 -c max_replication_slots=20 -c fsync=off";
+    bool has_wal_level = false;
+    for (const auto& s : settings) {
+      opts += " -c " + s;
+      if (s.rfind("wal_level=", 0) == 0) has_wal_level = true;
+    }
+    if (!has_wal_level) opts += " -c wal_level=logical";
+    if (RunAsOwner(std::string(PgBin()) + "/pg_ctl -D " + c->dir_ + "/data -l " + log + " -w -o '" +
+                   opts + "' start >/dev/null") != 0) {
+      ADD_FAILURE() << "postgres did not start: " << ReadFile(log);
+      return nullptr;
+    }
+    c->started_ = true;
+    return c;
+  }
+
+  ~PgCluster() {
+    if (started_) {
+      RunAsOwner(std::string(PgBin()) + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop " +
+                 ">/dev/null 2>&1");
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  int port() const { return port_; }
+  std::string Conninfo(const std::string& db) const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + db + " user=postgres";
+  }
+  snapshot::PgConn Connect(const std::string& db) const {
+    auto c = snapshot::PgConn::Connect(Conninfo(db));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    // PgConn empties search_path (hasync qualifies every name); the tests write plain SQL.
+    if (c.ok()) {
+      EXPECT_TRUE(c->Run("SET search_path = \"$user\", public").ok());
+    }
+    return c.ok() ? std::move(*c) : snapshot::PgConn();
+  }
+  // Runs SQL; a failure fails the test.
+  void Exec(const std::string& db, const std::string& sql) const {
+    auto c = Connect(db);
+    Status st = c.Run(sql);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+  // Every row of a query, as "a|b|c" lines.
+  std::string Rows(const std::string& db, const std::string& sql) const {
+    auto c = Connect(db);
+    auto r = c.Exec(sql);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return "";
+    std::string out;
+    for (int i = 0; i < r->rows(); ++i) {
+      for (int j = 0; j < r->cols(); ++j) {
+        out += (j ? "|" : "") + (r->IsNull(i, j) ? std::string("<null>") : r->Get(i, j));
+      }
+      out += "\n";
+    }
+    return out;
+  }
+
+ private:
+  PgCluster() = default;
+  std::string dir_;
+  int port_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace hasync::testing
