@@ -10,6 +10,9 @@ pkgs=(
   liburing-dev libzstd-dev libxxhash-dev librsync-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # PostgreSQL: libpq for the engine; the server, pg_dump and pgbench for the tests, the demo and
+  # the benchmark (clusters made with initdb on loopback ports: no system cluster is started).
+  libpq-dev postgresql-15
   # Peers for the end-to-end benchmark and the demo; the tests' private sshd (its own config
   # on a loopback port: the system's sshd is not started, see below).
   rsync openssh-client openssh-server time
@@ -31,8 +34,8 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# Installing openssh-server must not start a system sshd listening on every address: the
-# tests start their own on loopback. policy-rc.d (Debian's switch for this) refuses service
+# Installing openssh-server or postgresql must not start a system sshd or cluster: the tests
+# start their own on loopback. policy-rc.d (Debian's switch for this) refuses service
 # starts during the install, and only if none was there already.
 policy=/usr/sbin/policy-rc.d
 added_policy=0

@@ -83,5 +83,39 @@ TEST(JournalTest, RenameRefusesToWriteThroughASymlinkedDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+// With a database, the journal is only a proposal: recovery rolls it forward when the database
+// recorded its sync, and throws it away (with its staged files) when it did not.
+TEST(JournalTest, DatabaseCommitDecidesRecovery) {
+  for (bool db_has_it : {true, false}) {
+    std::string dir = testing::MakeTempDir();
+    std::string root = dir + "/root", state = dir + "/state";
+    testing::WriteFile(root + "/.hasync-staging/f0", "new");
+    std::filesystem::create_directories(state);
+    Journal j;
+    j.sync_id = 42;
+    j.db_commit = true;
+    j.roots = {root};
+    j.staging_dirs = {root + "/.hasync-staging"};
+    j.ops.push_back({.kind = OpKind::kRename,
+                     .path = root + "/new.txt",
+                     .source = root + "/.hasync-staging/f0"});
+    Env& env = *Env::Default().value();
+    ASSERT_TRUE(CommitJournal(env, state, j).ok());
+    bool recovered = false;
+    // Without a way to ask the database, nothing is decided.
+    Status st = RecoverJournal(env, state, &recovered);
+    EXPECT_EQ(st.code(), Code::kConfig);
+    EXPECT_TRUE(std::filesystem::exists(JournalPath(state)));
+    st = RecoverJournal(env, state, &recovered,
+                        [db_has_it]() -> Result<uint64_t> { return db_has_it ? 42 : 41; });
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(recovered, db_has_it);
+    EXPECT_EQ(std::filesystem::exists(root + "/new.txt"), db_has_it);
+    EXPECT_FALSE(std::filesystem::exists(root + "/.hasync-staging"));
+    EXPECT_FALSE(std::filesystem::exists(JournalPath(state)));
+    std::filesystem::remove_all(dir);
+  }
+}
+
 }  // namespace
 }  // namespace hasync::engine

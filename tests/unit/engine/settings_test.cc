@@ -28,6 +28,18 @@ TEST(SettingsTest, ParsesTheDesignShape) {
   ASSERT_EQ(s->roots.size(), 1u);
   EXPECT_EQ(s->roots[0].root, "/srv/certs");
   EXPECT_EQ(s->threads, 4u);
+  EXPECT_FALSE(s->database.enabled());
+}
+
+TEST(SettingsTest, DatabaseSection) {
+  auto s = ParseSettings(std::string(kGood) +
+                             "[database]\nconninfo = \"host=127.0.0.1 dbname=mdm\"\n"
+                             "exclude_schemas = [\"scratch\"]\nmax_slot_wal_mb = 100\n",
+                         "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->database.enabled());
+  EXPECT_EQ(s->database.exclude_schemas, std::vector<std::string>{"scratch"});
+  EXPECT_EQ(s->database.max_slot_wal_mb, 100u);
 }
 
 struct BadCase {
@@ -49,6 +61,18 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\ncompression='fast'\n", "sync.compression"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nthreads=-1\n", "sync.threads"},
       {"[node\n", "t.toml:1"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\ninclude_schemas=['x']\n",
+       "database.conninfo"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\nschemas=['x']\n",
+       "database.schemas"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
+       "include_schemas=['hasync']\n",
+       "database.include_schemas"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
+       "exclude_schemas=['a; DROP']\n",
+       "schema name 'a; DROP'"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\nmax_slot_wal_mb=0\n",
+       "database.max_slot_wal_mb"},
   };
   for (const auto& c : cases) {
     auto s = ParseSettings(c.text, "t.toml");
