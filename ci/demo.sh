@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: a local Primary/Secondary pair on this machine. Builds
-# hasync, makes a Primary tree with sample data, runs an initial sync, changes the Primary, runs
-# an incremental sync, and shows what moved. Everything lives under ${DEMO_DIR:-/tmp/hasync-demo}.
+# The main job on the embedded default: a local Primary/Secondary pair on this machine, each with
+# its own PostgreSQL 15 cluster on a loopback port and its own file tree. Builds hasync, fills the
+# Primary's database and tree with sample data, runs an initial sync, changes the Primary, runs an
+# incremental sync, and shows what moved; then the same pair over ssh. Everything lives under
+# ${DEMO_DIR:-/tmp/hasync-demo}; the clusters and sshd it starts are stopped when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
 [ -x build/release/engine/hasync ] || bash ci/build.sh release >/dev/null
 H="$PWD/build/release/engine/hasync"
 D="${DEMO_DIR:-/tmp/hasync-demo}"
+# shellcheck source=ci/pg-cluster.sh
+. ci/pg-cluster.sh
+# A previous run's clusters, if it was interrupted, go first.
+stop_pg_cluster "$D/pg-a"
+stop_pg_cluster "$D/pg-b"
 rm -rf "$D"
 mkdir -p "$D"/{primary,secondary,primary-state,secondary-state}
+chmod 755 "$D"
+SSHD_PID=""
+cleanup() {
+  [ -z "$SSHD_PID" ] || kill "$SSHD_PID" 2>/dev/null || true
+  stop_pg_cluster "$D/pg-a"
+  stop_pg_cluster "$D/pg-b"
+}
+trap cleanup EXIT
+echo "== two PostgreSQL 15 clusters on loopback (initdb as postgres)"
+start_pg_cluster "$D/pg-a"
+PORT_A=$PG_PORT
+start_pg_cluster "$D/pg-b"
+PORT_B=$PG_PORT
+PSQL="$PG_BIN/psql -X -q -h 127.0.0.1 -U postgres"
+$PSQL -p "$PORT_A" -c "CREATE DATABASE mdm"
+$PSQL -p "$PORT_B" -c "CREATE DATABASE mdm"
+echo "   Primary's cluster on 127.0.0.1:$PORT_A, Secondary's on 127.0.0.1:$PORT_B"
 for n in a b; do
   cat >"$D/$n.toml" <<TOML
 [node]
@@ -21,9 +45,34 @@ software_version = "11.12.0.0"
 name = "app"
 root = "$D/$([ $n = a ] && echo primary || echo secondary)"
 exclude = ["*.tmp"]
+
+[database]
+conninfo = "host=127.0.0.1 port=$([ $n = a ] && echo "$PORT_A" || echo "$PORT_B") dbname=mdm user=postgres"
 TOML
 done
-echo "== sample data on the Primary ($D/primary)"
+echo "== sample data on the Primary: the admin database and $D/primary"
+$PSQL -p "$PORT_A" -d mdm <<'SQL'
+CREATE TYPE platform AS ENUM ('ios', 'android', 'windows', 'macos');
+CREATE TABLE users (id bigserial PRIMARY KEY, name text NOT NULL, email text UNIQUE,
+  created timestamptz NOT NULL DEFAULT now());
+CREATE TABLE devices (id bigserial PRIMARY KEY, user_id bigint REFERENCES users (id),
+  platform platform NOT NULL, serial uuid NOT NULL DEFAULT gen_random_uuid(), attrs jsonb,
+  last_seen timestamptz);
+CREATE TABLE app_installs (device_id bigint REFERENCES devices (id), app text,
+  version text, PRIMARY KEY (device_id, app));
+CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now(), kind text, payload jsonb);
+INSERT INTO users (name, email) SELECT 'user ' || g, 'user' || g || '@example.com'
+  FROM generate_series(1, 2000) g;
+INSERT INTO devices (user_id, platform, attrs, last_seen)
+  SELECT 1 + g % 2000, (ARRAY['ios', 'android', 'windows', 'macos'])[1 + g % 4]::platform,
+         jsonb_build_object('model', 'model-' || g % 37, 'os', '17.' || g % 5), now()
+  FROM generate_series(1, 10000) g;
+INSERT INTO app_installs SELECT d, 'app-' || a, '1.' || a FROM generate_series(1, 10000) d,
+  generate_series(1, 3) a;
+INSERT INTO events (kind, payload) SELECT 'enrolled', jsonb_build_object('device', g)
+  FROM generate_series(1, 20000) g;
+SQL
 P="$D/primary"
 mkdir -p "$P/certs" "$P/config" "$P/packages" "$P/empty"
 for i in $(seq 1 200); do printf 'device-%05d\tenrolled\t%s\n' "$i" "$(date -u +%F)" >"$P/config/device-$i.conf"; done
@@ -37,7 +86,17 @@ echo
 echo "== initial sync"
 "$H" sync --config "$D/b.toml" --transport "$T" --progress --log-level warn
 echo
-echo "== the Primary changes: one block of the bundle, one config, one new file, one deleted"
+echo "== the Primary changes: one block of the bundle, one config, one new file, one deleted;"
+echo "   in the database 100 devices enrolled, 50 retired, 500 check-ins, 150 events"
+$PSQL -p "$PORT_A" -d mdm <<'SQL'
+INSERT INTO devices (user_id, platform, attrs) SELECT 1 + g % 2000, 'android', '{"new": true}'
+  FROM generate_series(1, 100) g;
+DELETE FROM app_installs WHERE device_id BETWEEN 1 AND 50;
+DELETE FROM devices WHERE id BETWEEN 1 AND 50;
+UPDATE devices SET last_seen = now() WHERE id BETWEEN 1000 AND 1499;
+INSERT INTO events (kind, payload) SELECT 'checked-in', jsonb_build_object('device', g)
+  FROM generate_series(1, 150) g;
+SQL
 printf 'PATCHED' | dd of="$P/packages/app-bundle.bin" bs=1 seek=$((40 * 65536)) conv=notrunc 2>/dev/null
 echo "policy = strict" >>"$P/config/device-7.conf"
 echo "new" >"$P/config/device-new.conf"
@@ -55,6 +114,19 @@ else
   echo "== MISMATCH between $P and $D/secondary" >&2
   exit 1
 fi
+# The guide's check after a sync: the device count is exactly the Primary's; and every table.
+same_db() {
+  local t a b
+  for t in users devices app_installs events; do
+    a=$($PSQL -p "$PORT_A" -d mdm -At -c "SELECT count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM $t x")
+    b=$($PSQL -p "$PORT_B" -d mdm -At -c "SELECT count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM $t x")
+    [ "$a" = "$b" ] || { echo "== MISMATCH in table $t: Primary $a, Secondary $b" >&2; return 1; }
+  done
+}
+same_db
+echo "== the databases are identical: devices on the Primary $($PSQL -p "$PORT_A" -d mdm -At -c \
+  "SELECT count(*) FROM devices"), on the Secondary $($PSQL -p "$PORT_B" -d mdm -At -c \
+  "SELECT count(*) FROM devices") (every table compared row by row)"
 
 # The same pair over ssh, as two servers would run it: a private sshd on a loopback port (this
 # machine's own sshd, if any, is left alone), keys exchanged with `hasync trust`, the guide's
@@ -68,7 +140,6 @@ echo "== over ssh: a private sshd on loopback, trusted hosts, Test Connection"
 # shellcheck source=ci/private-sshd.sh
 . ci/private-sshd.sh
 start_private_sshd "$D" "$D/authorized_keys"
-trap 'kill "$SSHD_PID" 2>/dev/null || true' EXIT
 port=$SSHD_PORT
 for n in a b; do
   cat >>"$D/$n.toml" <<TOML
@@ -88,10 +159,11 @@ echo "-- on mdm-b: hasync trust add 127.0.0.1 --key '<mdm-a's key>', then trust 
 "$H" --config "$D/b.toml" --log-level warn trust test 127.0.0.1 --accept-host-key
 "$H" --config "$D/b.toml" --log-level warn trust list
 echo "device-9 = retired" >>"$P/config/device-9.conf"
+$PSQL -p "$PORT_A" -d mdm -c "UPDATE devices SET attrs = attrs || '{\"retired\": true}' WHERE id = 900"
 echo "-- hasync sync --host 127.0.0.1"
 "$H" sync --config "$D/b.toml" --host 127.0.0.1 --log-level warn
-if diff -r "$P" "$D/secondary" >/dev/null; then
-  echo "== over ssh too, the Secondary is byte-identical to the Primary"
+if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
+  echo "== over ssh too, the Secondary's files and database are identical to the Primary's"
 else
   echo "== MISMATCH after the sync over ssh" >&2
   exit 1

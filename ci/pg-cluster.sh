@@ -38,6 +38,7 @@ start_pg_cluster() {
 }
 
 stop_pg_cluster() {
-  [ -d "$1/data" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1
-  return 0
+  if [ -d "$1/data" ]; then
+    pg_as_owner "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
 }
