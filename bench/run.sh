@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: hasync against rsync, side by side in one run on the same data.
+# End-to-end benchmark: hasync against rsync (files) and PostgreSQL's tools (db), side by side in
+# one run on the same data.
 #
 #   bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]
+#   bench/run.sh db [--scale F] [--dir D] [--keep]     (bench/run_db.sh)
 #
 # `files` builds a deterministic tree of about 2 GiB (bench/make_tree.cc; --scale shrinks it, CI
 # runs 0.01 to keep this script honest) and, for each case, syncs it with `rsync -a --delete` in
@@ -20,6 +22,8 @@ ROOT="$PWD"
 
 suite="${1:-}"
 shift || true
+# bench/run.sh db [--scale F] [--dir D] [--keep]: the database suite (bench/run_db.sh).
+[ "$suite" != db ] || exec bash bench/run_db.sh "$@"
 scale=1
 dir=/tmp/hasync-bench
 keep=0
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
 done
 if [ "$suite" != files ]; then
   echo "usage: bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]" >&2
+  echo "       bench/run.sh db [--scale F] [--dir D] [--keep]" >&2
   exit 2
 fi
 
