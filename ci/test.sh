@@ -20,4 +20,6 @@ build/release/bench/hasync_kernels --benchmark_min_time=0.01 >/dev/null
 # The end-to-end suite on a 1% scale tree: the script, rsync side by side, every copy checked.
 bench_dir="$(mktemp -d /tmp/hasync-bench-smoke.XXXXXX)"
 bench/run.sh files --scale 0.01 --dir "$bench_dir" | tail -8
+# The database suite on a 1% scale database: every tool side by side, every copy compared.
+bench/run.sh db --scale 0.01 --dir "$bench_dir-db" | tail -14
 echo "ci/test.sh: all passed"

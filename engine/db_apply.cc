@@ -2,9 +2,11 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/kill_point.h"
 #include "common/log.h"
@@ -21,8 +23,15 @@ using snapshot::PgResult;
 using snapshot::PgValue;
 
 constexpr size_t kPipelineDepth = 1000;  // statements between two pipeline syncs
+constexpr size_t kBatchRows = 500;       // rows per batched statement
+constexpr size_t kCopyMinRows = 16;      // a run of inserts this long goes through COPY
+constexpr size_t kMaxParams = 65535;     // PostgreSQL's limit per statement
 
 uint8_t U8(MsgType t) { return static_cast<uint8_t>(t); }
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 Status Unexpected(const transport::Frame& f, const char* wanted) {
   return Status(Code::kProtocol, std::string("expected ") + wanted + ", got " + MsgName(f.type));
@@ -45,13 +54,25 @@ struct DbTarget::Impl {
     std::string display;
     std::vector<std::string> cols;  // quoted
     std::vector<bool> key;
+    std::vector<std::string> types;  // this node's column types, for batched statements
     char replident = 'd';
   };
+  // Consecutive changes of one kind to one table, applied as one statement: inserts through
+  // COPY, updates (key unchanged) and deletes joined with a VALUES list. The key set keeps two
+  // changes of one row out of a batch, so the batch means what the changes in order mean.
+  struct Batch {
+    PgMessage::Type type = PgMessage::kInsert;
+    uint32_t rel = 0;
+    std::vector<bool> set;  // update: which columns it sets
+    std::vector<PgMessage> rows;
+    std::unordered_set<std::string> keys;
+  };
+  Batch batch;
   std::map<uint32_t, Rel> rels;
   std::unordered_map<std::string, std::string> statements;  // SQL -> prepared name
   struct Pending {
     bool prepare = false;
-    bool one_row = false;  // update/delete: exactly one row must match
+    int64_t rows = -1;  // update/delete: exactly this many rows must match (-1: any)
     std::string what;      // for the error message
   };
   std::deque<Pending> pending;
@@ -111,6 +132,7 @@ struct DbTarget::Impl {
     bool copying = false;
     uint64_t copy_rows = 0;
     std::string copy_table;
+    auto copy_start = std::chrono::steady_clock::now();
     for (;;) {
       HASYNC_ASSIGN_OR_RETURN(f, read());
       if (copying && f.type != U8(MsgType::kDbCopyData) && f.type != U8(MsgType::kDbCopyEnd)) {
@@ -126,16 +148,20 @@ struct DbTarget::Impl {
           }
           text.append(reinterpret_cast<const char*>(m.text.data()), m.text.size());
           if (m.last) {
+            auto t0 = std::chrono::steady_clock::now();
             HASYNC_RETURN_IF_ERROR(
                 conn.Run(text).Context(m.section == DbSection::kPreData
                                            ? "creating the Primary's tables"
                                            : "creating the Primary's indexes and constraints"));
+            log->debug("{} script: {:.2f} s",
+                       m.section == DbSection::kPreData ? "pre-data" : "post-data", Since(t0));
             text.clear();
           }
           break;
         }
         case MsgType::kDbCopyBegin: {
           HASYNC_ASSIGN_OR_RETURN(DbCopyBegin m, DecodeDbCopyBegin(f.payload));
+          HASYNC_RETURN_IF_ERROR(FlushBatch());
           HASYNC_RETURN_IF_ERROR(ExitPipeline());
           HASYNC_RETURN_IF_ERROR(CheckScope(m.schema, m.name));
           copy_table = m.schema + "." + m.name;
@@ -149,6 +175,7 @@ struct DbTarget::Impl {
                                           ") FROM STDIN (FORMAT binary" +
                                           (begin.full || m.truncate ? ", FREEZE" : "") + ")"));
           copying = true;
+          copy_start = std::chrono::steady_clock::now();
           break;
         }
         case MsgType::kDbCopyData:
@@ -169,6 +196,7 @@ struct DbTarget::Impl {
                                                std::to_string(rows) + " arrived");
           }
           copy_rows += rows;
+          log->debug("loaded {}: {} rows in {:.2f} s", copy_table, rows, Since(copy_start));
           break;
         }
         case MsgType::kDbChanges: {
@@ -177,7 +205,7 @@ struct DbTarget::Impl {
           for (;;) {
             HASYNC_ASSIGN_OR_RETURN(auto m, changes.Next());
             if (!m) break;
-            HASYNC_RETURN_IF_ERROR(Apply(*m));
+            HASYNC_RETURN_IF_ERROR(Apply(std::move(*m)));
             if (pending.size() >= kPipelineDepth) HASYNC_RETURN_IF_ERROR(Drain());
           }
           HASYNC_RETURN_IF_ERROR(Drain());
@@ -197,6 +225,7 @@ struct DbTarget::Impl {
             return Status(Code::kProtocol, "the schema script ended without its last piece");
           }
           if (m.end_lsn == 0) return Status(Code::kProtocol, "database end without a position");
+          HASYNC_RETURN_IF_ERROR(FlushBatch());
           HASYNC_RETURN_IF_ERROR(ExitPipeline());
           sum.end_lsn = m.end_lsn;
           sum.slot_retained_bytes = m.slot_retained_bytes;
@@ -271,6 +300,7 @@ struct DbTarget::Impl {
   }
 
   Status SetSequences(const std::vector<DbSequence>& seqs) {
+    HASYNC_RETURN_IF_ERROR(FlushBatch());
     HASYNC_RETURN_IF_ERROR(ExitPipeline());
     for (const auto& q : seqs) {
       HASYNC_RETURN_IF_ERROR(CheckScope(q.schema, q.name));
@@ -298,7 +328,7 @@ struct DbTarget::Impl {
     return Status::Ok();
   }
 
-  Status Queue(const std::string& sql, const std::vector<const char*>& values, bool one_row,
+  Status Queue(const std::string& sql, const std::vector<const char*>& values, int64_t rows,
                const std::function<std::string()>& what) {
     HASYNC_RETURN_IF_ERROR(EnterPipeline());
     auto it = statements.find(sql);
@@ -308,14 +338,14 @@ struct DbTarget::Impl {
                         nullptr) != 1) {
         return snapshot::PgError(conn, "preparing " + sql);
       }
-      pending.push_back({true, false, sql});
+      pending.push_back({true, -1, sql});
       it = statements.emplace(sql, name).first;
     }
     if (PQsendQueryPrepared(conn.raw(), it->second.c_str(), static_cast<int>(values.size()),
                             values.data(), nullptr, nullptr, 0) != 1) {
       return snapshot::PgError(conn, "sending a change");
     }
-    pending.push_back({false, one_row, what()});
+    pending.push_back({false, rows, what()});
     return Status::Ok();
   }
 
@@ -338,11 +368,12 @@ struct DbTarget::Impl {
         if (first.ok()) first = snapshot::PgError(conn, "applying " + p.what, r.raw());
         continue;
       }
-      if (p.one_row && r.CmdTuples() != "1" && first.ok()) {
+      if (p.rows >= 0 && r.CmdTuples() != std::to_string(p.rows) && first.ok()) {
         first = Status(Code::kDatabase,
-                       "applying " + p.what + ": the row is not on this node (" +
-                           (r.CmdTuples().empty() ? "0" : r.CmdTuples()) +
-                           " rows matched), so its database differs from the Primary's; run "
+                       "applying " + p.what + ": " + (p.rows == 1 ? "the row is" : "rows are") +
+                           " not on this node (" + (r.CmdTuples().empty() ? "0" : r.CmdTuples()) +
+                           " of " + std::to_string(p.rows) +
+                           " matched), so its database differs from the Primary's; run "
                            "hasync sync --full-db");
       }
     }
@@ -354,10 +385,11 @@ struct DbTarget::Impl {
     return first;
   }
 
-  Status Apply(const PgMessage& m) {
+  Status Apply(PgMessage&& m) {
     switch (m.type) {
       case PgMessage::kRelation: {
         HASYNC_RETURN_IF_ERROR(CheckScope(m.relation.schema, m.relation.name));
+        HASYNC_RETURN_IF_ERROR(FlushBatch());
         Rel r;
         r.qname = Qualified(m.relation.schema, m.relation.name);
         r.display = m.relation.schema + "." + m.relation.name;
@@ -366,6 +398,7 @@ struct DbTarget::Impl {
           r.cols.push_back(conn.QuoteIdent(c.name));
           r.key.push_back(c.key);
         }
+        HASYNC_RETURN_IF_ERROR(LookUpTypes(m.relation, r));
         rels[m.relation.id] = std::move(r);
         return Status::Ok();
       }
@@ -381,13 +414,14 @@ struct DbTarget::Impl {
         if (m.truncate_options & 2) sql += " RESTART IDENTITY";
         if (m.truncate_options & 1) sql += " CASCADE";
         ++sum.changes;
-        return Queue(sql, {}, false, [sql] { return sql; });
+        HASYNC_RETURN_IF_ERROR(FlushBatch());
+        return Queue(sql, {}, -1, [sql] { return sql; });
       }
       case PgMessage::kInsert:
       case PgMessage::kUpdate:
       case PgMessage::kDelete:
         ++sum.changes;
-        return ApplyRow(m);
+        return AddToBatch(std::move(m));
       default:
         return Status(Code::kProtocol, "unexpected record in the database changes");
     }
@@ -427,7 +461,7 @@ struct DbTarget::Impl {
       // The Primary chose identity values; they are copied, not generated again.
       sql = "INSERT INTO " + r->qname + " (" + cols + ") OVERRIDING SYSTEM VALUE VALUES (" +
             params + ")";
-      return Queue(sql, values, false, [r] { return "an insert into " + r->display; });
+      return Queue(sql, values, -1, [r] { return "an insert into " + r->display; });
     }
     std::string set;
     if (m.type == PgMessage::kUpdate) {
@@ -461,12 +495,195 @@ struct DbTarget::Impl {
     sql = m.type == PgMessage::kUpdate ? "UPDATE " + r->qname + " SET " + set + " WHERE " + where
                                        : "DELETE FROM " + r->qname + " WHERE " + where;
     const char* verb = m.type == PgMessage::kUpdate ? "an update of " : "a delete from ";
-    return Queue(sql, values, true,
+    return Queue(sql, values, 1,
                  [r, verb, key_text] { return verb + r->display + " (key " + key_text + ")"; });
+  }
+
+  Status LookUpTypes(const snapshot::PgRelation& rel, Rel& r) {
+    HASYNC_RETURN_IF_ERROR(ExitPipeline());
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult t, conn.ExecParams("SELECT a.attname, pg_catalog.format_type(a.atttypid, "
+                                    "a.atttypmod) FROM pg_catalog.pg_attribute a WHERE "
+                                    "a.attrelid = $1::regclass AND a.attnum > 0 AND NOT "
+                                    "a.attisdropped",
+                                    {r.qname}));
+    std::map<std::string, std::string> by_name;
+    for (int i = 0; i < t.rows(); ++i) by_name[t.Get(i, 0)] = t.Get(i, 1);
+    for (const auto& c : rel.columns) {
+      auto it = by_name.find(c.name);
+      if (it == by_name.end()) {
+        return Status(Code::kSchema, "column " + c.name + " of " + r.display +
+                                         " is on the Primary but not on this node; run hasync "
+                                         "sync --full-db");
+      }
+      r.types.push_back(it->second);
+    }
+    return Status::Ok();
+  }
+
+  // The key of a change as one string, or nullopt when it cannot join a batch (a NULL or
+  // unchanged key value, REPLICA IDENTITY FULL, a changed key).
+  static std::optional<std::string> BatchKey(const Rel& r, const PgMessage& m) {
+    if (r.replident == 'f') return std::nullopt;
+    if (m.type == PgMessage::kInsert) return std::string();
+    if (m.type == PgMessage::kUpdate && m.old_kind != 0) return std::nullopt;
+    const snapshot::PgTuple& t = m.type == PgMessage::kDelete ? m.old_tuple : m.new_tuple;
+    if (t.size() != r.cols.size()) return std::nullopt;
+    std::string key;
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (!r.key[i]) continue;
+      if (t[i].kind != PgValue::kText) return std::nullopt;
+      key += t[i].text;
+      key.push_back('\0');
+    }
+    if (key.empty()) return std::nullopt;
+    return key;
+  }
+
+  Status AddToBatch(PgMessage&& m) {
+    HASYNC_ASSIGN_OR_RETURN(const Rel* r, Find(m.rel_id));
+    auto key = BatchKey(*r, m);
+    if (!key) {
+      HASYNC_RETURN_IF_ERROR(FlushBatch());
+      return ApplyRow(m);
+    }
+    std::vector<bool> set;
+    if (m.type == PgMessage::kUpdate) {
+      for (const PgValue& v : m.new_tuple) set.push_back(v.kind != PgValue::kUnchanged);
+    }
+    size_t width = r->cols.size() + 1;
+    if (!batch.rows.empty() &&
+        (batch.type != m.type || batch.rel != m.rel_id || batch.set != set ||
+         batch.rows.size() >= std::min(kBatchRows, kMaxParams / width) ||
+         (!key->empty() && batch.keys.count(*key)))) {
+      HASYNC_RETURN_IF_ERROR(FlushBatch());
+    }
+    batch.type = m.type;
+    batch.rel = m.rel_id;
+    batch.set = std::move(set);
+    if (!key->empty()) batch.keys.insert(std::move(*key));
+    batch.rows.push_back(std::move(m));
+    return Status::Ok();
+  }
+
+  Status FlushBatch() {
+    if (batch.rows.empty()) return Status::Ok();
+    std::vector<PgMessage> rows = std::move(batch.rows);
+    batch.rows.clear();
+    batch.keys.clear();
+    HASYNC_ASSIGN_OR_RETURN(const Rel* r, Find(batch.rel));
+    if (batch.type == PgMessage::kInsert && rows.size() >= kCopyMinRows) {
+      return CopyInserts(*r, rows);
+    }
+    if (rows.size() == 1 || batch.type == PgMessage::kInsert) {
+      for (const auto& m : rows) HASYNC_RETURN_IF_ERROR(ApplyRow(m));
+      return Status::Ok();
+    }
+    // UPDATE t SET c = v.c ... FROM (VALUES ...) v WHERE t.k = v.k, or DELETE ... USING.
+    size_t n = r->cols.size();
+    std::vector<size_t> used;  // the columns each VALUES row carries: keys, then set columns
+    for (size_t i = 0; i < n; ++i) {
+      if (r->key[i]) used.push_back(i);
+    }
+    if (batch.type == PgMessage::kUpdate) {
+      for (size_t i = 0; i < n; ++i) {
+        if (batch.set[i] && !r->key[i]) used.push_back(i);
+      }
+    }
+    std::vector<const char*> values;
+    std::string list;
+    for (size_t row = 0; row < rows.size(); ++row) {
+      const snapshot::PgTuple& t =
+          batch.type == PgMessage::kDelete ? rows[row].old_tuple : rows[row].new_tuple;
+      list += row ? ", (" : "(";
+      for (size_t j = 0; j < used.size(); ++j) {
+        const PgValue& v = t[used[j]];
+        values.push_back(v.kind == PgValue::kText ? v.text.c_str() : nullptr);
+        list += (j ? ", $" : "$") + std::to_string(values.size());
+        if (row == 0) list += "::" + r->types[used[j]];
+      }
+      list += ")";
+    }
+    std::string alias, where, set;
+    for (size_t j = 0; j < used.size(); ++j) {
+      std::string v = "v" + std::to_string(j);
+      alias += (j ? ", " : "") + v;
+      size_t c = used[j];
+      if (r->key[c]) {
+        where += (where.empty() ? "" : " AND ") + ("t." + r->cols[c]) + " = v." + v;
+      } else {
+        set += (set.empty() ? "" : ", ") + r->cols[c] + " = v." + v;
+      }
+    }
+    std::string sql;
+    if (batch.type == PgMessage::kUpdate) {
+      if (set.empty()) return Status::Ok();  // only the key, unchanged: nothing to do
+      sql = "UPDATE " + r->qname + " AS t SET " + set + " FROM (VALUES " + list + ") AS v(" +
+            alias + ") WHERE " + where;
+    } else {
+      sql = "DELETE FROM " + r->qname + " AS t USING (VALUES " + list + ") AS v(" + alias +
+            ") WHERE " + where;
+    }
+    HASYNC_RETURN_IF_ERROR(EnterPipeline());
+    if (PQsendQueryParams(conn.raw(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) != 1) {
+      return snapshot::PgError(conn, "sending changes");
+    }
+    const char* verb = batch.type == PgMessage::kUpdate ? " updates of " : " deletes from ";
+    pending.push_back({false, static_cast<int64_t>(rows.size()),
+                       std::to_string(rows.size()) + verb + r->display});
+    return Status::Ok();
+  }
+
+  // A run of inserts as one COPY (text format; COPY cannot run inside a pipeline).
+  Status CopyInserts(const Rel& r, const std::vector<PgMessage>& rows) {
+    HASYNC_RETURN_IF_ERROR(ExitPipeline());
+    std::string cols;
+    for (const auto& c : r.cols) cols += (cols.empty() ? "" : ", ") + c;
+    HASYNC_RETURN_IF_ERROR(conn.Run("COPY " + r.qname + " (" + cols + ") FROM STDIN"));
+    std::string buf;
+    for (const auto& m : rows) {
+      for (size_t i = 0; i < m.new_tuple.size(); ++i) {
+        if (i) buf.push_back('\t');
+        const PgValue& v = m.new_tuple[i];
+        if (v.kind != PgValue::kText) {
+          buf += "\\N";
+          continue;
+        }
+        for (char ch : v.text) {
+          switch (ch) {
+            case '\\': buf += "\\\\"; break;
+            case '\n': buf += "\\n"; break;
+            case '\r': buf += "\\r"; break;
+            case '\t': buf += "\\t"; break;
+            default: buf.push_back(ch);
+          }
+        }
+      }
+      buf.push_back('\n');
+      if (buf.size() >= (1u << 20)) {
+        if (PQputCopyData(conn.raw(), buf.data(), static_cast<int>(buf.size())) != 1) {
+          return snapshot::PgError(conn, "inserting into " + r.display);
+        }
+        buf.clear();
+      }
+    }
+    if (!buf.empty() &&
+        PQputCopyData(conn.raw(), buf.data(), static_cast<int>(buf.size())) != 1) {
+      return snapshot::PgError(conn, "inserting into " + r.display);
+    }
+    HASYNC_ASSIGN_OR_RETURN(uint64_t n,
+                            EndCopy(std::to_string(rows.size()) + " inserts into " + r.display));
+    if (n != rows.size()) {
+      return Status(Code::kDatabase, "inserting into " + r.display + ": " + std::to_string(n) +
+                                         " of " + std::to_string(rows.size()) + " rows went in");
+    }
+    return Status::Ok();
   }
 
   Status Commit(uint64_t sync_id) {
     if (!in_txn) return Status::Ok();
+    HASYNC_RETURN_IF_ERROR(FlushBatch());
     HASYNC_RETURN_IF_ERROR(ExitPipeline());
     HASYNC_RETURN_IF_ERROR(
         conn.ExecParams(std::string("INSERT INTO ") + snapshot::kStateSchema +

@@ -165,6 +165,29 @@ TEST_F(DbTest, FullCopyThenChangesKeepEveryTypeIdentical) {
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
   EXPECT_EQ(secondary_->Rows(db_, "SELECT length(big) FROM everything WHERE id = 1"), "640000\n");
 
+  // Runs of changes to one table are applied as one statement each: COPY for inserts (values
+  // with tabs, newlines and backslashes), one UPDATE or DELETE joined with a VALUES list; the
+  // same row changed twice in a run, unchanged TOASTed values and NULLs inside a run.
+  P(R"sql(
+    UPDATE everything SET t = t || E'\t\n\\x', num = NULL WHERE id BETWEEN 10 AND 100;
+    UPDATE everything SET i4 = NULL WHERE id BETWEEN 1 AND 3;
+    INSERT INTO everything (t, j, ta, b)
+      SELECT E'line\nbreak\ttab\\back ' || g, '{"a": "b\n"}', ARRAY[E'x\ty', NULL],
+             '\x00ff' FROM generate_series(1, 50) g;
+    DELETE FROM everything WHERE id BETWEEN 150 AND 180;
+    BEGIN;
+    UPDATE scratch SET v = 'first' WHERE id = 1;
+    UPDATE scratch SET v = 'second' WHERE id = 1;
+    INSERT INTO scratch SELECT g, 'run' FROM generate_series(2, 40) g;
+    DELETE FROM scratch WHERE id BETWEEN 2 AND 10;
+    INSERT INTO scratch SELECT g, 'again' FROM generate_series(2, 5) g;
+    COMMIT;
+  )sql");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT v FROM scratch WHERE id = 1"), "second\n");
+
   // Nothing new: nothing applied, and the Primary's slot sits at the Secondary's position.
   r = Sync();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
