@@ -31,7 +31,7 @@ namespace hasync {
   X(kClockSkew, 14, "clock skew too large")                    \
   X(kAuth, 15, "the peer refused this node's key")             \
   X(kHostKey, 16, "the peer's host key is not the pinned one") \
-  X(kUnreachable, 17, "the peer cannot be reached")             \
+  X(kUnreachable, 17, "the peer cannot be reached")            \
   X(kDatabase, 18, "database error")                           \
   X(kSchema, 19, "the two databases' schemas differ")
 

@@ -73,7 +73,7 @@ struct DbTarget::Impl {
   struct Pending {
     bool prepare = false;
     int64_t rows = -1;  // update/delete: exactly this many rows must match (-1: any)
-    std::string what;      // for the error message
+    std::string what;   // for the error message
   };
   std::deque<Pending> pending;
 
@@ -84,6 +84,11 @@ struct DbTarget::Impl {
 
   Status Open() {
     HASYNC_ASSIGN_OR_RETURN(conn, PgConn::Connect(s.database.conninfo));
+    return Status::Ok();
+  }
+
+  // hasync's own table, created by the first sync's transaction (a dry run creates nothing).
+  Status CreateStateTable() {
     return conn.Run(std::string("CREATE SCHEMA IF NOT EXISTS ") + snapshot::kStateSchema +
                     "; CREATE TABLE IF NOT EXISTS " + snapshot::kStateSchema +
                     ".sync_state (id int PRIMARY KEY CHECK (id = 1), sync_id bigint NOT NULL, "
@@ -91,9 +96,13 @@ struct DbTarget::Impl {
                     "committed_at timestamptz NOT NULL DEFAULT now())");
   }
 
+  // The recorded sync, or no rows before the first one.
   Result<PgResult> State() {
-    return conn.Exec(std::string("SELECT sync_id, lsn, source_id FROM ") + snapshot::kStateSchema +
-                     ".sync_state WHERE id = 1");
+    std::string table = std::string(snapshot::kStateSchema) + ".sync_state";
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult exists, conn.ExecParams("SELECT pg_catalog.to_regclass($1) IS NOT NULL", {table}));
+    if (exists.Get(0, 0) != "t") return conn.Exec("SELECT NULL WHERE false");
+    return conn.Exec("SELECT sync_id, lsn, source_id FROM " + table + " WHERE id = 1");
   }
 
   std::string Qualified(const std::string& schema, const std::string& name) const {
@@ -118,6 +127,7 @@ struct DbTarget::Impl {
     if (!begin.full) HASYNC_RETURN_IF_ERROR(CompareSchemas(begin.tables, "the Primary"));
     HASYNC_RETURN_IF_ERROR(conn.Run("BEGIN; SET LOCAL synchronous_commit = on"));
     in_txn = true;
+    HASYNC_RETURN_IF_ERROR(CreateStateTable());
     if (begin.full) {
       log->warn("full copy of the database: {}", begin.reason);
       HASYNC_RETURN_IF_ERROR(DropReplicated());
@@ -501,12 +511,12 @@ struct DbTarget::Impl {
 
   Status LookUpTypes(const snapshot::PgRelation& rel, Rel& r) {
     HASYNC_RETURN_IF_ERROR(ExitPipeline());
-    HASYNC_ASSIGN_OR_RETURN(
-        PgResult t, conn.ExecParams("SELECT a.attname, pg_catalog.format_type(a.atttypid, "
-                                    "a.atttypmod) FROM pg_catalog.pg_attribute a WHERE "
-                                    "a.attrelid = $1::regclass AND a.attnum > 0 AND NOT "
-                                    "a.attisdropped",
-                                    {r.qname}));
+    HASYNC_ASSIGN_OR_RETURN(PgResult t,
+                            conn.ExecParams("SELECT a.attname, pg_catalog.format_type(a.atttypid, "
+                                            "a.atttypmod) FROM pg_catalog.pg_attribute a WHERE "
+                                            "a.attrelid = $1::regclass AND a.attnum > 0 AND NOT "
+                                            "a.attisdropped",
+                                            {r.qname}));
     std::map<std::string, std::string> by_name;
     for (int i = 0; i < t.rows(); ++i) by_name[t.Get(i, 0)] = t.Get(i, 1);
     for (const auto& c : rel.columns) {
@@ -552,10 +562,9 @@ struct DbTarget::Impl {
       for (const PgValue& v : m.new_tuple) set.push_back(v.kind != PgValue::kUnchanged);
     }
     size_t width = r->cols.size() + 1;
-    if (!batch.rows.empty() &&
-        (batch.type != m.type || batch.rel != m.rel_id || batch.set != set ||
-         batch.rows.size() >= std::min(kBatchRows, kMaxParams / width) ||
-         (!key->empty() && batch.keys.count(*key)))) {
+    if (!batch.rows.empty() && (batch.type != m.type || batch.rel != m.rel_id || batch.set != set ||
+                                batch.rows.size() >= std::min(kBatchRows, kMaxParams / width) ||
+                                (!key->empty() && batch.keys.count(*key)))) {
       HASYNC_RETURN_IF_ERROR(FlushBatch());
     }
     batch.type = m.type;
@@ -652,11 +661,20 @@ struct DbTarget::Impl {
         }
         for (char ch : v.text) {
           switch (ch) {
-            case '\\': buf += "\\\\"; break;
-            case '\n': buf += "\\n"; break;
-            case '\r': buf += "\\r"; break;
-            case '\t': buf += "\\t"; break;
-            default: buf.push_back(ch);
+            case '\\':
+              buf += "\\\\";
+              break;
+            case '\n':
+              buf += "\\n";
+              break;
+            case '\r':
+              buf += "\\r";
+              break;
+            case '\t':
+              buf += "\\t";
+              break;
+            default:
+              buf.push_back(ch);
           }
         }
       }
@@ -668,8 +686,7 @@ struct DbTarget::Impl {
         buf.clear();
       }
     }
-    if (!buf.empty() &&
-        PQputCopyData(conn.raw(), buf.data(), static_cast<int>(buf.size())) != 1) {
+    if (!buf.empty() && PQputCopyData(conn.raw(), buf.data(), static_cast<int>(buf.size())) != 1) {
       return snapshot::PgError(conn, "inserting into " + r.display);
     }
     HASYNC_ASSIGN_OR_RETURN(uint64_t n,

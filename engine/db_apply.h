@@ -26,7 +26,7 @@ struct DbSummary {
 
 class DbTarget {
  public:
-  // Connects and makes sure hasync's own schema and table exist.
+  // Connects. hasync's own schema and table are made by the first sync's transaction.
   static Result<std::unique_ptr<DbTarget>> Open(const Settings& s);
   ~DbTarget();
 

@@ -38,7 +38,7 @@ struct SyncSummary {
   bool recovered = false;            // a crashed sync's journal was rolled forward first
   std::vector<std::string> actions;  // --dry-run: what would change
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
-  bool database = false;  // the database was synced (DbSummary below)
+  bool database = false;                               // the database was synced (DbSummary below)
   DbSummary db;
 };
 

@@ -213,6 +213,19 @@ TEST_F(DbTest, ChangesOutsideTheScopeStayOnThePrimary) {
   EXPECT_EQ(secondary_->Rows(db_, "SELECT id FROM shared"), "1\n");
 }
 
+TEST_F(DbTest, DryRunLeavesBothDatabasesAlone) {
+  P("CREATE TABLE a (id int PRIMARY KEY)");
+  auto s = engine::LoadSettings(pair_.secondary_config());
+  ASSERT_TRUE(s.ok());
+  engine::SyncOptions o{.transport_command = pair_.Serve(), .dry_run = true};
+  auto r = engine::RunSync(*s, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->database);
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'hasync'"),
+            "0\n");
+  EXPECT_EQ(primary_->Rows(db_, "SELECT count(*) FROM pg_replication_slots"), "0\n");
+}
+
 TEST_F(DbTest, WalLevelNotLogicalIsRefusedWithTheFix) {
   auto replica = PgCluster::Start({"wal_level=replica"});
   ASSERT_NE(replica, nullptr);
