@@ -2,11 +2,13 @@
 // Modes: dotdot, absolute, through-symlink (lists a symlink then a file below it), oversized
 // (a frame header announcing more than the limit), garbage (not a hasync frame at all),
 // grow (lists a 4-byte file, then sends a block 800 MB into it), unasked-delta (a rolling
-// delta for a file the Secondary asked for whole).
+// delta for a file the Secondary asked for whole), db-scope (answers the database request with a
+// full copy that loads hasync's own table), db-relation (changes to a table outside the scope).
 #include <cstring>
 #include <string>
 
 #include "common/hash.h"
+#include "engine/db_protocol.h"
 #include "engine/protocol.h"
 #include "transport/channel.h"
 #include "transport/frame_io.h"
@@ -30,7 +32,34 @@ int main(int argc, char** argv) {
   Encoder e;
   Encode(*peer, e);  // echo the Secondary's versions: the gate passes
   (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kHello), e.view());
-  (void)transport::ReadFrame(*ch, dec);  // list request
+  auto request = transport::ReadFrame(*ch, dec);  // database request or list request
+  if (mode == "db-scope" || mode == "db-relation") {
+    if (!request.ok() || request->type != static_cast<uint8_t>(MsgType::kDbRequest)) return 1;
+    auto send = [&](MsgType t, const Encoder& m) {
+      (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(t), m.view());
+    };
+    Encoder b;
+    Encode(DbBegin{.full = mode == "db-scope", .reason = "hostile", .source_id = "x", .tables = {}},
+           b);
+    send(MsgType::kDbBegin, b);
+    Encoder c;
+    if (mode == "db-scope") {
+      Encode(DbCopyBegin{.schema = "hasync", .name = "sync_state", .columns = {"id"}}, c);
+      send(MsgType::kDbCopyBegin, c);
+    } else {
+      snapshot::PgMessage rel;
+      rel.type = snapshot::PgMessage::kRelation;
+      rel.relation = {.id = 1,
+                      .schema = "pg_catalog",
+                      .name = "pg_authid",
+                      .replident = 'd',
+                      .columns = {{"rolname", true, 0}}};
+      EncodeChange(rel, c);
+      send(MsgType::kDbChanges, c);
+    }
+    (void)transport::ReadFrame(*ch, dec);
+    return 0;
+  }
   if (mode == "oversized") {
     std::byte h[transport::kFrameHeaderSize] = {};
     h[0] = std::byte{0x53};

@@ -226,6 +226,29 @@ TEST_F(DbTest, DryRunLeavesBothDatabasesAlone) {
   EXPECT_EQ(primary_->Rows(db_, "SELECT count(*) FROM pg_replication_slots"), "0\n");
 }
 
+// A Primary that passes the gate and then aims at tables outside the scope: refused, and the
+// transaction (which had already dropped the replicated schemas for the copy) rolled back.
+TEST_F(DbTest, HostilePrimaryCannotWriteOutsideTheScope) {
+  // Changes to pg_catalog.pg_authid (the schemas match: neither side has a table yet).
+  auto r = pair_.Sync(nullptr, std::string(HASYNC_TEST_BIN_DIR) + "/hostile_primary db-relation");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kProtocol);
+  EXPECT_NE(r.status().message().find("pg_catalog.pg_authid, which is outside this node's "
+                                      "replicated schemas"),
+            std::string::npos)
+      << r.status().message();
+  // A full copy into hasync's own table, after the copy has dropped the replicated schemas.
+  S("CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept VALUES (1);");
+  r = pair_.Sync(nullptr, std::string(HASYNC_TEST_BIN_DIR) + "/hostile_primary db-scope");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kProtocol);
+  EXPECT_NE(r.status().message().find("hasync.sync_state, which is outside"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT id FROM kept"), "1\n");
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'hasync'"),
+            "0\n");
+}
+
 TEST_F(DbTest, WalLevelNotLogicalIsRefusedWithTheFix) {
   auto replica = PgCluster::Start({"wal_level=replica"});
   ASSERT_NE(replica, nullptr);
