@@ -80,6 +80,7 @@ struct DbTarget::Impl {
   explicit Impl(const Settings& settings) : s(settings) {
     scope.include_schemas = s.database.include_schemas;
     scope.exclude_schemas = s.database.exclude_schemas;
+    scope.exclude_tables = s.database.exclude_tables;
   }
 
   Status Open() {
@@ -110,7 +111,7 @@ struct DbTarget::Impl {
   }
 
   Status CheckScope(const std::string& schema, const std::string& name) const {
-    if (!snapshot::SchemaInScope(scope, schema)) {
+    if (!snapshot::TableDataInScope(scope, schema, name)) {
       return Status(Code::kProtocol, "the Primary sent " + schema + "." + name +
                                          ", which is outside this node's replicated schemas");
     }

@@ -81,6 +81,7 @@ struct DbSource::Impl {
       : s(settings), ch(c), enc(e), slot(SlotName(peer)) {
     scope.include_schemas = s.database.include_schemas;
     scope.exclude_schemas = s.database.exclude_schemas;
+    scope.exclude_tables = s.database.exclude_tables;
   }
 
   Status Send(MsgType t, std::span<const std::byte> payload) {
@@ -240,6 +241,7 @@ struct DbSource::Impl {
     HASYNC_RETURN_IF_ERROR(SendSql(DbSection::kPreData, *pre_sql));
     uint64_t rows = 0;
     for (const auto& t : tables) {
+      if (t.data_excluded) continue;
       HASYNC_ASSIGN_OR_RETURN(uint64_t n, CopyTable(sc, t, false));
       rows += n;
     }
@@ -375,7 +377,7 @@ struct DbSource::Impl {
       HASYNC_ASSIGN_OR_RETURN(PgMessage m, snapshot::DecodePgOutput(w.payload));
       switch (m.type) {
         case PgMessage::kRelation: {
-          bool keep = snapshot::SchemaInScope(scope, m.relation.schema);
+          bool keep = snapshot::TableDataInScope(scope, m.relation.schema, m.relation.name);
           in_scope[m.relation.id] = keep;
           if (keep) EncodeChange(m, out);
           break;
@@ -429,7 +431,7 @@ struct DbSource::Impl {
     EndStream(repl);
     // Unlogged tables never reach the WAL, so the slot has nothing of them: they go whole.
     for (const auto& t : tables) {
-      if (!t.unlogged) continue;
+      if (!t.unlogged || t.data_excluded) continue;
       HASYNC_ASSIGN_OR_RETURN(uint64_t rows, CopyTable(conn, t, true));
       changes += rows;
     }

@@ -196,9 +196,9 @@ bool ValidSchemaName(const std::string& s) {
 }
 
 Status ParseDatabase(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(
-      CheckKeys(t, "database",
-                {"conninfo", "include_schemas", "exclude_schemas", "max_slot_wal_mb", "pg_dump"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "database",
+                                   {"conninfo", "include_schemas", "exclude_schemas",
+                                    "exclude_tables", "max_slot_wal_mb", "pg_dump"}));
   DatabaseSettings& d = s.database;
   HASYNC_ASSIGN_OR_RETURN(d.conninfo, GetString(t, "database", "conninfo", true));
   if (d.conninfo.empty()) return Bad("database.conninfo", "must not be empty");
@@ -214,6 +214,15 @@ Status ParseDatabase(const toml::table& t, Settings& s) {
       if (name == "hasync" && list == &d.include_schemas) {
         return Bad("database.include_schemas", "'hasync' is this tool's own and never replicated");
       }
+    }
+  }
+  HASYNC_ASSIGN_OR_RETURN(d.exclude_tables, GetStrings(t, "database", "exclude_tables"));
+  for (const auto& q : d.exclude_tables) {
+    size_t dot = q.find('.');
+    if (dot == std::string::npos || !ValidSchemaName(q.substr(0, dot)) ||
+        !ValidSchemaName(q.substr(dot + 1))) {
+      return Bad("database.exclude_tables",
+                 "'" + q + "' must be schema.table, each 1-63 letters, digits, '_' or '$'");
     }
   }
   if (const toml::node* n = t.get("max_slot_wal_mb")) {

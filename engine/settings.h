@@ -35,6 +35,7 @@ struct DatabaseSettings {
   std::string conninfo;  // libpq connection string, e.g. "host=127.0.0.1 dbname=mdm user=hasync"
   std::vector<std::string> include_schemas;  // empty: every schema
   std::vector<std::string> exclude_schemas;  // "hasync" (this tool's own) is always excluded
+  std::vector<std::string> exclude_tables;   // "schema.table": its rows are not replicated
   uint64_t max_slot_wal_mb = 8192;  // warn when the Primary's slot retains more WAL than this
   std::string pg_dump;              // default: the server version's pg_dump
   bool enabled() const { return !conninfo.empty(); }

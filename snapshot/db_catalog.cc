@@ -23,6 +23,13 @@ bool SchemaInScope(const DbScope& scope, const std::string& schema) {
   return !has(scope.exclude_schemas);
 }
 
+bool TableDataInScope(const DbScope& scope, const std::string& schema, const std::string& name) {
+  if (!SchemaInScope(scope, schema)) return false;
+  std::string q = schema + "." + name;
+  return std::find(scope.exclude_tables.begin(), scope.exclude_tables.end(), q) ==
+         scope.exclude_tables.end();
+}
+
 Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
   // One row per column: names may hold any character, so no aggregated strings to split.
   HASYNC_ASSIGN_OR_RETURN(
@@ -62,6 +69,7 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
       t.replident = r.View(i, 3).empty() ? 'd' : r.View(i, 3)[0];
       t.unlogged = r.View(i, 4) == "u";
       t.has_key = r.View(i, 5) == "t";
+      t.data_excluded = !TableDataInScope(scope, schema, name);
       key_desc = r.Get(i, 9);
       out.push_back(std::move(t));
     }
@@ -78,7 +86,7 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
 std::vector<std::string> TablesWithoutIdentity(const std::vector<TableInfo>& tables) {
   std::vector<std::string> out;
   for (const auto& t : tables) {
-    if (t.unlogged) continue;  // not in the WAL: copied whole, never decoded
+    if (t.unlogged || t.data_excluded) continue;  // never decoded
     if (t.replident == 'n' || (!t.has_key && t.replident != 'f')) out.push_back(t.Qualified());
   }
   return out;

@@ -17,9 +17,12 @@ constexpr char kStateSchema[] = "hasync";
 struct DbScope {
   std::vector<std::string> include_schemas;  // empty: all
   std::vector<std::string> exclude_schemas;
+  std::vector<std::string> exclude_tables;  // "schema.table": the table, not its rows
 };
 // Not a system schema, not hasync's, and allowed by the lists.
 bool SchemaInScope(const DbScope& scope, const std::string& schema);
+// The table's rows are replicated: its schema is in scope and it is not in exclude_tables.
+bool TableDataInScope(const DbScope& scope, const std::string& schema, const std::string& name);
 
 struct TableInfo {
   std::string schema;
@@ -31,6 +34,7 @@ struct TableInfo {
   char replident = 'd';
   bool has_key = false;  // a primary key or a replica identity index
   bool unlogged = false;
+  bool data_excluded = false;  // in exclude_tables: created on the Secondary, never filled
   std::string Qualified() const { return schema + "." + name; }
 };
 

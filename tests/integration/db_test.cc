@@ -199,18 +199,23 @@ TEST_F(DbTest, FullCopyThenChangesKeepEveryTypeIdentical) {
 }
 
 TEST_F(DbTest, ChangesOutsideTheScopeStayOnThePrimary) {
-  pair_.SetExtra(Section(*primary_, "exclude_schemas = [\"private\"]\n"),
-                 Section(*secondary_, "exclude_schemas = [\"private\"]\n"));
+  std::string scope = "exclude_schemas = [\"private\"]\nexclude_tables = [\"public.audit\"]\n";
+  pair_.SetExtra(Section(*primary_, scope), Section(*secondary_, scope));
   P("CREATE SCHEMA private; CREATE TABLE private.secrets (id int PRIMARY KEY, v text); "
-    "CREATE TABLE shared (id int PRIMARY KEY); INSERT INTO private.secrets VALUES (1, 'x');");
+    "CREATE TABLE shared (id int PRIMARY KEY); INSERT INTO private.secrets VALUES (1, 'x');"
+    "CREATE TABLE audit (id int PRIMARY KEY, line text); INSERT INTO audit VALUES (1, 'a');");
   ASSERT_TRUE(Sync().ok());
-  P("INSERT INTO private.secrets VALUES (2, 'y'); INSERT INTO shared VALUES (1);");
+  // An excluded table is created, never filled.
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM audit"), "0\n");
+  P("INSERT INTO private.secrets VALUES (2, 'y'); INSERT INTO shared VALUES (1);"
+    "INSERT INTO audit VALUES (2, 'b');");
   auto r = Sync();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->db.changes, 1u);
   EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'private'"),
             "0\n");
   EXPECT_EQ(secondary_->Rows(db_, "SELECT id FROM shared"), "1\n");
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM audit"), "0\n");
 }
 
 TEST_F(DbTest, DryRunLeavesBothDatabasesAlone) {

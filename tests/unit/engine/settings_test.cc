@@ -73,6 +73,9 @@ TEST(SettingsTest, BadFilesNameTheKey) {
        "schema name 'a; DROP'"},
       {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\nmax_slot_wal_mb=0\n",
        "database.max_slot_wal_mb"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
+       "exclude_tables=['events']\n",
+       "database.exclude_tables"},
   };
   for (const auto& c : cases) {
     auto s = ParseSettings(c.text, "t.toml");
