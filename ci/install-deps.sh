@@ -13,6 +13,8 @@ pkgs=(
   # PostgreSQL: libpq for the engine; the server, pg_dump and pgbench for the tests, the demo and
   # the benchmark (clusters made with initdb on loopback ports: no system cluster is started).
   libpq-dev postgresql-15
+  # SQLite: the node's own state (mode, generation, history, events).
+  libsqlite3-dev
   # Peers for the end-to-end benchmark and the demo; the tests' private sshd (its own config
   # on a loopback port: the system's sshd is not started, see below).
   rsync openssh-client openssh-server time

@@ -33,7 +33,8 @@ namespace hasync {
   X(kHostKey, 16, "the peer's host key is not the pinned one") \
   X(kUnreachable, 17, "the peer cannot be reached")            \
   X(kDatabase, 18, "database error")                           \
-  X(kSchema, 19, "the two databases' schemas differ")
+  X(kSchema, 19, "the two databases' schemas differ")          \
+  X(kNodeRole, 20, "this node's mode or status forbids it")
 
 enum class Code : int {
 #define HASYNC_X(name, value, text) name = value,

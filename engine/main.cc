@@ -3,8 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -12,6 +15,8 @@
 #include "common/env.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "engine/node.h"
+#include "engine/node_state.h"
 #include "engine/progress.h"
 #include "engine/protocol.h"
 #include "engine/pull.h"
@@ -33,6 +38,11 @@ struct Cli {
   bool dry_run = false;
   bool checksum = false;
   bool full_db = false;
+  std::string trigger = "manual";  // "failover" when run as `failover sync <host>`
+  // status, history, mode, client-connection, ha
+  int limit = 20;
+  std::string word;  // primary | secondary, enable | disable
+  bool wait = false;
   // serve
   bool stdio = false;
   // sync over ssh, trust
@@ -53,19 +63,6 @@ int Fail(const Status& st, bool json) {
   return ExitCode(st.code());
 }
 
-// The ssh command that reaches a trusted host's serve side.
-Result<std::string> SshTransport(const Settings& s, const std::string& host) {
-  Trust trust(s);
-  HASYNC_ASSIGN_OR_RETURN(TrustedHost h, trust.Find(host));
-  if (h.host_key.empty()) {
-    return Status(Code::kHostKey, "the host key of " + host +
-                                      " is not pinned yet: run `hasync trust test " + host +
-                                      "` and confirm it");
-  }
-  HASYNC_RETURN_IF_ERROR(trust.LocalKey().status());
-  return trust.SshCommand(h, "hasync serve --stdio");
-}
-
 int CmdSync(const Cli& c) {
   auto s = LoadSettings(c.config);
   if (!s.ok()) return Fail(s.status(), c.json);
@@ -79,7 +76,7 @@ int CmdSync(const Cli& c) {
                          "give --transport 'COMMAND'"),
                   c.json);
     }
-    auto t = SshTransport(*s, host);
+    auto t = SshTransportTo(*s, host);
     if (!t.ok()) return Fail(t.status(), c.json);
     transport = *t;
   }
@@ -89,7 +86,7 @@ int CmdSync(const Cli& c) {
                 .full_db = c.full_db,
                 .progress = c.progress,
                 .env = nullptr};
-  auto r = RunSync(*s, o);
+  auto r = RunNodeSync(*s, o, c.trigger, over_ssh ? (c.host.empty() ? s->primary : c.host) : "");
   if (!r.ok()) return Fail(over_ssh ? ClassifySshFailure(r.status()) : r.status(), c.json);
   const SyncSummary& m = *r;
   double mbps = m.duration_s > 0 ? m.bytes_changed / m.duration_s / 1e6 : 0;
@@ -149,6 +146,201 @@ int CmdSync(const Cli& c) {
       static_cast<unsigned long long>(m.dirs_created),
       static_cast<unsigned long long>(m.meta_changed), HumanBytes(m.bytes_changed).c_str(),
       HumanBytes(m.bytes_wire).c_str(), m.duration_s);
+  return 0;
+}
+
+std::string IsoTime(int64_t ms) {
+  if (ms <= 0) return "";
+  time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::ordered_json HistoryJson(const HistoryRow& h) {
+  nlohmann::ordered_json j = {{"id", h.id},
+                              {"trigger", h.trigger},
+                              {"peer", h.peer},
+                              {"started", IsoTime(h.started)},
+                              {"finished", IsoTime(h.finished)},
+                              {"result", h.result},
+                              {"duration_s", h.duration_s},
+                              {"bytes_wire", h.bytes_wire},
+                              {"bytes_changed", h.bytes_changed},
+                              {"files_changed", h.files_changed},
+                              {"files_deleted", h.files_deleted},
+                              {"db_changes", h.db_changes},
+                              {"db_full_copy", h.db_full},
+                              {"db_full_copy_reason", h.db_reason}};
+  j["phases_s"] =
+      nlohmann::ordered_json::parse(h.phases_json.empty() ? "{}" : h.phases_json, nullptr, false);
+  if (!h.error.empty()) {
+    j["error"] = h.error_code;
+    j["message"] = h.error;
+  }
+  return j;
+}
+
+int CmdStatus(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  auto state = NodeState::Open(*s);
+  if (!state.ok()) return Fail(state.status(), c.json);
+  auto n = (*state)->Get();
+  if (!n.ok()) return Fail(n.status(), c.json);
+  auto last = (*state)->History(1);
+  if (!last.ok()) return Fail(last.status(), c.json);
+  auto running = (*state)->Running();
+  if (!running.ok()) return Fail(running.status(), c.json);
+  bool schedules =
+      n->ha_enabled && n->mode == Mode::kSecondary && n->status == NodeStatus::kStandby;
+  int64_t now_s = NowMs() / 1000;
+  int64_t next =
+      schedules ? NextRun(n->schedule_anchor, s->start_minute, s->run_every_s, now_s) : 0;
+  nlohmann::ordered_json j = {{"node", s->node_name},
+                              {"mode", ModeName(n->mode)},
+                              {"node_status", NodeStatusName(n->status)},
+                              {"ha_enabled", n->ha_enabled},
+                              {"generation", n->generation},
+                              {"client_connections", n->client_connections},
+                              {"peer", s->primary},
+                              {"next_scheduled_sync", next ? IsoTime(next * 1000) : ""}};
+  j["running_sync"] = *running ? HistoryJson(**running) : nlohmann::ordered_json(nullptr);
+  j["last_sync"] = last->empty() ? nlohmann::ordered_json(nullptr) : HistoryJson(last->front());
+  if (c.json) {
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::printf("node %s: %s, %s; HA %s; generation %llu; client connections %s\n",
+              s->node_name.c_str(), ModeName(n->mode), NodeStatusName(n->status),
+              n->ha_enabled ? "enabled" : "disabled",
+              static_cast<unsigned long long>(n->generation),
+              n->client_connections ? "accepted" : "stopped");
+  if (!s->primary.empty()) std::printf("Primary: %s\n", s->primary.c_str());
+  if (*running) {
+    std::printf("sync running since %s (%s)\n", IsoTime((*running)->started).c_str(),
+                (*running)->trigger.c_str());
+  }
+  if (last->empty()) {
+    std::printf("last sync: none yet\n");
+  } else {
+    const HistoryRow& h = last->front();
+    std::printf("last sync: %s, started %s, %s, %.2f s, %s on the wire%s%s\n", h.result.c_str(),
+                IsoTime(h.started).c_str(), h.trigger.c_str(), h.duration_s,
+                HumanBytes(h.bytes_wire).c_str(), h.error.empty() ? "" : ": ", h.error.c_str());
+  }
+  std::printf("next scheduled sync: %s\n",
+              next ? IsoTime(next * 1000).c_str()
+                   : (n->mode == Mode::kPrimary ? "none (this node is the Primary)"
+                                                : "none (HA disabled or node Active)"));
+  return 0;
+}
+
+int CmdHistory(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  auto state = NodeState::Open(*s);
+  if (!state.ok()) return Fail(state.status(), c.json);
+  auto rows = (*state)->History(c.limit);
+  if (!rows.ok()) return Fail(rows.status(), c.json);
+  if (c.json) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const auto& h : *rows) j.push_back(HistoryJson(h));
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::printf("%-6s %-20s %-9s %-11s %9s %12s %10s  %s\n", "id", "started", "trigger", "result",
+              "seconds", "wire", "db", "details");
+  for (const auto& h : *rows) {
+    std::string details =
+        h.error.empty() ? (h.db_full ? "full database copy: " + h.db_reason : "") : h.error;
+    std::printf("%-6lld %-20s %-9s %-11s %9.2f %12s %10llu  %s\n", static_cast<long long>(h.id),
+                IsoTime(h.started).c_str(), h.trigger.c_str(), h.result.c_str(), h.duration_s,
+                HumanBytes(h.bytes_wire).c_str(), static_cast<unsigned long long>(h.db_changes),
+                details.c_str());
+  }
+  return 0;
+}
+
+int CmdMode(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  Result<bool> changed = false;
+  if (c.word == "primary") {
+    changed = PromoteNode(*s, "failover mode primary");
+  } else {
+    auto state = NodeState::Open(*s);
+    if (!state.ok()) return Fail(state.status(), c.json);
+    changed = (*state)->Demote("failover mode secondary");
+  }
+  if (!changed.ok()) return Fail(changed.status(), c.json);
+  auto state = NodeState::Open(*s);
+  if (!state.ok()) return Fail(state.status(), c.json);
+  auto n = (*state)->Get();
+  if (!n.ok()) return Fail(n.status(), c.json);
+  if (c.json) {
+    nlohmann::ordered_json j = {{"result", "ok"},
+                                {"changed", *changed},
+                                {"mode", ModeName(n->mode)},
+                                {"node_status", NodeStatusName(n->status)},
+                                {"generation", n->generation}};
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::printf("%s: %s, %s, generation %llu\n",
+              *changed ? "mode changed" : "mode unchanged (already so)", ModeName(n->mode),
+              NodeStatusName(n->status), static_cast<unsigned long long>(n->generation));
+  return 0;
+}
+
+int CmdClients(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), false);
+  auto state = NodeState::Open(*s);
+  if (!state.ok()) return Fail(state.status(), false);
+  Status st = (*state)->SetClientConnections(c.word == "enable");
+  if (!st.ok()) return Fail(st, false);
+  std::printf("new client connections %s\n", c.word == "enable" ? "resumed" : "stopped");
+  return 0;
+}
+
+int CmdHa(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), false);
+  auto state = NodeState::Open(*s);
+  if (!state.ok()) return Fail(state.status(), false);
+  Status st = (*state)->SetHaEnabled(c.word == "enable");
+  if (!st.ok()) return Fail(st, false);
+  std::printf("HA %s\n", c.word == "enable" ? "enabled: scheduled syncs run"
+                                            : "disabled: no new scheduled sync starts");
+  if (c.word == "disable" && c.wait) {
+    for (;;) {
+      auto r = (*state)->Running();
+      if (!r.ok()) return Fail(r.status(), false);
+      if (!*r) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    auto last = (*state)->History(1);
+    if (!last.ok()) return Fail(last.status(), false);
+    if (last->empty()) {
+      std::printf("no sync has run on this node\n");
+    } else {
+      const HistoryRow& h = last->front();
+      std::printf("last sync: %s (started %s)%s%s\n", h.result.c_str(), IsoTime(h.started).c_str(),
+                  h.error.empty() ? "" : ": ", h.error.c_str());
+      if (h.result != "ok") return 1;
+    }
+  }
+  return 0;
+}
+
+int CmdDaemon(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), false);
+  Status st = RunDaemon(*s, c.transport);
+  if (!st.ok()) return Fail(st, false);
   return 0;
 }
 
@@ -304,6 +496,8 @@ int CmdVersion(const Cli& c) {
 int Main(int argc, char** argv) {
   // A peer that goes away must be an error we report, not a signal that kills us mid-commit.
   ::signal(SIGPIPE, SIG_IGN);
+  std::string self = argc > 0 ? argv[0] : "hasync";
+  bool invoked_as_failover = self.size() >= 8 && self.substr(self.size() - 8) == "failover";
   Cli c;
   c.config = DefaultConfigPath();
   CLI::App app{
@@ -317,7 +511,7 @@ int Main(int argc, char** argv) {
 
   auto* sync = app.add_subcommand(
       "sync", "pull the database and file roots from the Primary now (run on the Secondary)");
-  sync->add_option("--host", c.host,
+  sync->add_option("host,--host", c.host,
                    "the trusted Primary to pull from over ssh (default: [secondary] primary)");
   sync->add_option("--transport", c.transport,
                    "instead of ssh: a command whose stdin/stdout reach the Primary's `hasync "
@@ -330,6 +524,40 @@ int Main(int argc, char** argv) {
   sync->add_flag("--full-db", c.full_db,
                  "copy the Primary's database whole instead of its changes (after a schema "
                  "change, or to repair)");
+
+  auto* status = app.add_subcommand(
+      "status", "mode, node status, HA, generation, last sync, next scheduled sync");
+  status->add_flag("--json", c.json, "print as JSON");
+  auto* history = app.add_subcommand("history", "the Sync History, newest first");
+  history->add_option("-n", c.limit, "how many rows (default 20)")->check(CLI::Range(1, 100000));
+  history->add_flag("--json", c.json, "print as JSON");
+  auto* mode = app.add_subcommand(
+      "mode",
+      "`failover mode primary`: become the Primary now (as a fail-over: Active, a new "
+      "generation, the promote hook); `failover mode secondary`: become a Secondary "
+      "(Standby) without restarting the scheduler");
+  mode->add_option("mode", c.word, "primary or secondary")
+      ->required()
+      ->check(CLI::IsMember({"primary", "secondary"}));
+  mode->add_flag("--json", c.json, "print the new state as JSON");
+  auto* clients =
+      app.add_subcommand("client-connection",
+                         "`failover client-connection disable|enable`: stop or resume new "
+                         "client connections (persisted; the status pages drain the node)");
+  clients->add_option("action", c.word, "disable or enable")
+      ->required()
+      ->check(CLI::IsMember({"disable", "enable"}));
+  auto* ha = app.add_subcommand("ha",
+                                "`hasync ha enable|disable [--wait]`: start or stop "
+                                "scheduled syncs (a running sync finishes first)");
+  ha->add_option("action", c.word, "enable or disable")
+      ->required()
+      ->check(CLI::IsMember({"disable", "enable"}));
+  ha->add_flag("--wait", c.wait, "disable: wait for a running sync and report the last result");
+  auto* daemon = app.add_subcommand(
+      "daemon", "run the node: scheduled syncs on a Secondary in Standby with HA enabled");
+  daemon->add_option("--transport", c.transport,
+                     "instead of ssh to [secondary] primary: a command reaching its serve side");
 
   auto* serve = app.add_subcommand("serve", "the Primary's read-only side of a sync");
   serve->add_flag("--stdio", c.stdio, "speak the protocol on stdin/stdout (required)")->required();
@@ -374,7 +602,16 @@ int Main(int argc, char** argv) {
   }
   Status st = InitLogging(c.log_level);
   if (!st.ok()) return Fail(st, false);
-  if (sync->parsed()) return CmdSync(c);
+  if (sync->parsed()) {
+    if (invoked_as_failover) c.trigger = "failover";
+    return CmdSync(c);
+  }
+  if (status->parsed()) return CmdStatus(c);
+  if (history->parsed()) return CmdHistory(c);
+  if (mode->parsed()) return CmdMode(c);
+  if (clients->parsed()) return CmdClients(c);
+  if (ha->parsed()) return CmdHa(c);
+  if (daemon->parsed()) return CmdDaemon(c);
   if (serve->parsed()) return CmdServe(c);
   if (version->parsed()) return CmdVersion(c);
   if (trust_key->parsed()) return CmdTrustKey(c);

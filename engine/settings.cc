@@ -13,7 +13,7 @@
 namespace hasync::engine {
 namespace {
 
-const std::set<std::string> kReservedSections = {"ha", "failover", "notify", "status"};
+const std::set<std::string> kReservedSections = {"failover", "notify", "status"};
 
 Status Bad(const std::string& key, const std::string& what) {
   return Status(Code::kConfig, key + ": " + what);
@@ -152,6 +152,30 @@ Status ParseSecondary(const toml::table& t, Settings& s) {
   if (!s.primary.empty() && !ValidHostName(s.primary)) {
     return Bad("secondary.primary", "'" + s.primary + "' is not a host name or address");
   }
+  HASYNC_ASSIGN_OR_RETURN(std::string start,
+                          GetString(t, "secondary", "start_time", false, "01:00"));
+  HASYNC_ASSIGN_OR_RETURN(s.start_minute, ParseStartTime(start, "secondary.start_time"));
+  HASYNC_ASSIGN_OR_RETURN(std::string every, GetString(t, "secondary", "run_every", false, "60m"));
+  HASYNC_ASSIGN_OR_RETURN(s.run_every_s, ParseRunEvery(every, "secondary.run_every"));
+  return Status::Ok();
+}
+
+Status ParseHa(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "ha", {"enabled", "mode", "node_status", "promote_hook"}));
+  if (const toml::node* n = t.get("enabled")) {
+    if (!n->is_boolean()) return Bad("ha.enabled", "must be true or false");
+    s.ha.enabled = n->as_boolean()->get();
+  }
+  HASYNC_ASSIGN_OR_RETURN(s.ha.mode, GetString(t, "ha", "mode", false, "secondary"));
+  if (s.ha.mode != "primary" && s.ha.mode != "secondary") {
+    return Bad("ha.mode", "must be \"primary\" or \"secondary\", not \"" + s.ha.mode + "\"");
+  }
+  HASYNC_ASSIGN_OR_RETURN(s.ha.node_status, GetString(t, "ha", "node_status", false, "standby"));
+  if (s.ha.node_status != "standby" && s.ha.node_status != "active") {
+    return Bad("ha.node_status",
+               "must be \"standby\" or \"active\", not \"" + s.ha.node_status + "\"");
+  }
+  HASYNC_ASSIGN_OR_RETURN(s.ha.promote_hook, GetString(t, "ha", "promote_hook", false));
   return Status::Ok();
 }
 
@@ -255,7 +279,7 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (key == "node" || key == "files" || key == "sync" || key == "ssh" || key == "secondary" ||
-        key == "database" || kReservedSections.count(key)) {
+        key == "database" || key == "ha" || kReservedSections.count(key)) {
       if (key != "files" && !v.is_table()) return Bad(key, "must be a [" + key + "] section");
       continue;
     }
@@ -272,11 +296,41 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   if (const toml::table* t = root["ssh"].as_table()) HASYNC_RETURN_IF_ERROR(ParseSsh(*t, s));
   if (const toml::table* t = root["secondary"].as_table())
     HASYNC_RETURN_IF_ERROR(ParseSecondary(*t, s));
+  if (const toml::table* t = root["ha"].as_table()) HASYNC_RETURN_IF_ERROR(ParseHa(*t, s));
   if (const toml::table* t = root["database"].as_table())
     HASYNC_RETURN_IF_ERROR(ParseDatabase(*t, s));
   if (s.ssh.known_hosts.empty()) s.ssh.known_hosts = s.state_dir + "/known_hosts";
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;
+}
+
+Result<int64_t> ParseRunEvery(const std::string& text, const std::string& key) {
+  size_t digits = 0;
+  while (digits < text.size() && isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 6 || digits + 1 != text.size()) {
+    return Bad(key, "'" + text + "' must be a number and a unit: 90m, 4h or 1d");
+  }
+  int64_t n = std::stoll(text.substr(0, digits));
+  int64_t unit = text.back() == 'm'   ? 60
+                 : text.back() == 'h' ? 3600
+                 : text.back() == 'd' ? 86400
+                                      : 0;
+  if (unit == 0) return Bad(key, "'" + text + "' must end in m (minutes), h (hours) or d (days)");
+  int64_t s = n * unit;
+  if (s < 60 || s > 30 * 86400) return Bad(key, "'" + text + "' must be from 1m to 30d");
+  return s;
+}
+
+Result<int> ParseStartTime(const std::string& text, const std::string& key) {
+  if (text.size() != 5 || text[2] != ':' || !isdigit(static_cast<unsigned char>(text[0])) ||
+      !isdigit(static_cast<unsigned char>(text[1])) ||
+      !isdigit(static_cast<unsigned char>(text[3])) ||
+      !isdigit(static_cast<unsigned char>(text[4]))) {
+    return Bad(key, "'" + text + "' must be HH:MM (GMT), 00:00 to 23:59");
+  }
+  int h = std::stoi(text.substr(0, 2)), m = std::stoi(text.substr(3, 2));
+  if (h > 23 || m > 59) return Bad(key, "'" + text + "' must be HH:MM (GMT), 00:00 to 23:59");
+  return h * 60 + m;
 }
 
 bool ValidHostName(const std::string& h) {

@@ -41,6 +41,14 @@ struct DatabaseSettings {
   bool enabled() const { return !conninfo.empty(); }
 };
 
+// [ha]: the node's HA settings; they seed its node state (engine/node_state.h) on first use.
+struct HaSettings {
+  bool enabled = false;
+  std::string mode = "secondary";       // primary | secondary
+  std::string node_status = "standby";  // standby | active
+  std::string promote_hook;             // run with /bin/sh -c when this node becomes Primary
+};
+
 struct Settings {
   std::string path;  // the file these came from
   std::string node_name;
@@ -51,6 +59,9 @@ struct Settings {
   unsigned threads = 0;           // 0: one per core
   int64_t max_clock_skew_s = 60;  // [sync]: both servers must have the same clock time
   std::string primary;            // [secondary] primary: the trusted host to sync from
+  int start_minute = 60;          // [secondary] start_time, minutes after 00:00 GMT
+  int64_t run_every_s = 3600;     // [secondary] run_every
+  HaSettings ha;
   SshSettings ssh;
   DatabaseSettings database;
 };
@@ -62,6 +73,10 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
 // A host name or address (letters, digits, '-', '.', ':'; not starting with '-'): what may
 // reach an ssh command line, known_hosts or authorized_keys.
 bool ValidHostName(const std::string& h);
+
+// "90m", "4h", "1d" -> seconds; "01:00" -> minutes after midnight. kConfig naming `key`.
+Result<int64_t> ParseRunEvery(const std::string& text, const std::string& key);
+Result<int> ParseStartTime(const std::string& text, const std::string& key);
 
 // --config, else $HASYNC_CONFIG, else /etc/hasync/hasync.toml.
 std::string DefaultConfigPath();

@@ -392,4 +392,17 @@ Status ClassifySshFailure(const Status& st) {
   return st;
 }
 
+// The ssh command that reaches a trusted host's serve side.
+Result<std::string> SshTransportTo(const Settings& s, const std::string& host) {
+  Trust trust(s);
+  HASYNC_ASSIGN_OR_RETURN(TrustedHost h, trust.Find(host));
+  if (h.host_key.empty()) {
+    return Status(Code::kHostKey, "the host key of " + host +
+                                      " is not pinned yet: run `hasync trust test " + host +
+                                      "` and confirm it");
+  }
+  HASYNC_RETURN_IF_ERROR(trust.LocalKey().status());
+  return trust.SshCommand(h, "hasync serve --stdio");
+}
+
 }  // namespace hasync::engine

@@ -66,4 +66,8 @@ Status ClassifySshFailure(const Status& st);
 // Quotes s for /bin/sh.
 std::string ShellQuote(const std::string& s);
 
+// The ssh command that reaches a trusted host's serve side (kNotFound when not trusted,
+// kHostKey when its host key is not pinned yet).
+Result<std::string> SshTransportTo(const Settings& s, const std::string& host);
+
 }  // namespace hasync::engine

@@ -21,31 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Cmd {
-  int code;
-  std::string out;  // stdout and stderr
-};
+using testing::Cmd;
+using testing::Shell;
 
-Cmd Shell(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int st = ::pclose(p);
-  return Cmd{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+int FreePort() { return testing::FreeLoopbackPort(); }
 
 bool Accepts(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -1,0 +1,343 @@
+#include "engine/node_state.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/log.h"
+
+namespace hasync::engine {
+namespace {
+
+constexpr int kBusyTimeoutMs = 15000;
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Status ok(const std::string& what) const {
+    if (rc_ != SQLITE_OK) return Err(what);
+    return Status::Ok();
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE, or an error.
+  int Step() { return rc_ = sqlite3_step(s_); }
+  int64_t Int(int c) const { return sqlite3_column_int64(s_, c); }
+  double Real(int c) const { return sqlite3_column_double(s_, c); }
+  std::string Text(int c) const {
+    const auto* t = sqlite3_column_text(s_, c);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  Status Err(const std::string& what) const {
+    return Status(Code::kIo, "node state (" + what + "): " + sqlite3_errmsg(db_));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS node (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  ha_enabled INTEGER NOT NULL, mode TEXT NOT NULL, node_status TEXT NOT NULL,
+  generation INTEGER NOT NULL, client_connections INTEGER NOT NULL,
+  schedule_anchor INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, trigger TEXT NOT NULL, peer TEXT NOT NULL,
+  pid INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
+  result TEXT NOT NULL, error_code TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',
+  duration_s REAL NOT NULL DEFAULT 0, bytes_wire INTEGER NOT NULL DEFAULT 0,
+  bytes_changed INTEGER NOT NULL DEFAULT 0, files_changed INTEGER NOT NULL DEFAULT 0,
+  files_deleted INTEGER NOT NULL DEFAULT 0, db_changes INTEGER NOT NULL DEFAULT 0,
+  db_full INTEGER NOT NULL DEFAULT 0, db_reason TEXT NOT NULL DEFAULT '',
+  phases TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
+  message TEXT NOT NULL);
+)sql";
+
+constexpr char kHistoryColumns[] =
+    "id, trigger, peer, pid, started, finished, result, error_code, error, duration_s, "
+    "bytes_wire, bytes_changed, files_changed, files_deleted, db_changes, db_full, db_reason, "
+    "phases";
+
+HistoryRow ReadHistory(const Stmt& s) {
+  HistoryRow h;
+  h.id = s.Int(0);
+  h.trigger = s.Text(1);
+  h.peer = s.Text(2);
+  h.pid = s.Int(3);
+  h.started = s.Int(4);
+  h.finished = s.Int(5);
+  h.result = s.Text(6);
+  h.error_code = s.Text(7);
+  h.error = s.Text(8);
+  h.duration_s = s.Real(9);
+  h.bytes_wire = static_cast<uint64_t>(s.Int(10));
+  h.bytes_changed = static_cast<uint64_t>(s.Int(11));
+  h.files_changed = static_cast<uint64_t>(s.Int(12));
+  h.files_deleted = static_cast<uint64_t>(s.Int(13));
+  h.db_changes = static_cast<uint64_t>(s.Int(14));
+  h.db_full = s.Int(15) != 0;
+  h.db_reason = s.Text(16);
+  h.phases_json = s.Text(17);
+  return h;
+}
+
+bool ProcessAlive(int64_t pid) {
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* ModeName(Mode m) { return m == Mode::kPrimary ? "primary" : "secondary"; }
+const char* NodeStatusName(NodeStatus s) { return s == NodeStatus::kActive ? "active" : "standby"; }
+
+Result<std::unique_ptr<NodeState>> NodeState::Open(const Settings& s) {
+  std::string path = s.state_dir + "/node.db";
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status(Code::kIo, "opening the node state " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  std::unique_ptr<NodeState> n(new NodeState(db));
+  HASYNC_RETURN_IF_ERROR(n->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"));
+  HASYNC_RETURN_IF_ERROR(n->Exec(kSchema));
+  // Seed from [ha] the first time only: afterwards the node's own state is the truth.
+  Stmt seed(db,
+            "INSERT OR IGNORE INTO node (id, ha_enabled, mode, node_status, generation, "
+            "client_connections, schedule_anchor, updated) VALUES (1, ?, ?, ?, 1, 1, ?, ?)");
+  HASYNC_RETURN_IF_ERROR(seed.ok("seeding"));
+  seed.Bind(1, int64_t{s.ha.enabled ? 1 : 0})
+      .Bind(2, s.ha.mode)
+      .Bind(3, s.ha.node_status)
+      .Bind(4, NowMs() / 1000)
+      .Bind(5, NowMs());
+  if (seed.Step() != SQLITE_DONE) return seed.Err("seeding");
+  HASYNC_RETURN_IF_ERROR(n->RecoverInterrupted());
+  return n;
+}
+
+NodeState::~NodeState() { sqlite3_close(db_); }
+
+Status NodeState::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    return Status(Code::kIo, "node state: " + m);
+  }
+  return Status::Ok();
+}
+
+Status NodeState::RecoverInterrupted() {
+  Stmt q(db_, "SELECT id, pid FROM history WHERE result = 'running'");
+  HASYNC_RETURN_IF_ERROR(q.ok("history"));
+  std::vector<int64_t> gone;
+  while (q.Step() == SQLITE_ROW) {
+    if (!ProcessAlive(q.Int(1))) gone.push_back(q.Int(0));
+  }
+  for (int64_t id : gone) {
+    Stmt u(db_,
+           "UPDATE history SET result = 'interrupted', finished = ?, error_code = 'aborted', "
+           "error = 'the process running this sync ended before it finished (killed or "
+           "crashed); the next sync recovered its state' WHERE id = ? AND result = 'running'");
+    u.Bind(1, NowMs()).Bind(2, id);
+    if (u.Step() != SQLITE_DONE) return u.Err("history");
+    Log("node")->warn("sync {} was interrupted: recorded in the history", id);
+  }
+  return Status::Ok();
+}
+
+Result<NodeInfo> NodeState::Get() {
+  Stmt q(db_,
+         "SELECT ha_enabled, mode, node_status, generation, client_connections, schedule_anchor "
+         "FROM node WHERE id = 1");
+  HASYNC_RETURN_IF_ERROR(q.ok("reading"));
+  if (q.Step() != SQLITE_ROW) return q.Err("reading");
+  NodeInfo n;
+  n.ha_enabled = q.Int(0) != 0;
+  n.mode = q.Text(1) == "primary" ? Mode::kPrimary : Mode::kSecondary;
+  n.status = q.Text(2) == "active" ? NodeStatus::kActive : NodeStatus::kStandby;
+  n.generation = static_cast<uint64_t>(q.Int(3));
+  n.client_connections = q.Int(4) != 0;
+  n.schedule_anchor = q.Int(5);
+  return n;
+}
+
+Result<bool> NodeState::Promote(const std::string& why) {
+  HASYNC_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto n = Get();
+  if (!n.ok()) {
+    (void)Exec("ROLLBACK");
+    return n.status();
+  }
+  if (n->mode == Mode::kPrimary && n->status == NodeStatus::kActive) {
+    HASYNC_RETURN_IF_ERROR(Exec("COMMIT"));
+    return false;
+  }
+  Stmt u(db_,
+         "UPDATE node SET mode = 'primary', node_status = 'active', generation = generation + 1, "
+         "updated = ? WHERE id = 1");
+  u.Bind(1, NowMs());
+  if (u.Step() != SQLITE_DONE) {
+    (void)Exec("ROLLBACK");
+    return u.Err("promoting");
+  }
+  Stmt e(db_, "INSERT INTO events (at, kind, message) VALUES (?, 'promoted', ?)");
+  e.Bind(1, NowMs()).Bind(2, why + "; generation " + std::to_string(n->generation + 1));
+  if (e.Step() != SQLITE_DONE) {
+    (void)Exec("ROLLBACK");
+    return e.Err("promoting");
+  }
+  HASYNC_RETURN_IF_ERROR(Exec("COMMIT"));
+  return true;
+}
+
+Result<bool> NodeState::Demote(const std::string& why) {
+  HASYNC_ASSIGN_OR_RETURN(NodeInfo n, Get());
+  if (n.mode == Mode::kSecondary && n.status == NodeStatus::kStandby) return false;
+  HASYNC_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Stmt u(db_,
+         "UPDATE node SET mode = 'secondary', node_status = 'standby', updated = ? WHERE id = 1");
+  u.Bind(1, NowMs());
+  Stmt e(db_, "INSERT INTO events (at, kind, message) VALUES (?, 'mode-changed', ?)");
+  e.Bind(1, NowMs()).Bind(2, why);
+  if (u.Step() != SQLITE_DONE || e.Step() != SQLITE_DONE) {
+    (void)Exec("ROLLBACK");
+    return u.Err("changing mode");
+  }
+  HASYNC_RETURN_IF_ERROR(Exec("COMMIT"));
+  return true;
+}
+
+Status NodeState::SetHaEnabled(bool enabled) {
+  Stmt u(db_, "UPDATE node SET ha_enabled = ?, updated = ? WHERE id = 1");
+  u.Bind(1, int64_t{enabled ? 1 : 0}).Bind(2, NowMs());
+  if (u.Step() != SQLITE_DONE) return u.Err("HA enabled");
+  return AddEvent(enabled ? "ha-enabled" : "ha-disabled", enabled ? "HA enabled" : "HA disabled");
+}
+
+Status NodeState::SetClientConnections(bool enabled) {
+  Stmt u(db_, "UPDATE node SET client_connections = ?, updated = ? WHERE id = 1");
+  u.Bind(1, int64_t{enabled ? 1 : 0}).Bind(2, NowMs());
+  if (u.Step() != SQLITE_DONE) return u.Err("client connections");
+  return AddEvent(enabled ? "clients-enabled" : "clients-disabled",
+                  enabled ? "new client connections resumed" : "new client connections stopped");
+}
+
+Status NodeState::SetScheduleAnchor(int64_t unix_s) {
+  Stmt u(db_, "UPDATE node SET schedule_anchor = ?, updated = ? WHERE id = 1");
+  u.Bind(1, unix_s).Bind(2, NowMs());
+  if (u.Step() != SQLITE_DONE) return u.Err("schedule");
+  return Status::Ok();
+}
+
+Result<int64_t> NodeState::BeginSync(const std::string& trigger, const std::string& peer) {
+  Stmt i(
+      db_,
+      "INSERT INTO history (trigger, peer, pid, started, result) VALUES (?, ?, ?, ?, 'running')");
+  i.Bind(1, trigger).Bind(2, peer).Bind(3, int64_t{::getpid()}).Bind(4, NowMs());
+  if (i.Step() != SQLITE_DONE) return i.Err("history");
+  return sqlite3_last_insert_rowid(db_);
+}
+
+Status NodeState::FinishSync(const HistoryRow& h) {
+  Stmt u(db_,
+         "UPDATE history SET finished = ?, result = ?, error_code = ?, error = ?, duration_s = ?, "
+         "bytes_wire = ?, bytes_changed = ?, files_changed = ?, files_deleted = ?, "
+         "db_changes = ?, db_full = ?, db_reason = ?, phases = ? WHERE id = ?");
+  u.Bind(1, NowMs())
+      .Bind(2, h.result)
+      .Bind(3, h.error_code)
+      .Bind(4, h.error)
+      .Bind(5, h.duration_s)
+      .Bind(6, static_cast<int64_t>(h.bytes_wire))
+      .Bind(7, static_cast<int64_t>(h.bytes_changed))
+      .Bind(8, static_cast<int64_t>(h.files_changed))
+      .Bind(9, static_cast<int64_t>(h.files_deleted))
+      .Bind(10, static_cast<int64_t>(h.db_changes))
+      .Bind(11, int64_t{h.db_full ? 1 : 0})
+      .Bind(12, h.db_reason)
+      .Bind(13, h.phases_json.empty() ? std::string("{}") : h.phases_json)
+      .Bind(14, h.id);
+  if (u.Step() != SQLITE_DONE) return u.Err("history");
+  return Status::Ok();
+}
+
+Status NodeState::RecordSkipped(const std::string& trigger, const std::string& peer,
+                                const Status& why) {
+  Stmt i(db_,
+         "INSERT INTO history (trigger, peer, pid, started, finished, result, error_code, error) "
+         "VALUES (?, ?, ?, ?, ?, 'skipped', ?, ?)");
+  int64_t now = NowMs();
+  i.Bind(1, trigger).Bind(2, peer).Bind(3, int64_t{::getpid()}).Bind(4, now).Bind(5, now);
+  i.Bind(6, CodeName(why.code())).Bind(7, why.message());
+  if (i.Step() != SQLITE_DONE) return i.Err("history");
+  return Status::Ok();
+}
+
+Result<std::vector<HistoryRow>> NodeState::History(int limit) {
+  Stmt q(db_, std::string("SELECT ") + kHistoryColumns + " FROM history ORDER BY id DESC LIMIT ?");
+  HASYNC_RETURN_IF_ERROR(q.ok("history"));
+  q.Bind(1, int64_t{limit});
+  std::vector<HistoryRow> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(ReadHistory(q));
+  return out;
+}
+
+Result<std::optional<HistoryRow>> NodeState::Running() {
+  Stmt q(db_, std::string("SELECT ") + kHistoryColumns +
+                  " FROM history WHERE result = 'running' ORDER BY id DESC LIMIT 1");
+  HASYNC_RETURN_IF_ERROR(q.ok("history"));
+  if (q.Step() != SQLITE_ROW) return std::optional<HistoryRow>();
+  return std::optional<HistoryRow>(ReadHistory(q));
+}
+
+Status NodeState::AddEvent(const std::string& kind, const std::string& message) {
+  Stmt i(db_, "INSERT INTO events (at, kind, message) VALUES (?, ?, ?)");
+  i.Bind(1, NowMs()).Bind(2, kind).Bind(3, message);
+  if (i.Step() != SQLITE_DONE) return i.Err("events");
+  return Status::Ok();
+}
+
+Result<std::vector<EventRow>> NodeState::Events(int limit) {
+  Stmt q(db_, "SELECT id, at, kind, message FROM events ORDER BY id DESC LIMIT ?");
+  HASYNC_RETURN_IF_ERROR(q.ok("events"));
+  q.Bind(1, int64_t{limit});
+  std::vector<EventRow> out;
+  while (q.Step() == SQLITE_ROW) out.push_back({q.Int(0), q.Int(1), q.Text(2), q.Text(3)});
+  return out;
+}
+
+}  // namespace hasync::engine

@@ -1,0 +1,98 @@
+// The node's own state (DESIGN.md: node-local, never replicated): HA enabled, mode, node status,
+// generation, client connections, the sync history and the event log, in SQLite at
+// <state_dir>/node.db. WAL journal mode and a busy timeout make the CLI and the daemon safe to
+// use at once; every change is one transaction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/settings.h"
+
+struct sqlite3;
+
+namespace hasync::engine {
+
+enum class Mode { kPrimary, kSecondary };
+enum class NodeStatus { kStandby, kActive };
+const char* ModeName(Mode m);              // "primary"
+const char* NodeStatusName(NodeStatus s);  // "standby"
+
+struct NodeInfo {
+  bool ha_enabled = false;
+  Mode mode = Mode::kSecondary;
+  NodeStatus status = NodeStatus::kStandby;
+  uint64_t generation = 1;  // DESIGN.md invariant 8: every promotion starts a new one
+  bool client_connections = true;
+  int64_t schedule_anchor = 0;  // unix seconds when the schedule was last saved
+};
+
+// One row of the Sync History.
+struct HistoryRow {
+  int64_t id = 0;
+  std::string trigger;  // manual | failover | scheduled
+  std::string peer;
+  int64_t pid = 0;
+  int64_t started = 0;  // unix ms
+  int64_t finished = 0;
+  std::string result;  // running | ok | failed | interrupted | skipped
+  std::string error_code;
+  std::string error;
+  double duration_s = 0;
+  uint64_t bytes_wire = 0;
+  uint64_t bytes_changed = 0;
+  uint64_t files_changed = 0;
+  uint64_t files_deleted = 0;
+  uint64_t db_changes = 0;
+  bool db_full = false;
+  std::string db_reason;
+  std::string phases_json;  // {"connect and scan": 0.1, ...}
+};
+
+struct EventRow {
+  int64_t id = 0;
+  int64_t at = 0;  // unix ms
+  std::string kind;
+  std::string message;
+};
+
+class NodeState {
+ public:
+  // Opens (creating on first use, seeded from the settings' [ha]) and marks syncs whose
+  // process is gone as interrupted.
+  static Result<std::unique_ptr<NodeState>> Open(const Settings& s);
+  ~NodeState();
+
+  Result<NodeInfo> Get();
+  // `failover mode primary`: Primary and Active, a new generation; idempotent (ok, changed).
+  Result<bool> Promote(const std::string& why);
+  // `failover mode secondary`: Secondary and Standby; idempotent.
+  Result<bool> Demote(const std::string& why);
+  Status SetHaEnabled(bool enabled);
+  Status SetClientConnections(bool enabled);
+  Status SetScheduleAnchor(int64_t unix_s);
+
+  Result<int64_t> BeginSync(const std::string& trigger, const std::string& peer);
+  Status FinishSync(const HistoryRow& row);  // by row.id
+  // A sync that did not start: another was running, or the node may not sync.
+  Status RecordSkipped(const std::string& trigger, const std::string& peer, const Status& why);
+  Result<std::vector<HistoryRow>> History(int limit);
+  Result<std::optional<HistoryRow>> Running();
+
+  Status AddEvent(const std::string& kind, const std::string& message);
+  Result<std::vector<EventRow>> Events(int limit);
+
+ private:
+  explicit NodeState(sqlite3* db) : db_(db) {}
+  Status Exec(const std::string& sql);
+  Status RecoverInterrupted();
+  sqlite3* db_;
+};
+
+int64_t NowMs();
+
+}  // namespace hasync::engine

@@ -1,0 +1,124 @@
+// The HA node through the binary, as an operator runs it: `failover` commands, status and
+// history telling the truth after each failure, the promote hook, one sync at a time.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/sync_lock.h"
+#include "tests/test_util.h"
+
+namespace hasync {
+namespace {
+
+using testing::Pair;
+using testing::Shell;
+
+class NodeTest : public ::testing::Test {
+ protected:
+  // `hasync ARGS` (or `failover ARGS`) as the Secondary.
+  testing::Cmd Run(const std::string& args, const char* binary = "hasync") {
+    std::string bin = std::string(HASYNC_BIN);
+    bin = bin.substr(0, bin.rfind('/') + 1) + binary;
+    return Shell(bin + " --log-level error --config " + pair_.secondary_config() + " " + args);
+  }
+  nlohmann::json Json(const std::string& args) {
+    auto r = Run(args + " --json");
+    EXPECT_EQ(r.code, 0) << r.out;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+  std::string Transport() { return "--transport '" + pair_.Serve() + "'"; }
+  Pair pair_;
+};
+
+TEST_F(NodeTest, SyncsAreRecordedAndStatusTellsTheLastOne) {
+  testing::WriteFile(pair_.primary() + "/a.conf", "a");
+  auto r = Run("sync " + Transport());
+  ASSERT_EQ(r.code, 0) << r.out;
+  // A sync whose Primary cannot be reached: failed, with the reason, in both views.
+  r = Run("sync --transport false");
+  EXPECT_EQ(r.code, 8) << r.out;
+  auto history = Json("history -n 5");
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0]["result"], "failed");
+  EXPECT_EQ(history[0]["error"], "peer");
+  EXPECT_NE(history[0]["message"].get<std::string>().find("before saying anything"),
+            std::string::npos);
+  EXPECT_EQ(history[1]["result"], "ok");
+  EXPECT_EQ(history[1]["files_changed"], 1);
+  EXPECT_TRUE(history[1]["phases_s"].contains("transfer"));
+  auto status = Json("status");
+  EXPECT_EQ(status["mode"], "secondary");
+  EXPECT_EQ(status["node_status"], "standby");
+  EXPECT_EQ(status["last_sync"]["result"], "failed");
+  EXPECT_TRUE(status["running_sync"].is_null());
+}
+
+TEST_F(NodeTest, AnActiveNodeNeverSyncsAndSaysWhy) {
+  std::string hook_log = pair_.dir() + "/hook.log";
+  pair_.SetExtra("",
+                 "[ha]\nenabled = true\npromote_hook = \"echo $HASYNC_EVENT "
+                 "$HASYNC_NODE $HASYNC_GENERATION >> " +
+                     hook_log + "\"\n");
+  auto m = Json("mode primary");
+  EXPECT_EQ(m["mode"], "primary");
+  EXPECT_EQ(m["node_status"], "active");
+  EXPECT_EQ(m["generation"], 2);
+  EXPECT_TRUE(m["changed"].get<bool>());
+  // Idempotent: no new generation, the hook does not run again.
+  m = Json("mode primary");
+  EXPECT_FALSE(m["changed"].get<bool>());
+  EXPECT_EQ(m["generation"], 2);
+  EXPECT_EQ(testing::ReadFile(hook_log), "promoted mdm-b 2\n");
+  // `failover sync <host>` on it: refused (exit 20), recorded, nothing changed.
+  testing::WriteFile(pair_.primary() + "/a.conf", "a");
+  auto r = Run("sync 10.0.0.1 " + Transport(), "failover");
+  EXPECT_EQ(r.code, 20) << r.out;
+  EXPECT_NE(r.out.find("this node is the Primary and never syncs"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(pair_.secondary() + "/a.conf"));
+  auto history = Json("history");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0]["result"], "skipped");
+  EXPECT_EQ(history[0]["trigger"], "failover");
+  EXPECT_EQ(history[0]["error"], "node_role");
+  // `failover mode secondary`: syncs again, keeps its generation.
+  m = Json("mode secondary");
+  EXPECT_EQ(m["node_status"], "standby");
+  EXPECT_EQ(m["generation"], 2);
+  r = Run("sync 10.0.0.1 " + Transport(), "failover");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(pair_.secondary() + "/a.conf"));
+}
+
+TEST_F(NodeTest, OneSyncAtATimeTheSecondSaysWhenTheFirstStarted) {
+  auto lock = engine::SyncLock::Acquire(pair_.dir() + "/sstate");
+  ASSERT_TRUE(lock.ok());
+  auto r = Run("sync " + Transport(), "failover");
+  EXPECT_EQ(r.code, 11) << r.out;
+  EXPECT_NE(r.out.find("another sync is running (pid " + std::to_string(::getpid()) + ", started "),
+            std::string::npos)
+      << r.out;
+  auto history = Json("history");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0]["result"], "skipped");
+  EXPECT_EQ(history[0]["error"], "busy");
+}
+
+TEST_F(NodeTest, ClientConnectionsAndHaArePersisted) {
+  EXPECT_EQ(Run("client-connection disable", "failover").code, 0);
+  EXPECT_EQ(Run("ha enable").code, 0);
+  auto status = Json("status");
+  EXPECT_FALSE(status["client_connections"].get<bool>());
+  EXPECT_TRUE(status["ha_enabled"].get<bool>());
+  EXPECT_NE(status["next_scheduled_sync"], "");
+  auto r = Run("ha disable --wait");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("no sync has run on this node"), std::string::npos) << r.out;
+  status = Json("status");
+  EXPECT_FALSE(status["ha_enabled"].get<bool>());
+  EXPECT_EQ(status["next_scheduled_sync"], "");
+  EXPECT_EQ(Run("client-connection maybe", "failover").code, 2);
+  EXPECT_EQ(Run("mode tertiary", "failover").code, 2);
+}
+
+}  // namespace
+}  // namespace hasync
