@@ -15,6 +15,7 @@
 #include "common/env.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "engine/config_edit.h"
 #include "engine/node.h"
 #include "engine/node_state.h"
 #include "engine/progress.h"
@@ -43,6 +44,8 @@ struct Cli {
   int limit = 20;
   std::string word;  // primary | secondary, enable | disable
   bool wait = false;
+  std::string config_key;  // config set
+  std::string value;
   // serve
   bool stdio = false;
   // sync over ssh, trust
@@ -336,6 +339,105 @@ int CmdHa(const Cli& c) {
   return 0;
 }
 
+nlohmann::ordered_json SettingsJson(const Settings& s) {
+  auto hm = [](int m) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%02d:%02d", (m / 60) % 24, m % 60);
+    return std::string(b);
+  };
+  auto every = [](int64_t sec) {
+    return sec % 86400 == 0  ? std::to_string(sec / 86400) + "d"
+           : sec % 3600 == 0 ? std::to_string(sec / 3600) + "h"
+                             : std::to_string(sec / 60) + "m";
+  };
+  nlohmann::ordered_json j;
+  j["node"] = {
+      {"name", s.node_name}, {"state_dir", s.state_dir}, {"software_version", s.software_version}};
+  j["ha"] = {{"enabled", s.ha.enabled},
+             {"mode", s.ha.mode},
+             {"node_status", s.ha.node_status},
+             {"promote_hook", s.ha.promote_hook}};
+  j["secondary"] = {{"primary", s.primary},
+                    {"start_time", hm(s.start_minute)},
+                    {"run_every", every(s.run_every_s)}};
+  j["sync"] = {{"threads", s.threads}, {"max_clock_skew_s", s.max_clock_skew_s}};
+  j["ssh"] = {{"port", s.ssh.port},
+              {"user", s.ssh.user},
+              {"authorized_keys", s.ssh.authorized_keys},
+              {"known_hosts", s.ssh.known_hosts},
+              {"connect_timeout_s", s.ssh.connect_timeout_s},
+              {"ciphers", s.ssh.ciphers}};
+  if (s.database.enabled()) {
+    j["database"] = {{"conninfo", MaskConninfo(s.database.conninfo)},
+                     {"include_schemas", s.database.include_schemas},
+                     {"exclude_schemas", s.database.exclude_schemas},
+                     {"exclude_tables", s.database.exclude_tables},
+                     {"max_slot_wal_mb", s.database.max_slot_wal_mb}};
+  }
+  j["files"] = nlohmann::ordered_json::array();
+  for (const auto& r : s.roots) {
+    j["files"].push_back(
+        {{"name", r.name}, {"root", r.root}, {"include", r.include}, {"exclude", r.exclude}});
+  }
+  return j;
+}
+
+int CmdConfigShow(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  auto j = SettingsJson(*s);
+  if (c.json) {
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::printf("# %s (effective values, defaults filled in)\n", s->path.c_str());
+  for (const auto& [section, body] : j.items()) {
+    if (section == "files") {
+      for (const auto& r : body) {
+        std::printf("\n[[files]]\n");
+        for (const auto& [k, v] : r.items()) std::printf("%s = %s\n", k.c_str(), v.dump().c_str());
+      }
+      continue;
+    }
+    std::printf("\n[%s]\n", section.c_str());
+    for (const auto& [k, v] : body.items()) std::printf("%s = %s\n", k.c_str(), v.dump().c_str());
+  }
+  return 0;
+}
+
+int CmdConfigSet(const Cli& c) {
+  auto env = Env::Default();
+  if (!env.ok()) return Fail(env.status(), false);
+  auto text = ReadFileToString(**env, c.config);
+  if (!text.ok()) return Fail(text.status(), false);
+  auto edited = SetConfigValue(*text, c.config_key, c.value);
+  if (!edited.ok()) return Fail(edited.status(), false);
+  // Validated as a whole before anything is written: a bad value changes nothing.
+  auto s = ParseSettings(*edited, c.config);
+  if (!s.ok()) return Fail(s.status(), false);
+  Status st = WriteFileAtomically(c.config, *edited);
+  if (!st.ok()) return Fail(st, false);
+  std::printf("%s set in %s\n", c.config_key.c_str(), c.config.c_str());
+  if (c.config_key == "secondary.start_time" || c.config_key == "secondary.run_every") {
+    // The guide: saving a schedule restarts it from the next StartTime.
+    auto state = NodeState::Open(*s);
+    if (!state.ok()) return Fail(state.status(), false);
+    int64_t now = NowMs() / 1000;
+    st = (*state)->SetScheduleAnchor(now);
+    if (!st.ok()) return Fail(st, false);
+    std::printf("the schedule restarts: first sync at %s, then every %lld minutes\n",
+                IsoTime(FirstRun(now, s->start_minute) * 1000).c_str(),
+                static_cast<long long>(s->run_every_s / 60));
+    if (s->run_every_s < 3600) {
+      std::printf(
+          "warning: the guide recommends syncing every 60 minutes or more; make sure a "
+          "sync always finishes well inside %lld minutes\n",
+          static_cast<long long>(s->run_every_s / 60));
+    }
+  }
+  return 0;
+}
+
 int CmdDaemon(const Cli& c) {
   auto s = LoadSettings(c.config);
   if (!s.ok()) return Fail(s.status(), false);
@@ -559,6 +661,17 @@ int Main(int argc, char** argv) {
   daemon->add_option("--transport", c.transport,
                      "instead of ssh to [secondary] primary: a command reaching its serve side");
 
+  auto* config = app.add_subcommand("config", "show or change the settings");
+  config->require_subcommand(1);
+  auto* config_show = config->add_subcommand("show", "the effective settings (secrets masked)");
+  config_show->add_flag("--json", c.json, "print as JSON");
+  auto* config_set = config->add_subcommand(
+      "set",
+      "set section.key to a value; validated before it is written; saving start_time or "
+      "run_every restarts the schedule from the next StartTime");
+  config_set->add_option("key", c.config_key, "section.key, e.g. secondary.run_every")->required();
+  config_set->add_option("value", c.value, "the new value, e.g. 4h")->required();
+
   auto* serve = app.add_subcommand("serve", "the Primary's read-only side of a sync");
   serve->add_flag("--stdio", c.stdio, "speak the protocol on stdin/stdout (required)")->required();
 
@@ -612,6 +725,8 @@ int Main(int argc, char** argv) {
   if (clients->parsed()) return CmdClients(c);
   if (ha->parsed()) return CmdHa(c);
   if (daemon->parsed()) return CmdDaemon(c);
+  if (config_show->parsed()) return CmdConfigShow(c);
+  if (config_set->parsed()) return CmdConfigSet(c);
   if (serve->parsed()) return CmdServe(c);
   if (version->parsed()) return CmdVersion(c);
   if (trust_key->parsed()) return CmdTrustKey(c);

@@ -2,6 +2,11 @@
 // history telling the truth after each failure, the promote hook, one sync at a time.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/sync_lock.h"
@@ -118,6 +123,45 @@ TEST_F(NodeTest, ClientConnectionsAndHaArePersisted) {
   EXPECT_EQ(status["next_scheduled_sync"], "");
   EXPECT_EQ(Run("client-connection maybe", "failover").code, 2);
   EXPECT_EQ(Run("mode tertiary", "failover").code, 2);
+}
+
+TEST_F(NodeTest, ConfigSetValidatesBeforeWritingAndRestartsTheSchedule) {
+  std::string before = testing::ReadFile(pair_.secondary_config());
+  auto r = Run("config set secondary.run_every 90x");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("secondary.run_every"), std::string::npos);
+  EXPECT_EQ(testing::ReadFile(pair_.secondary_config()), before) << "nothing written";
+  EXPECT_EQ(Run("ha enable").code, 0);
+  r = Run("config set secondary.run_every 30m");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("the schedule restarts"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("recommends syncing every 60 minutes or more"), std::string::npos);
+  auto shown = Json("config show");
+  EXPECT_EQ(shown["secondary"]["run_every"], "30m");
+  EXPECT_EQ(shown["files"][0]["name"], "data");
+}
+
+TEST_F(NodeTest, DaemonStartsAndStopsOnSigterm) {
+  EXPECT_EQ(Run("ha enable").code, 0);
+  std::string bin = HASYNC_BIN;
+  std::string log = pair_.dir() + "/daemon.log";
+  std::string pidfile = pair_.dir() + "/daemon.pid";
+  ASSERT_EQ(std::system((bin + " daemon --config " + pair_.secondary_config() + " >" + log +
+                         " 2>&1 & echo $! >" + pidfile)
+                            .c_str()),
+            0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  pid_t pid = std::stoi(testing::ReadFile(pidfile));
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gone = ::kill(pid, 0) != 0;
+  }
+  EXPECT_TRUE(gone) << testing::ReadFile(log);
+  std::string out = testing::ReadFile(log);
+  EXPECT_NE(out.find("daemon started: StartTime 01:00 GMT"), std::string::npos) << out;
+  EXPECT_NE(out.find("daemon stopped"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/config_edit.h"
 #include "engine/node_state.h"
 #include "tests/test_util.h"
 
@@ -147,6 +148,26 @@ TEST(NodeStateTest, ASyncWhoseProcessDiedIsRecordedAsInterrupted) {
   EXPECT_EQ(rows->front().trigger, "scheduled");
   EXPECT_FALSE((*state)->Running()->has_value());
   std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigEditTest, SetsOneKeyAndKeepsTheRest) {
+  std::string text =
+      "# the node\n[node]\nname = \"b\"\n\n[secondary]\nrun_every = \"60m\"  # hourly\n"
+      "start_time = \"01:00\"\n[[files]]\nname = \"c\"\n";
+  auto r = SetConfigValue(text, "secondary.run_every", "4h");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->find("run_every = \"4h\"  # hourly\n"), std::string::npos) << *r;
+  EXPECT_NE(r->find("# the node\n"), std::string::npos);
+  r = SetConfigValue(text, "ha.enabled", "true");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->find("[ha]\nenabled = true\n"), std::string::npos) << *r;
+  r = SetConfigValue(text, "node.name", "say \"hi\"");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->find("name = \"say \\\"hi\\\"\"\n"), std::string::npos) << *r;
+  EXPECT_FALSE(SetConfigValue(text, "run_every", "4h").ok());
+  EXPECT_FALSE(SetConfigValue(text, "files.root", "/x").ok());
+  EXPECT_EQ(MaskConninfo("host=a password=secret dbname=m"), "host=a password=*** dbname=m");
+  EXPECT_EQ(MaskConninfo("postgres://u:pw@h/db"), "postgres://u:***@h/db");
 }
 
 }  // namespace
