@@ -164,6 +164,10 @@ echo "-- hasync sync --host 127.0.0.1"
 "$H" sync --config "$D/b.toml" --host 127.0.0.1 --log-level warn
 if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
   echo "== over ssh too, the Secondary's files and database are identical to the Primary's"
+  echo
+  echo "== the Secondary's node: hasync status, hasync history"
+  "$H" --config "$D/b.toml" --log-level warn status
+  "$H" --config "$D/b.toml" --log-level warn history -n 5
 else
   echo "== MISMATCH after the sync over ssh" >&2
   exit 1

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/env.h"
 #include "common/log.h"
 
 namespace hasync::engine {
@@ -119,6 +120,8 @@ const char* ModeName(Mode m) { return m == Mode::kPrimary ? "primary" : "seconda
 const char* NodeStatusName(NodeStatus s) { return s == NodeStatus::kActive ? "active" : "standby"; }
 
 Result<std::unique_ptr<NodeState>> NodeState::Open(const Settings& s) {
+  HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+  HASYNC_RETURN_IF_ERROR(CreateDirs(*env, s.state_dir, 0700));
   std::string path = s.state_dir + "/node.db";
   sqlite3* db = nullptr;
   int rc =

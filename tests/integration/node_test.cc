@@ -164,5 +164,33 @@ TEST_F(NodeTest, DaemonStartsAndStopsOnSigterm) {
   EXPECT_NE(out.find("daemon stopped"), std::string::npos) << out;
 }
 
+// The guide's disaster-recovery data centre: a third node names the Secondary as its Primary,
+// and the Secondary serves it from what it replicated.
+TEST_F(NodeTest, ThreeNodeChainServesFromTheSecondary) {
+  testing::MakeSampleTree(pair_.primary());
+  ASSERT_EQ(Run("sync " + Transport()).code, 0);
+  std::string dr = pair_.dir() + "/dr";
+  std::filesystem::create_directories(dr + "/root");
+  testing::WriteFile(dr + "/dr.toml", "[node]\nname = \"mdm-dr\"\nstate_dir = \"" + dr +
+                                          "/state\"\nsoftware_version = \"1.0\"\n[[files]]\n"
+                                          "name = \"data\"\nroot = \"" +
+                                          dr + "/root\"\nexclude = [\"*.tmp\"]\n");
+  std::string from_secondary = std::string(HASYNC_BIN) +
+                               " serve --stdio --log-level warn --config " +
+                               pair_.secondary_config();
+  auto r = Shell(std::string(HASYNC_BIN) + " sync --log-level error --config " + dr +
+                 "/dr.toml --transport '" + from_secondary + "'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(testing::TreeDiff(pair_.secondary(), dr + "/root"), "");
+  // A change on the Primary reaches the third node through the Secondary.
+  testing::WriteFile(pair_.primary() + "/certs/new.pem", "new");
+  ASSERT_EQ(Run("sync " + Transport()).code, 0);
+  r = Shell(std::string(HASYNC_BIN) + " sync --log-level error --config " + dr +
+            "/dr.toml --transport '" + from_secondary + "'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(testing::ReadFile(dr + "/root/certs/new.pem"), "new");
+  EXPECT_EQ(testing::TreeDiff(pair_.secondary(), dr + "/root"), "");
+}
+
 }  // namespace
 }  // namespace hasync
