@@ -80,7 +80,13 @@ int CmdSync(const Cli& c) {
                   c.json);
     }
     auto t = SshTransportTo(*s, host);
-    if (!t.ok()) return Fail(t.status(), c.json);
+    if (!t.ok()) {
+      if (!c.dry_run) {
+        auto state = NodeState::Open(*s);
+        if (state.ok()) (void)(*state)->RecordSkipped(c.trigger, host, t.status(), "failed");
+      }
+      return Fail(t.status(), c.json);
+    }
     transport = *t;
   }
   SyncOptions o{.transport_command = transport,
@@ -211,6 +217,13 @@ int CmdStatus(const Cli& c) {
                               {"peer", s->primary},
                               {"next_scheduled_sync", next ? IsoTime(next * 1000) : ""}};
   j["running_sync"] = *running ? HistoryJson(**running) : nlohmann::ordered_json(nullptr);
+  auto served = (*state)->ServedPeers();
+  if (!served.ok()) return Fail(served.status(), c.json);
+  j["served"] = nlohmann::ordered_json::array();
+  for (const auto& p : *served) {
+    j["served"].push_back(
+        {{"peer", p.peer}, {"address", p.address}, {"last_sync", IsoTime(p.last_sync)}});
+  }
   j["last_sync"] = last->empty() ? nlohmann::ordered_json(nullptr) : HistoryJson(last->front());
   if (c.json) {
     std::cout << j.dump(2) << std::endl;
@@ -222,6 +235,10 @@ int CmdStatus(const Cli& c) {
               static_cast<unsigned long long>(n->generation),
               n->client_connections ? "accepted" : "stopped");
   if (!s->primary.empty()) std::printf("Primary: %s\n", s->primary.c_str());
+  for (const auto& p : *served) {
+    std::printf("paired system %s (%s) last synchronized from this node at %s\n", p.peer.c_str(),
+                p.address.c_str(), IsoTime(p.last_sync).c_str());
+  }
   if (*running) {
     std::printf("sync running since %s (%s)\n", IsoTime((*running)->started).c_str(),
                 (*running)->trigger.c_str());

@@ -17,6 +17,8 @@ namespace hasync::engine {
 
 Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const std::string& trigger,
                                 const std::string& peer) {
+  // A dry run changes nothing on this node: not a sync of the history, and allowed anywhere.
+  if (o.dry_run) return RunSync(s, o);
   HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
   HASYNC_ASSIGN_OR_RETURN(NodeInfo node, state->Get());
   if (node.mode == Mode::kPrimary || node.status == NodeStatus::kActive) {

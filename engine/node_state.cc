@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS history (
   files_deleted INTEGER NOT NULL DEFAULT 0, db_changes INTEGER NOT NULL DEFAULT 0,
   db_full INTEGER NOT NULL DEFAULT 0, db_reason TEXT NOT NULL DEFAULT '',
   phases TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS served (
+  peer TEXT PRIMARY KEY, address TEXT NOT NULL, last_sync INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
   message TEXT NOT NULL);
@@ -299,13 +301,13 @@ Status NodeState::FinishSync(const HistoryRow& h) {
 }
 
 Status NodeState::RecordSkipped(const std::string& trigger, const std::string& peer,
-                                const Status& why) {
+                                const Status& why, const std::string& result) {
   Stmt i(db_,
          "INSERT INTO history (trigger, peer, pid, started, finished, result, error_code, error) "
-         "VALUES (?, ?, ?, ?, ?, 'skipped', ?, ?)");
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   int64_t now = NowMs();
   i.Bind(1, trigger).Bind(2, peer).Bind(3, int64_t{::getpid()}).Bind(4, now).Bind(5, now);
-  i.Bind(6, CodeName(why.code())).Bind(7, why.message());
+  i.Bind(6, result).Bind(7, CodeName(why.code())).Bind(8, why.message());
   if (i.Step() != SQLITE_DONE) return i.Err("history");
   return Status::Ok();
 }
@@ -325,6 +327,23 @@ Result<std::optional<HistoryRow>> NodeState::Running() {
   HASYNC_RETURN_IF_ERROR(q.ok("history"));
   if (q.Step() != SQLITE_ROW) return std::optional<HistoryRow>();
   return std::optional<HistoryRow>(ReadHistory(q));
+}
+
+Status NodeState::RecordServed(const std::string& peer, const std::string& address) {
+  Stmt u(db_,
+         "INSERT INTO served (peer, address, last_sync) VALUES (?, ?, ?) ON CONFLICT (peer) DO "
+         "UPDATE SET address = excluded.address, last_sync = excluded.last_sync");
+  u.Bind(1, peer).Bind(2, address).Bind(3, NowMs());
+  if (u.Step() != SQLITE_DONE) return u.Err("served peers");
+  return Status::Ok();
+}
+
+Result<std::vector<NodeState::Served>> NodeState::ServedPeers() {
+  Stmt q(db_, "SELECT peer, address, last_sync FROM served ORDER BY last_sync DESC");
+  HASYNC_RETURN_IF_ERROR(q.ok("served peers"));
+  std::vector<Served> out;
+  while (q.Step() == SQLITE_ROW) out.push_back({q.Text(0), q.Text(1), q.Int(2)});
+  return out;
 }
 
 Status NodeState::AddEvent(const std::string& kind, const std::string& message) {

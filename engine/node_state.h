@@ -78,10 +78,22 @@ class NodeState {
 
   Result<int64_t> BeginSync(const std::string& trigger, const std::string& peer);
   Status FinishSync(const HistoryRow& row);  // by row.id
-  // A sync that did not start: another was running, or the node may not sync.
-  Status RecordSkipped(const std::string& trigger, const std::string& peer, const Status& why);
+  // A sync that did not start: another was running or the node may not sync ("skipped"), or
+  // its peer could not be reached at all ("failed").
+  Status RecordSkipped(const std::string& trigger, const std::string& peer, const Status& why,
+                       const std::string& result = "skipped");
   Result<std::vector<HistoryRow>> History(int limit);
   Result<std::optional<HistoryRow>> Running();
+
+  // On the serving side: `peer` (its node name, reached from `address`) committed a sync
+  // from this node now. The guide's HA Status on a Primary shows these.
+  Status RecordServed(const std::string& peer, const std::string& address);
+  struct Served {
+    std::string peer;
+    std::string address;
+    int64_t last_sync = 0;  // unix ms
+  };
+  Result<std::vector<Served>> ServedPeers();
 
   Status AddEvent(const std::string& kind, const std::string& message);
   Result<std::vector<EventRow>> Events(int limit);

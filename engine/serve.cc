@@ -18,6 +18,7 @@
 #include "common/path.h"
 #include "engine/db_serve.h"
 #include "engine/delta.h"
+#include "engine/node_state.h"
 #include "engine/session_common.h"
 #include "snapshot/scanner.h"
 
@@ -94,6 +95,7 @@ class Server {
     auto f = transport::ReadFrame(ch_, dec_);
     if (f.ok() && f->type == static_cast<uint8_t>(MsgType::kCommitted)) {
       log_->info("the Secondary committed the sync");
+      RecordServed();
       if (db_) {
         Status c = db_->Confirm();
         if (!c.ok()) log_->warn("{}", c.message());
@@ -103,6 +105,17 @@ class Server {
     }
     SaveManifests();
     return Status::Ok();
+  }
+
+  // The guide's HA Status: which system last synchronized from this node, and when. The
+  // address is the ssh client's (sshd sets SSH_CLIENT), or "local" for other channels.
+  void RecordServed() {
+    const char* ssh = std::getenv("SSH_CLIENT");
+    std::string address =
+        ssh != nullptr ? std::string(ssh).substr(0, std::string(ssh).find(' ')) : "local";
+    auto state = NodeState::Open(s_);
+    Status st = state.ok() ? (*state)->RecordServed(peer_name_, address) : state.status();
+    if (!st.ok()) log_->warn("recording the peer's sync: {}", st.message());
   }
 
   Status Expect(MsgType type, transport::Frame& f) {

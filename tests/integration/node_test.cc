@@ -56,6 +56,28 @@ TEST_F(NodeTest, SyncsAreRecordedAndStatusTellsTheLastOne) {
   EXPECT_EQ(status["node_status"], "standby");
   EXPECT_EQ(status["last_sync"]["result"], "failed");
   EXPECT_TRUE(status["running_sync"].is_null());
+  // The Primary's HA Status: who last synchronized from it, and when.
+  r = Shell(std::string(HASYNC_BIN) + " status --json --config " + pair_.dir() + "/primary.toml");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto primary = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_EQ(primary["served"].size(), 1u) << r.out;
+  EXPECT_EQ(primary["served"][0]["peer"], "mdm-b");
+  EXPECT_EQ(primary["served"][0]["address"], "local");
+  // A dry run is not a sync of the history.
+  EXPECT_EQ(Run("sync --dry-run " + Transport()).code, 0);
+  EXPECT_EQ(Json("history").size(), 2u);
+}
+
+TEST_F(NodeTest, FailoverSyncToAnUntrustedHostSaysSo) {
+  auto r = Run("sync 10.9.9.9", "failover");
+  EXPECT_EQ(r.code, 12) << r.out;
+  EXPECT_NE(r.out.find("10.9.9.9"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trust"), std::string::npos) << r.out;
+  auto history = Json("history");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0]["result"], "failed");
+  EXPECT_EQ(history[0]["peer"], "10.9.9.9");
+  EXPECT_EQ(history[0]["error"], "not_found");
 }
 
 TEST_F(NodeTest, AnActiveNodeNeverSyncsAndSaysWhy) {
