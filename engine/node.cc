@@ -123,6 +123,11 @@ int64_t Scheduler::Tick(int64_t now_s) {
 
 namespace {
 std::atomic<bool> g_stop{false};
+// Long enough to reach the next scheduled sync, at most a day.
+int DaemonPersistSeconds(const Settings& s) {
+  return static_cast<int>(
+      std::min<int64_t>(86400, std::max<int64_t>(s.ssh.persist_s, s.run_every_s + 300)));
+}
 void OnStop(int) { g_stop = true; }
 }  // namespace
 
@@ -149,7 +154,11 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
                      SyncOptions o;
                      o.transport_command = transport;
                      if (o.transport_command.empty()) {
-                       HASYNC_ASSIGN_OR_RETURN(o.transport_command, SshTransportTo(s, s.primary));
+                       // The daemon keeps its connection to the Primary open between syncs:
+                       // no ssh set-up per sync.
+                       HASYNC_ASSIGN_OR_RETURN(
+                           o.transport_command,
+                           SshTransportTo(s, s.primary, DaemonPersistSeconds(s)));
                      }
                      auto r = RunNodeSync(s, o, "scheduled", s.primary);
                      if (!r.ok()) {
@@ -172,6 +181,11 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
     int64_t next = sched.Tick(now);
     // Short sleeps: a stop signal or a saved schedule is noticed within a second.
     if (next > now) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (transport.empty() && !s.primary.empty()) {
+    Trust trust(s);
+    auto h = trust.Find(s.primary);
+    if (h.ok()) trust.CloseSharedConnection(*h);
   }
   log->info("daemon stopped");
   return Status::Ok();

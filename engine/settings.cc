@@ -180,9 +180,15 @@ Status ParseHa(const toml::table& t, Settings& s) {
 }
 
 Status ParseSsh(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(
-      t, "ssh",
-      {"port", "user", "authorized_keys", "known_hosts", "connect_timeout_s", "ciphers"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "ssh",
+                                   {"port", "user", "authorized_keys", "known_hosts",
+                                    "connect_timeout_s", "ciphers", "keep_connection_s"}));
+  if (const toml::node* n = t.get("keep_connection_s")) {
+    if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 86400) {
+      return Bad("ssh.keep_connection_s", "must be a whole number of seconds from 0 to 86400");
+    }
+    s.ssh.persist_s = static_cast<int>(n->as_integer()->get());
+  }
   if (const toml::node* n = t.get("port")) {
     if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 65535) {
       return Bad("ssh.port", "must be a port number from 1 to 65535");

@@ -25,6 +25,7 @@ struct SshSettings {
   std::string authorized_keys;  // default: ~user/.ssh/authorized_keys
   std::string known_hosts;      // default: <state_dir>/known_hosts
   int connect_timeout_s = 10;
+  int persist_s = 0;  // keep the connection open this long for the next sync (0: do not)
   std::string ciphers =
       "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com";
 };

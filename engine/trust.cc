@@ -144,6 +144,7 @@ Result<std::string> KeyFingerprint(const std::string& key) {
 Trust::Trust(const Settings& s) : s_(s) {}
 
 std::string Trust::IdentityPath() const { return s_.state_dir + "/ssh/id_ed25519"; }
+std::string Trust::ControlPath() const { return s_.state_dir + "/ssh/cm-%C"; }
 
 std::string Trust::AuthorizedKeysPath() const {
   if (!s_.ssh.authorized_keys.empty()) return s_.ssh.authorized_keys;
@@ -327,7 +328,8 @@ Result<std::string> Trust::FetchHostKey(const std::string& host, int port) const
   return best;
 }
 
-std::string Trust::SshCommand(const TrustedHost& h, const std::string& remote) const {
+std::string Trust::SshCommand(const TrustedHost& h, const std::string& remote,
+                              int persist_s) const {
   std::vector<std::string> args = {"ssh",
                                    "-F",
                                    "/dev/null",
@@ -358,13 +360,23 @@ std::string Trust::SshCommand(const TrustedHost& h, const std::string& remote) c
                                    "-p",
                                    std::to_string(h.port),
                                    "-l",
-                                   s_.ssh.user,
-                                   "--",
-                                   h.host,
-                                   remote};
+                                   s_.ssh.user};
+  if (persist_s > 0) {
+    for (const std::string& o :
+         std::vector<std::string>{"ControlMaster=auto", "ControlPath=" + ControlPath(),
+                                  "ControlPersist=" + std::to_string(persist_s)}) {
+      args.insert(args.end(), {"-o", o});
+    }
+  }
+  args.insert(args.end(), {"--", h.host, remote});
   std::string cmd;
   for (const auto& a : args) cmd += (cmd.empty() ? "" : " ") + ShellQuote(a);
   return cmd;
+}
+
+void Trust::CloseSharedConnection(const TrustedHost& h) const {
+  (void)RunProcess({"ssh", "-F", "/dev/null", "-o", "ControlPath=" + ControlPath(), "-O", "exit",
+                    "-p", std::to_string(h.port), "-l", s_.ssh.user, "--", h.host});
 }
 
 Status ClassifySshFailure(const Status& st) {
@@ -393,7 +405,7 @@ Status ClassifySshFailure(const Status& st) {
 }
 
 // The ssh command that reaches a trusted host's serve side.
-Result<std::string> SshTransportTo(const Settings& s, const std::string& host) {
+Result<std::string> SshTransportTo(const Settings& s, const std::string& host, int persist_s) {
   Trust trust(s);
   HASYNC_ASSIGN_OR_RETURN(TrustedHost h, trust.Find(host));
   if (h.host_key.empty()) {
@@ -402,7 +414,7 @@ Result<std::string> SshTransportTo(const Settings& s, const std::string& host) {
                                       "` and confirm it");
   }
   HASYNC_RETURN_IF_ERROR(trust.LocalKey().status());
-  return trust.SshCommand(h, "hasync serve --stdio");
+  return trust.SshCommand(h, "hasync serve --stdio", persist_s > 0 ? persist_s : s.ssh.persist_s);
 }
 
 }  // namespace hasync::engine

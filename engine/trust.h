@@ -32,6 +32,7 @@ class Trust {
   // This node's public key, creating the pair (<state_dir>/ssh/id_ed25519) on first use.
   Result<std::string> LocalKey();
   std::string IdentityPath() const;
+  std::string ControlPath() const;  // <state_dir>/ssh/cm-%C: a shared connection's socket
 
   Result<std::vector<TrustedHost>> List() const;
   Result<TrustedHost> Find(const std::string& host) const;  // kNotFound when not trusted
@@ -47,7 +48,11 @@ class Trust {
   // The shell command that reaches `h`'s serve side over ssh with this node's identity, its
   // pinned host keys only, BatchMode and time-outs. `remote` is what is asked for (the forced
   // command runs regardless).
-  std::string SshCommand(const TrustedHost& h, const std::string& remote) const;
+  // persist_s > 0: share one connection between runs (OpenSSH's ControlMaster, its socket in
+  // <state_dir>/ssh), kept open that many seconds after the last use.
+  std::string SshCommand(const TrustedHost& h, const std::string& remote, int persist_s = 0) const;
+  // Closes a shared connection to h, if one is open.
+  void CloseSharedConnection(const TrustedHost& h) const;
 
  private:
   Status Save(const std::vector<TrustedHost>& hosts) const;
@@ -68,6 +73,6 @@ std::string ShellQuote(const std::string& s);
 
 // The ssh command that reaches a trusted host's serve side (kNotFound when not trusted,
 // kHostKey when its host key is not pinned yet).
-Result<std::string> SshTransportTo(const Settings& s, const std::string& host);
+Result<std::string> SshTransportTo(const Settings& s, const std::string& host, int persist_s = 0);
 
 }  // namespace hasync::engine

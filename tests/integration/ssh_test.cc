@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "engine/trust.h"
 #include "tests/test_util.h"
 
 namespace hasync {
@@ -127,6 +128,40 @@ TEST_F(SshTest, TrustedPairTestsAndSyncsOverSsh) {
   // nodes' authorized_keys, and a's key is forced to b's serve side.
   Cmd back = Hasync("a", "trust test 127.0.0.1 --accept-host-key");
   EXPECT_EQ(back.code, 0) << back.out;
+}
+
+// [ssh] keep_connection_s (the daemon uses it between scheduled syncs): the second sync rides
+// the first one's connection, through a master socket in the state folder, closed on request.
+TEST_F(SshTest, SharedConnectionIsReusedAndClosed) {
+  TrustBothWays();
+  testing::WriteFile(dir_ + "/a-root/x.conf", "x");
+  ASSERT_EQ(Hasync("b", "trust test 127.0.0.1 --accept-host-key").code, 0);
+  std::string conf = testing::ReadFile(dir_ + "/b.toml");
+  conf.replace(conf.find("[ssh]\n"), 6, "[ssh]\nkeep_connection_s = 60\n");
+  testing::WriteFile(dir_ + "/b.toml", conf);
+  auto sockets = [&] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(dir_ + "/b-state/ssh")) {
+      if (e.path().filename().string().rfind("cm-", 0) == 0) ++n;
+    }
+    return n;
+  };
+  ASSERT_EQ(Hasync("b", "sync --host 127.0.0.1").code, 0);
+  EXPECT_EQ(sockets(), 1) << "the first sync left its connection open";
+  testing::WriteFile(dir_ + "/a-root/y.conf", "y");
+  Cmd second = Hasync("b", "sync --host 127.0.0.1");
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_EQ(testing::ReadFile(dir_ + "/b-root/y.conf"), "y");
+  auto settings = engine::LoadSettings(dir_ + "/b.toml");
+  ASSERT_TRUE(settings.ok());
+  engine::Trust trust(*settings);
+  auto host = trust.Find("127.0.0.1");
+  ASSERT_TRUE(host.ok());
+  trust.CloseSharedConnection(*host);
+  for (int i = 0; i < 50 && sockets() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(sockets(), 0) << "closed, no ssh left behind";
 }
 
 TEST_F(SshTest, UnknownClientKeyIsRefused) {
