@@ -659,10 +659,10 @@ int Main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"primary", "secondary"}));
   mode->add_flag("--json", c.json, "print the new state as JSON");
-  auto* clients =
-      app.add_subcommand("client-connection",
-                         "`failover client-connection disable|enable`: stop or resume new "
-                         "client connections (persisted; the status pages drain the node)");
+  auto* clients = app.add_subcommand(
+      "client-connection",
+      "`failover client-connection disable|enable`: stop or resume new "
+      "client connections (persisted in the node state; `hasync status` shows it)");
   clients->add_option("action", c.word, "disable or enable")
       ->required()
       ->check(CLI::IsMember({"disable", "enable"}));
