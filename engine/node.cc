@@ -144,40 +144,53 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
         "must never overlap",
         s.run_every_s / 60);
   }
-  Scheduler sched(s.start_minute, s.run_every_s,
-                  {.state = [&] { return state->Get(); },
-                   .sync = [&]() -> Result<double> {
-                     if (s.primary.empty()) {
-                       return Status(Code::kConfig, "[secondary] primary is not set");
-                     }
-                     log->info("scheduled sync from {}", s.primary);
-                     SyncOptions o;
-                     o.transport_command = transport;
-                     if (o.transport_command.empty()) {
-                       // The daemon keeps its connection to the Primary open between syncs:
-                       // no ssh set-up per sync.
-                       HASYNC_ASSIGN_OR_RETURN(
-                           o.transport_command,
-                           SshTransportTo(s, s.primary, DaemonPersistSeconds(s)));
-                     }
-                     auto r = RunNodeSync(s, o, "scheduled", s.primary);
-                     if (!r.ok()) {
-                       log->error("scheduled sync failed: {}", r.status().ToString());
-                       return r.status();
-                     }
-                     return r->duration_s;
-                   },
-                   .event =
-                       [&](const std::string& kind, const std::string& message) {
-                         log->warn("{}", message);
-                         (void)state->AddEvent(kind, message);
-                       }});
+  Scheduler sched(
+      s.start_minute, s.run_every_s,
+      {.state = [&] { return state->Get(); },
+       .sync = [&]() -> Result<double> {
+         if (s.primary.empty() && transport.empty()) {
+           Status st(Code::kConfig,
+                     "a sync is due, and [secondary] primary is not set: nothing to "
+                     "sync from");
+           log->error("{}", st.message());
+           (void)state->RecordSkipped("scheduled", "", st, "failed");
+           return st;
+         }
+         log->info("scheduled sync from {}",
+                   s.primary.empty() ? std::string("the --transport command") : s.primary);
+         SyncOptions o;
+         o.transport_command = transport;
+         if (o.transport_command.empty()) {
+           // The daemon keeps its connection to the Primary open between syncs:
+           // no ssh set-up per sync.
+           HASYNC_ASSIGN_OR_RETURN(o.transport_command,
+                                   SshTransportTo(s, s.primary, DaemonPersistSeconds(s)));
+         }
+         auto r = RunNodeSync(s, o, "scheduled", s.primary);
+         if (!r.ok()) {
+           log->error("scheduled sync failed: {}", r.status().ToString());
+           return r.status();
+         }
+         return r->duration_s;
+       },
+       .event =
+           [&](const std::string& kind, const std::string& message) {
+             log->warn("{}", message);
+             (void)state->AddEvent(kind, message);
+           }});
   log->info("daemon started: StartTime {:02d}:{:02d} GMT, every {} s", s.start_minute / 60,
             s.start_minute % 60, s.run_every_s);
+  // Tests move the daemon's clock (and only its schedule's) with HASYNC_CLOCK_OFFSET_S, to
+  // reach a StartTime without waiting for it.
+  int64_t offset = 0;
+  if (const char* o = std::getenv("HASYNC_CLOCK_OFFSET_S")) offset = std::atoll(o);
+  if (offset != 0)
+    log->warn("the schedule's clock is offset by {} s (HASYNC_CLOCK_OFFSET_S)", offset);
   while (!g_stop) {
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+                      .count() +
+                  offset;
     int64_t next = sched.Tick(now);
     // Short sleeps: a stop signal or a saved schedule is noticed within a second.
     if (next > now) std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/node.h"
 #include "engine/sync_lock.h"
 #include "tests/test_util.h"
 
@@ -212,6 +213,79 @@ TEST_F(NodeTest, ThreeNodeChainServesFromTheSecondary) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(testing::ReadFile(dr + "/root/certs/new.pem"), "new");
   EXPECT_EQ(testing::TreeDiff(pair_.secondary(), dr + "/root"), "");
+}
+
+// The daemon itself, its clock moved to just before StartTime: a scheduled sync runs, is
+// recorded, and one killed in the middle is recorded as interrupted and recovered by the next.
+class DaemonTest : public NodeTest {
+ protected:
+  // Starts `hasync daemon` with its clock 2 s before the first StartTime; returns its pid.
+  pid_t StartDaemon(const std::string& env = "") {
+    auto shown = Json("config show");
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    // The schedule was saved when the node state was created (by `ha enable`, just before).
+    int64_t first = engine::FirstRun(anchor_, 60);
+    std::string pidfile = pair_.dir() + "/daemon.pid";
+    std::string cmd = "HASYNC_CLOCK_OFFSET_S=" + std::to_string(first - 2 - now) + " " + env +
+                      " " HASYNC_BIN " daemon --log-level info --config " +
+                      pair_.secondary_config() + " --transport '" + pair_.Serve() + "' >" +
+                      pair_.dir() + "/daemon.log 2>&1 & echo $! >" + pidfile;
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    return std::stoi(testing::ReadFile(pidfile));
+  }
+  void EnableHa() {
+    anchor_ = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    ASSERT_EQ(Run("ha enable").code, 0);
+  }
+  nlohmann::json WaitForHistory(size_t rows) {
+    nlohmann::json h;
+    for (int i = 0; i < 100; ++i) {
+      h = Json("history");
+      if (h.size() >= rows && h[0]["result"] != "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return h;
+  }
+  int64_t anchor_ = 0;
+};
+
+TEST_F(DaemonTest, RunsTheScheduledSyncAtStartTime) {
+  testing::WriteFile(pair_.primary() + "/scheduled.conf", "s");
+  EnableHa();
+  pid_t pid = StartDaemon();
+  auto h = WaitForHistory(1);
+  ::kill(pid, SIGTERM);
+  for (int i = 0; i < 50 && ::kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(::kill(pid, 0), 0) << "the daemon stopped on SIGTERM";
+  ASSERT_EQ(h.size(), 1u) << testing::ReadFile(pair_.dir() + "/daemon.log");
+  EXPECT_EQ(h[0]["trigger"], "scheduled");
+  EXPECT_EQ(h[0]["result"], "ok");
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/scheduled.conf"), "s");
+}
+
+TEST_F(DaemonTest, KilledMidSyncIsRecordedAndRecovered) {
+  testing::WriteFile(pair_.primary() + "/scheduled.conf", "s");
+  EnableHa();
+  pid_t pid = StartDaemon("HASYNC_KILL_AT=commit.after-rename");
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(::kill(pid, 0), 0) << "the daemon died at the kill point";
+  auto h = Json("history");
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0]["result"], "interrupted");
+  EXPECT_EQ(h[0]["trigger"], "scheduled");
+  // The next sync rolls the committed journal forward and reports it.
+  auto r = Run("sync --json " + Transport());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"recovered_interrupted_sync\": true"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/scheduled.conf"), "s");
 }
 
 }  // namespace
