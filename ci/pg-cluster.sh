@@ -9,6 +9,8 @@
 # logical (a Primary needs it, and a Secondary becomes a Primary). Stop it with
 # stop_pg_cluster DIR.
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=ci/private-sshd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/private-sshd.sh"  # free_loopback_port
 
 pg_as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -17,15 +19,8 @@ pg_as_owner() {
 start_pg_cluster() {
   local dir="$1"
   shift
-  PG_PORT=""
-  for _ in $(seq 20); do
-    local p=$((20000 + RANDOM % 10000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      PG_PORT=$p
-      break
-    fi
-  done
-  [ -n "$PG_PORT" ] || { echo "pg cluster: no free loopback port" >&2; return 1; }
+  PG_PORT=$(free_loopback_port 20000 10000) ||
+    { echo "pg cluster: no free loopback port" >&2; return 1; }
   mkdir -p "$dir"
   [ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
   pg_as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \

@@ -7,18 +7,25 @@
 # writes DIR/sshd_config and DIR/sshd_host_key, starts sshd in the background (log in
 # DIR/sshd.log), waits until it accepts connections and sets SSHD_PORT and SSHD_PID. The caller
 # stops it (kill "$SSHD_PID").
+# free_loopback_port LOW SPAN: prints a port in [LOW, LOW+SPAN) nobody listens on (also used by
+# ci/pg-cluster.sh).
+free_loopback_port() {
+  local p
+  for _ in $(seq 20); do
+    p=$(($1 + RANDOM % $2))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
 start_private_sshd() {
   local dir="$1"
   shift
-  SSHD_PORT=""
-  for _ in $(seq 20); do
-    local p=$((30000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      SSHD_PORT=$p
-      break
-    fi
-  done
-  [ -n "$SSHD_PORT" ] || { echo "private sshd: no free loopback port" >&2; return 1; }
+  SSHD_PORT=$(free_loopback_port 30000 20000) ||
+    { echo "private sshd: no free loopback port" >&2; return 1; }
   ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" <<<y >/dev/null
   cat >"$dir/sshd_config" <<CFG
 Port $SSHD_PORT

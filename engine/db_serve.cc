@@ -313,12 +313,17 @@ struct DbSource::Impl {
     return SendM(MsgType::kDbSequences, out);
   }
 
-  Status SendEnd(DbEnd end) {
+  // The WAL the slot keeps on the Primary's disk (0 when it cannot be read).
+  uint64_t RetainedBytes() {
     auto r = conn.ExecParams(
         "SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
         "FROM pg_replication_slots WHERE slot_name = $1",
         {slot});
-    if (r.ok() && r->rows() == 1) end.slot_retained_bytes = std::stoull(r->Get(0, 0));
+    return r.ok() && r->rows() == 1 ? std::stoull(r->Get(0, 0)) : 0;
+  }
+
+  Status SendEnd(DbEnd end) {
+    end.slot_retained_bytes = RetainedBytes();
     return SendM(MsgType::kDbEnd, end);
   }
 
@@ -469,18 +474,12 @@ struct DbSource::Impl {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    auto r = conn.ExecParams(
-        "SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
-        "FROM pg_replication_slots WHERE slot_name = $1",
-        {slot});
-    if (r.ok() && r->rows() == 1) {
-      uint64_t retained = std::stoull(r->Get(0, 0));
-      if (retained > s.database.max_slot_wal_mb << 20) {
-        log->warn(
-            "replication slot {} retains {} MiB of WAL, more than [database] "
-            "max_slot_wal_mb = {}",
-            slot, retained >> 20, s.database.max_slot_wal_mb);
-      }
+    uint64_t retained = RetainedBytes();
+    if (retained > s.database.max_slot_wal_mb << 20) {
+      log->warn(
+          "replication slot {} retains {} MiB of WAL, more than [database] "
+          "max_slot_wal_mb = {}",
+          slot, retained >> 20, s.database.max_slot_wal_mb);
     }
     log->info("slot {} confirmed at {}", slot, snapshot::FormatLsn(end_lsn));
     return Status::Ok();

@@ -254,6 +254,24 @@ TEST_F(DbTest, HostilePrimaryCannotWriteOutsideTheScope) {
             "0\n");
 }
 
+TEST_F(DbTest, UnreachableSecondaryDatabaseFailsClearlyAndChangesNothing) {
+  P("CREATE TABLE a (id int PRIMARY KEY)");
+  testing::WriteFile(pair_.primary() + "/f.conf", "f");
+  int closed = testing::FreeLoopbackPort();
+  pair_.SetExtra(Section(*primary_),
+                 "[database]\nconninfo = \"host=127.0.0.1 port=" + std::to_string(closed) +
+                     " dbname=x user=postgres password=s3cret\"\n");
+  auto r = Sync();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDatabase);
+  EXPECT_NE(r.status().message().find("cannot connect to the database ("), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("port " + std::to_string(closed)), std::string::npos);
+  EXPECT_EQ(r.status().message().find("s3cret"), std::string::npos) << "no password in messages";
+  EXPECT_FALSE(std::filesystem::exists(pair_.secondary() + "/f.conf"));
+  EXPECT_EQ(primary_->Rows(db_, "SELECT count(*) FROM pg_replication_slots"), "0\n");
+}
+
 TEST_F(DbTest, WalLevelNotLogicalIsRefusedWithTheFix) {
   auto replica = PgCluster::Start({"wal_level=replica"});
   ASSERT_NE(replica, nullptr);
