@@ -34,7 +34,8 @@ namespace hasync {
   X(kUnreachable, 17, "the peer cannot be reached")            \
   X(kDatabase, 18, "database error")                           \
   X(kSchema, 19, "the two databases' schemas differ")          \
-  X(kNodeRole, 20, "this node's mode or status forbids it")
+  X(kNodeRole, 20, "this node's mode or status forbids it")    \
+  X(kGeneration, 21, "the source is of an older or diverged generation")
 
 enum class Code : int {
 #define HASYNC_X(name, value, text) name = value,

@@ -10,6 +10,7 @@
 
 #include "common/kill_point.h"
 #include "common/log.h"
+#include "engine/db_serve.h"
 #include "engine/protocol.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pg.h"
@@ -757,6 +758,20 @@ Result<DbRequest> DbTarget::Request(bool force_full) {
     req.source_id = r.Get(0, 2);
   }
   return req;
+}
+
+Result<bool> DbTarget::DropSlotFor(const std::string& source_node) {
+  std::string slot = DbSource::SlotName(source_node);
+  HASYNC_ASSIGN_OR_RETURN(
+      PgResult r, impl_->conn.ExecParams("SELECT pg_drop_replication_slot(slot_name) FROM "
+                                         "pg_replication_slots WHERE slot_name = $1 AND NOT active",
+                                         {slot}));
+  if (r.rows() == 0) return false;
+  impl_->log->warn(
+      "dropped this node's slot {}: {} is now the source, and changes applied here must not flow "
+      "back to it; should it follow this node again it gets a full copy",
+      slot, source_node);
+  return true;
 }
 
 Status DbTarget::Receive(const ReadFrame& read) { return impl_->Receive(read); }

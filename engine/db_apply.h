@@ -33,6 +33,10 @@ class DbTarget {
   // The sync id recorded with the last commit (0: none): decides a journal left by a crash.
   Result<uint64_t> CommittedSyncId();
   Result<DbRequest> Request(bool force_full);
+  // This node now follows source_node: a slot it kept for that node (when it was that node's
+  // Primary) would stream what this node applies back to its origin, so it goes; should the
+  // roles swap again, that node gets a full copy ("slot missing"). Returns whether one went.
+  Result<bool> DropSlotFor(const std::string& source_node);
 
   using ReadFrame = std::function<Result<transport::Frame>()>;
   // Reads database begin ... database end and applies it in an open transaction.

@@ -501,4 +501,15 @@ std::string DbSource::SlotName(const std::string& peer_node) {
   return out.substr(0, 63);
 }
 
+Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo) {
+  HASYNC_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(conninfo));
+  HASYNC_ASSIGN_OR_RETURN(
+      PgResult r,
+      c.Exec("SELECT slot_name, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), "
+             "0)::bigint FROM pg_replication_slots WHERE slot_name LIKE 'hasync\\_%' ORDER BY 1"));
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.Get(i, 0), std::stoull(r.Get(i, 1)));
+  return out;
+}
+
 }  // namespace hasync::engine

@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/db_protocol.h"
 #include "engine/settings.h"
@@ -33,5 +35,8 @@ class DbSource {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The WAL each hasync slot keeps on this server (for /metrics): (slot, bytes).
+Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo);
 
 }  // namespace hasync::engine

@@ -32,6 +32,8 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
     return refused;
   }
   HASYNC_ASSIGN_OR_RETURN(int64_t id, state->BeginSync(trigger, peer));
+  std::string from = peer.empty() ? std::string("the Primary") : peer;
+  (void)state->AddEvent("sync-started", trigger + " sync from " + from + " started");
   auto r = RunSync(s, o);
   HistoryRow h;
   h.id = id;
@@ -55,6 +57,29 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
   }
   Status st = state->FinishSync(h);
   if (!st.ok()) Log("node")->error("recording the sync in the history: {}", st.message());
+  if (r.ok()) {
+    // The data now descends from the source's generations (invariant 8).
+    st = state->AdoptLineage(r->source_lineage);
+    if (!st.ok()) Log("node")->error("recording the generation: {}", st.message());
+    if (!r->generation_warning.empty()) {
+      (void)state->AddEvent("split-brain-forced", r->generation_warning);
+    }
+    if (r->db.full && !r->db_full_expected) {
+      // Invariant 4: a full resync the Primary's slot forced is recorded and notified.
+      (void)state->AddEvent("full-resync", "the database was copied whole: " + r->db.reason);
+    }
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", r->duration_s);
+    (void)state->AddEvent("sync-completed",
+                          trigger + " sync from " + from + " completed in " + took +
+                              " s: " + std::to_string(r->files_changed) + " files changed, " +
+                              std::to_string(r->files_deleted) + " deleted, " +
+                              std::to_string(r->db.changes) + " database changes");
+  } else if (h.result == "failed") {
+    (void)state->AddEvent(
+        r.status().code() == Code::kGeneration ? "split-brain" : "sync-failed",
+        trigger + " sync from " + from + " failed (" + h.error_code + "): " + h.error);
+  }
   return r;
 }
 
@@ -119,89 +144,6 @@ int64_t Scheduler::Tick(int64_t now_s) {
   }
   next_ = NextRun(anchor_, start_minute_, every_s_, now_s);
   return next_;
-}
-
-namespace {
-std::atomic<bool> g_stop{false};
-// Long enough to reach the next scheduled sync, at most a day.
-int DaemonPersistSeconds(const Settings& s) {
-  return static_cast<int>(
-      std::min<int64_t>(86400, std::max<int64_t>(s.ssh.persist_s, s.run_every_s + 300)));
-}
-void OnStop(int) { g_stop = true; }
-}  // namespace
-
-Status RunDaemon(const Settings& s, const std::string& transport) {
-  HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
-  auto log = Log("daemon");
-  struct sigaction sa {};
-  sa.sa_handler = OnStop;
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  if (s.run_every_s < 3600) {
-    log->warn(
-        "Run Every is {} minutes: the guide recommends 60 minutes or more, and syncs "
-        "must never overlap",
-        s.run_every_s / 60);
-  }
-  Scheduler sched(
-      s.start_minute, s.run_every_s,
-      {.state = [&] { return state->Get(); },
-       .sync = [&]() -> Result<double> {
-         if (s.primary.empty() && transport.empty()) {
-           Status st(Code::kConfig,
-                     "a sync is due, and [secondary] primary is not set: nothing to "
-                     "sync from");
-           log->error("{}", st.message());
-           (void)state->RecordSkipped("scheduled", "", st, "failed");
-           return st;
-         }
-         log->info("scheduled sync from {}",
-                   s.primary.empty() ? std::string("the --transport command") : s.primary);
-         SyncOptions o;
-         o.transport_command = transport;
-         if (o.transport_command.empty()) {
-           // The daemon keeps its connection to the Primary open between syncs:
-           // no ssh set-up per sync.
-           HASYNC_ASSIGN_OR_RETURN(o.transport_command,
-                                   SshTransportTo(s, s.primary, DaemonPersistSeconds(s)));
-         }
-         auto r = RunNodeSync(s, o, "scheduled", s.primary);
-         if (!r.ok()) {
-           log->error("scheduled sync failed: {}", r.status().ToString());
-           return r.status();
-         }
-         return r->duration_s;
-       },
-       .event =
-           [&](const std::string& kind, const std::string& message) {
-             log->warn("{}", message);
-             (void)state->AddEvent(kind, message);
-           }});
-  log->info("daemon started: StartTime {:02d}:{:02d} GMT, every {} s", s.start_minute / 60,
-            s.start_minute % 60, s.run_every_s);
-  // Tests move the daemon's clock (and only its schedule's) with HASYNC_CLOCK_OFFSET_S, to
-  // reach a StartTime without waiting for it.
-  int64_t offset = 0;
-  if (const char* o = std::getenv("HASYNC_CLOCK_OFFSET_S")) offset = std::atoll(o);
-  if (offset != 0)
-    log->warn("the schedule's clock is offset by {} s (HASYNC_CLOCK_OFFSET_S)", offset);
-  while (!g_stop) {
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count() +
-                  offset;
-    int64_t next = sched.Tick(now);
-    // Short sleeps: a stop signal or a saved schedule is noticed within a second.
-    if (next > now) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  if (transport.empty() && !s.primary.empty()) {
-    Trust trust(s);
-    auto h = trust.Find(s.primary);
-    if (h.ok()) trust.CloseSharedConnection(*h);
-  }
-  log->info("daemon stopped");
-  return Status::Ok();
 }
 
 }  // namespace hasync::engine

@@ -78,6 +78,22 @@ CREATE TABLE IF NOT EXISTS events (
   message TEXT NOT NULL);
 )sql";
 
+// Columns added after the first release of a table: (table, column, definition).
+constexpr const char* kAddedColumns[][3] = {
+    {"node", "lineage", "TEXT NOT NULL DEFAULT '[]'"},
+    {"node", "superseded", "TEXT NOT NULL DEFAULT ''"},
+    {"events", "email_state", "TEXT NOT NULL DEFAULT 'pending'"},
+    {"events", "command_state", "TEXT NOT NULL DEFAULT 'pending'"},
+    {"events", "attempts", "INTEGER NOT NULL DEFAULT 0"},
+    {"events", "next_try", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+constexpr char kEventColumns[] = "id, at, kind, message, email_state, command_state, attempts";
+
+EventRow ReadEvent(const Stmt& s) {
+  return {s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Int(6)};
+}
+
 constexpr char kHistoryColumns[] =
     "id, trigger, peer, pid, started, finished, result, error_code, error, duration_s, "
     "bytes_wire, bytes_changed, files_changed, files_deleted, db_changes, db_full, db_reason, "
@@ -135,19 +151,26 @@ Result<std::unique_ptr<NodeState>> NodeState::Open(const Settings& s) {
     return Status(Code::kIo, "opening the node state " + path + ": " + msg);
   }
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  std::unique_ptr<NodeState> n(new NodeState(db));
+  std::unique_ptr<NodeState> n(new NodeState(db, s.node_name));
   HASYNC_RETURN_IF_ERROR(n->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"));
   HASYNC_RETURN_IF_ERROR(n->Exec(kSchema));
-  // Seed from [ha] the first time only: afterwards the node's own state is the truth.
+  HASYNC_RETURN_IF_ERROR(n->Migrate());
+  // Seed from [ha] the first time only: afterwards the node's own state is the truth. A node
+  // set up as Primary starts generation 1; a Secondary holds none until its first sync.
+  Lineage lineage;
+  if (s.ha.mode == "primary") lineage = StartGeneration({}, s.node_name, NowMs());
   Stmt seed(db,
             "INSERT OR IGNORE INTO node (id, ha_enabled, mode, node_status, generation, "
-            "client_connections, schedule_anchor, updated) VALUES (1, ?, ?, ?, 1, 1, ?, ?)");
+            "client_connections, schedule_anchor, updated, lineage) "
+            "VALUES (1, ?, ?, ?, ?, 1, ?, ?, ?)");
   HASYNC_RETURN_IF_ERROR(seed.ok("seeding"));
   seed.Bind(1, int64_t{s.ha.enabled ? 1 : 0})
       .Bind(2, s.ha.mode)
       .Bind(3, s.ha.node_status)
-      .Bind(4, NowMs() / 1000)
-      .Bind(5, NowMs());
+      .Bind(4, static_cast<int64_t>(lineage.empty() ? 0 : lineage.back().number))
+      .Bind(5, NowMs() / 1000)
+      .Bind(6, NowMs())
+      .Bind(7, LineageToJson(lineage));
   if (seed.Step() != SQLITE_DONE) return seed.Err("seeding");
   HASYNC_RETURN_IF_ERROR(n->RecoverInterrupted());
   return n;
@@ -161,6 +184,18 @@ Status NodeState::Exec(const std::string& sql) {
     std::string m = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
     return Status(Code::kIo, "node state: " + m);
+  }
+  return Status::Ok();
+}
+
+Status NodeState::Migrate() {
+  for (const auto& [table, column, definition] : kAddedColumns) {
+    Stmt q(db_, std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name = ?");
+    HASYNC_RETURN_IF_ERROR(q.ok("migrating"));
+    q.Bind(1, std::string(column));
+    if (q.Step() == SQLITE_ROW) continue;
+    HASYNC_RETURN_IF_ERROR(
+        Exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + definition));
   }
   return Status::Ok();
 }
@@ -186,8 +221,8 @@ Status NodeState::RecoverInterrupted() {
 
 Result<NodeInfo> NodeState::Get() {
   Stmt q(db_,
-         "SELECT ha_enabled, mode, node_status, generation, client_connections, schedule_anchor "
-         "FROM node WHERE id = 1");
+         "SELECT ha_enabled, mode, node_status, generation, client_connections, schedule_anchor, "
+         "lineage, superseded FROM node WHERE id = 1");
   HASYNC_RETURN_IF_ERROR(q.ok("reading"));
   if (q.Step() != SQLITE_ROW) return q.Err("reading");
   NodeInfo n;
@@ -197,7 +232,37 @@ Result<NodeInfo> NodeState::Get() {
   n.generation = static_cast<uint64_t>(q.Int(3));
   n.client_connections = q.Int(4) != 0;
   n.schedule_anchor = q.Int(5);
+  HASYNC_ASSIGN_OR_RETURN(n.lineage, LineageFromJson(q.Text(6)));
+  n.superseded = q.Text(7);
   return n;
+}
+
+Status NodeState::AdoptLineage(const Lineage& source) {
+  Stmt u(db_, "UPDATE node SET lineage = ?, generation = ?, updated = ? WHERE id = 1");
+  u.Bind(1, LineageToJson(source))
+      .Bind(2, static_cast<int64_t>(source.empty() ? 0 : source.back().number))
+      .Bind(3, NowMs());
+  if (u.Step() != SQLITE_DONE) return u.Err("generation");
+  return Status::Ok();
+}
+
+Result<bool> NodeState::SetSuperseded(const std::string& reason) {
+  HASYNC_ASSIGN_OR_RETURN(NodeInfo n, Get());
+  if (n.superseded == reason) return false;
+  // Only a node that still serves can be superseded: the check and the change are one
+  // statement, so a `failover mode secondary` in between wins.
+  Stmt u(db_,
+         "UPDATE node SET superseded = ?, updated = ? WHERE id = 1 AND (? = '' OR mode = "
+         "'primary' OR node_status = 'active')");
+  u.Bind(1, reason).Bind(2, NowMs()).Bind(3, reason);
+  if (u.Step() != SQLITE_DONE) return u.Err("superseded");
+  if (sqlite3_changes(db_) == 0) return false;
+  if (reason.empty()) {
+    HASYNC_RETURN_IF_ERROR(AddEvent("superseded-cleared", "no other Primary seen any more"));
+  } else {
+    HASYNC_RETURN_IF_ERROR(AddEvent("superseded", reason));
+  }
+  return true;
 }
 
 Result<bool> NodeState::Promote(const std::string& why) {
@@ -207,20 +272,23 @@ Result<bool> NodeState::Promote(const std::string& why) {
     (void)Exec("ROLLBACK");
     return n.status();
   }
-  if (n->mode == Mode::kPrimary && n->status == NodeStatus::kActive) {
+  // Idempotent, unless the node was superseded: then promoting again takes the role back in a
+  // new generation (the operator chose this node's data).
+  if (n->mode == Mode::kPrimary && n->status == NodeStatus::kActive && n->superseded.empty()) {
     HASYNC_RETURN_IF_ERROR(Exec("COMMIT"));
     return false;
   }
+  Lineage next = StartGeneration(n->lineage, node_name_, NowMs());
   Stmt u(db_,
-         "UPDATE node SET mode = 'primary', node_status = 'active', generation = generation + 1, "
-         "updated = ? WHERE id = 1");
-  u.Bind(1, NowMs());
+         "UPDATE node SET mode = 'primary', node_status = 'active', generation = ?, lineage = ?, "
+         "superseded = '', updated = ? WHERE id = 1");
+  u.Bind(1, static_cast<int64_t>(next.back().number)).Bind(2, LineageToJson(next)).Bind(3, NowMs());
   if (u.Step() != SQLITE_DONE) {
     (void)Exec("ROLLBACK");
     return u.Err("promoting");
   }
   Stmt e(db_, "INSERT INTO events (at, kind, message) VALUES (?, 'promoted', ?)");
-  e.Bind(1, NowMs()).Bind(2, why + "; generation " + std::to_string(n->generation + 1));
+  e.Bind(1, NowMs()).Bind(2, why + "; generation " + DescribeGeneration(next));
   if (e.Step() != SQLITE_DONE) {
     (void)Exec("ROLLBACK");
     return e.Err("promoting");
@@ -234,7 +302,8 @@ Result<bool> NodeState::Demote(const std::string& why) {
   if (n.mode == Mode::kSecondary && n.status == NodeStatus::kStandby) return false;
   HASYNC_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Stmt u(db_,
-         "UPDATE node SET mode = 'secondary', node_status = 'standby', updated = ? WHERE id = 1");
+         "UPDATE node SET mode = 'secondary', node_status = 'standby', superseded = '', "
+         "updated = ? WHERE id = 1");
   u.Bind(1, NowMs());
   Stmt e(db_, "INSERT INTO events (at, kind, message) VALUES (?, 'mode-changed', ?)");
   e.Bind(1, NowMs()).Bind(2, why);
@@ -329,6 +398,23 @@ Result<std::optional<HistoryRow>> NodeState::Running() {
   return std::optional<HistoryRow>(ReadHistory(q));
 }
 
+Result<std::optional<HistoryRow>> NodeState::Last(const std::string& result) {
+  Stmt q(db_, std::string("SELECT ") + kHistoryColumns +
+                  " FROM history WHERE result = ? ORDER BY id DESC LIMIT 1");
+  HASYNC_RETURN_IF_ERROR(q.ok("history"));
+  q.Bind(1, result);
+  if (q.Step() != SQLITE_ROW) return std::optional<HistoryRow>();
+  return std::optional<HistoryRow>(ReadHistory(q));
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> NodeState::ResultCounts() {
+  Stmt q(db_, "SELECT result, count(*) FROM history GROUP BY result ORDER BY result");
+  HASYNC_RETURN_IF_ERROR(q.ok("history"));
+  std::vector<std::pair<std::string, int64_t>> out;
+  while (q.Step() == SQLITE_ROW) out.emplace_back(q.Text(0), q.Int(1));
+  return out;
+}
+
 Status NodeState::RecordServed(const std::string& peer, const std::string& address) {
   Stmt u(db_,
          "INSERT INTO served (peer, address, last_sync) VALUES (?, ?, ?) ON CONFLICT (peer) DO "
@@ -354,12 +440,45 @@ Status NodeState::AddEvent(const std::string& kind, const std::string& message) 
 }
 
 Result<std::vector<EventRow>> NodeState::Events(int limit) {
-  Stmt q(db_, "SELECT id, at, kind, message FROM events ORDER BY id DESC LIMIT ?");
+  Stmt q(db_, std::string("SELECT ") + kEventColumns + " FROM events ORDER BY id DESC LIMIT ?");
   HASYNC_RETURN_IF_ERROR(q.ok("events"));
   q.Bind(1, int64_t{limit});
   std::vector<EventRow> out;
-  while (q.Step() == SQLITE_ROW) out.push_back({q.Int(0), q.Int(1), q.Text(2), q.Text(3)});
+  while (q.Step() == SQLITE_ROW) out.push_back(ReadEvent(q));
   return out;
+}
+
+Result<std::vector<EventRow>> NodeState::PendingEvents(int64_t now_ms, int limit) {
+  Stmt q(db_, std::string("SELECT ") + kEventColumns +
+                  " FROM events WHERE (email_state = 'pending' OR command_state = 'pending') "
+                  "AND next_try <= ? ORDER BY id LIMIT ?");
+  HASYNC_RETURN_IF_ERROR(q.ok("events"));
+  q.Bind(1, now_ms).Bind(2, int64_t{limit});
+  std::vector<EventRow> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(ReadEvent(q));
+  return out;
+}
+
+Status NodeState::SetDelivery(int64_t id, const std::string& email_state,
+                              const std::string& command_state, int64_t attempts,
+                              int64_t next_try_ms) {
+  Stmt u(db_,
+         "UPDATE events SET email_state = ?, command_state = ?, attempts = ?, next_try = ? "
+         "WHERE id = ?");
+  u.Bind(1, email_state).Bind(2, command_state).Bind(3, attempts).Bind(4, next_try_ms).Bind(5, id);
+  if (u.Step() != SQLITE_DONE) return u.Err("events");
+  return Status::Ok();
+}
+
+Status NodeState::ExpirePending(int64_t cutoff_ms) {
+  Stmt u(db_,
+         "UPDATE events SET email_state = CASE email_state WHEN 'pending' THEN 'expired' ELSE "
+         "email_state END, command_state = CASE command_state WHEN 'pending' THEN 'expired' "
+         "ELSE command_state END WHERE at < ? AND (email_state = 'pending' OR command_state = "
+         "'pending')");
+  u.Bind(1, cutoff_ms);
+  if (u.Step() != SQLITE_DONE) return u.Err("events");
+  return Status::Ok();
 }
 
 }  // namespace hasync::engine

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/generation.h"
 #include "engine/settings.h"
 
 struct sqlite3;
@@ -26,9 +27,17 @@ struct NodeInfo {
   bool ha_enabled = false;
   Mode mode = Mode::kSecondary;
   NodeStatus status = NodeStatus::kStandby;
-  uint64_t generation = 1;  // DESIGN.md invariant 8: every promotion starts a new one
+  uint64_t generation = 0;  // lineage.back().number; 0: no data of any generation yet
+  Lineage lineage;          // DESIGN.md invariant 8: every promotion starts a new generation
   bool client_connections = true;
   int64_t schedule_anchor = 0;  // unix seconds when the schedule was last saved
+  // Set on a Primary that found its peer Primary too, in a newer or diverged generation: it
+  // must not take traffic as if nothing happened (its status pages fail). Cleared by
+  // `failover mode primary` (taking the role back) or `failover mode secondary`.
+  std::string superseded;
+  bool serving() const {
+    return (mode == Mode::kPrimary || status == NodeStatus::kActive) && superseded.empty();
+  }
 };
 
 // One row of the Sync History.
@@ -58,6 +67,10 @@ struct EventRow {
   int64_t at = 0;  // unix ms
   std::string kind;
   std::string message;
+  // Delivery to the notifiers (engine/notify.h): pending | sent | skipped | failed.
+  std::string email_state;
+  std::string command_state;
+  int64_t attempts = 0;
 };
 
 class NodeState {
@@ -72,6 +85,11 @@ class NodeState {
   Result<bool> Promote(const std::string& why);
   // `failover mode secondary`: Secondary and Standby; idempotent.
   Result<bool> Demote(const std::string& why);
+  // After a committed sync: this node's data now descends from the source's lineage.
+  Status AdoptLineage(const Lineage& source);
+  // A Primary that found its peer Primary in a newer or diverged generation (reason), or ""
+  // when that is over. Returns whether it changed (an event is recorded when it did).
+  Result<bool> SetSuperseded(const std::string& reason);
   Status SetHaEnabled(bool enabled);
   Status SetClientConnections(bool enabled);
   Status SetScheduleAnchor(int64_t unix_s);
@@ -84,6 +102,10 @@ class NodeState {
                        const std::string& result = "skipped");
   Result<std::vector<HistoryRow>> History(int limit);
   Result<std::optional<HistoryRow>> Running();
+  // The newest row with this result (e.g. the last successful sync), if any.
+  Result<std::optional<HistoryRow>> Last(const std::string& result);
+  // How many history rows each result has (for /metrics).
+  Result<std::vector<std::pair<std::string, int64_t>>> ResultCounts();
 
   // On the serving side: `peer` (its node name, reached from `address`) committed a sync
   // from this node now. The guide's HA Status on a Primary shows these.
@@ -97,12 +119,21 @@ class NodeState {
 
   Status AddEvent(const std::string& kind, const std::string& message);
   Result<std::vector<EventRow>> Events(int limit);
+  // The notifiers' outbox: events with a delivery still pending whose next try is due.
+  Result<std::vector<EventRow>> PendingEvents(int64_t now_ms, int limit);
+  Status SetDelivery(int64_t id, const std::string& email_state, const std::string& command_state,
+                     int64_t attempts, int64_t next_try_ms);
+  // Events older than cutoff still pending are not sent any more (a daemon starting after a
+  // long stop does not mail yesterday's news): marked "expired".
+  Status ExpirePending(int64_t cutoff_ms);
 
  private:
-  explicit NodeState(sqlite3* db) : db_(db) {}
+  NodeState(sqlite3* db, std::string node_name) : db_(db), node_name_(std::move(node_name)) {}
   Status Exec(const std::string& sql);
+  Status Migrate();
   Status RecoverInterrupted();
   sqlite3* db_;
+  std::string node_name_;
 };
 
 int64_t NowMs();

@@ -10,7 +10,15 @@ void Encode(const Hello& m, Encoder& e) {
   e.PutString(m.software_version);
   e.PutString(m.node_name);
   e.PutSigned(m.clock_ns);
-  e.PutVarint(m.generation);
+  e.PutVarint(m.lineage.size());
+  for (const auto& g : m.lineage) {
+    e.PutVarint(g.id);
+    e.PutVarint(g.number);
+    e.PutString(g.node);
+    e.PutSigned(g.at_ms);
+  }
+  e.PutU8(static_cast<uint8_t>((m.primary ? 1 : 0) | (m.active ? 2 : 0) | (m.ha_enabled ? 4 : 0) |
+                               (m.superseded ? 8 : 0)));
 }
 
 Result<Hello> DecodeHello(std::span<const std::byte> p) {
@@ -24,7 +32,20 @@ Result<Hello> DecodeHello(std::span<const std::byte> p) {
   // version gate to name both sides' versions.
   if (m.protocol_version != kProtocolVersion) return m;
   HASYNC_ASSIGN_OR_RETURN(m.clock_ns, d.GetSigned());
-  HASYNC_ASSIGN_OR_RETURN(m.generation, d.GetVarint());
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxLineage, "generation count"));
+  m.lineage.resize(n);
+  for (auto& g : m.lineage) {
+    HASYNC_ASSIGN_OR_RETURN(g.id, d.GetVarint());
+    HASYNC_ASSIGN_OR_RETURN(g.number, d.GetVarint());
+    HASYNC_ASSIGN_OR_RETURN(g.node, d.GetString(256));
+    HASYNC_ASSIGN_OR_RETURN(g.at_ms, d.GetSigned());
+  }
+  HASYNC_ASSIGN_OR_RETURN(uint8_t role, d.GetU8());
+  if (role > 15) return Status(Code::kProtocol, "hello with unknown role flags");
+  m.primary = role & 1;
+  m.active = role & 2;
+  m.ha_enabled = role & 4;
+  m.superseded = role & 8;
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }

@@ -11,11 +11,13 @@
 #include "common/binary.h"
 #include "common/env.h"
 #include "common/status.h"
+#include "engine/generation.h"
 
 namespace hasync::engine {
 
 // Bumped on any incompatible change to this file or the frame format.
-constexpr uint32_t kProtocolVersion = 3;  // 2: rolling deltas, 8 KiB blocks; 3: database
+// 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello.
+constexpr uint32_t kProtocolVersion = 4;
 
 enum class MsgType : uint8_t {
   kHello = 1,
@@ -47,8 +49,13 @@ struct Hello {
   uint32_t protocol_version = kProtocolVersion;
   std::string software_version;
   std::string node_name;
-  uint64_t generation = 0;  // the node's HA generation (DESIGN.md invariant 8); 0 until set
-  int64_t clock_ns = 0;     // wall clock, for the clock-skew gate
+  int64_t clock_ns = 0;  // wall clock, for the clock-skew gate
+  Lineage lineage;       // the generations the node's data descends from (DESIGN.md invariant 8)
+  // The node's role as it sees it: what a heartbeat and the split-brain guard need.
+  bool primary = false;  // mode primary
+  bool active = false;   // node status active
+  bool ha_enabled = false;
+  bool superseded = false;  // a Primary that knows another Primary took over
 };
 
 struct ErrorMsg {

@@ -93,7 +93,9 @@ class Puller {
     HASYNC_RETURN_IF_ERROR(scan_st);
     Mark("connect and scan");
     if (db_ && !o_.dry_run) {
+      HASYNC_RETURN_IF_ERROR(db_->DropSlotFor(peer_node_).status());
       HASYNC_ASSIGN_OR_RETURN(DbRequest req, db_->Request(o_.full_db));
+      sum_.db_full_expected = req.force_full || req.start_lsn == 0;
       HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kDbRequest, req));
       HASYNC_RETURN_IF_ERROR(db_->Receive([this]() -> Result<transport::Frame> {
         HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
@@ -189,12 +191,24 @@ class Puller {
                     "example \"ssh host hasync serve --stdio\")");
     }
     HASYNC_ASSIGN_OR_RETURN(channel_, transport::CommandChannel::Start(o_.transport_command));
-    Hello mine = MakeHello(s_);
+    HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s_));
     HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kHello, mine));
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(MsgType::kHello));
     HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
     HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s_.max_clock_skew_s));
-    log_->info("connected to {} (software {})", peer.node_name, peer.software_version);
+    log_->info("connected to {} (software {}, generation {})", peer.node_name,
+               peer.software_version, DescribeGeneration(peer.lineage));
+    // Invariant 8, before anything is written: the source must not be of an older or
+    // diverged generation (split brain) unless the operator forces it.
+    HASYNC_ASSIGN_OR_RETURN(std::string warning,
+                            CheckGeneration(mine.lineage, peer.lineage, s_.node_name,
+                                            peer.node_name, o_.force_generation));
+    if (!warning.empty()) {
+      log_->warn("{}", warning);
+      sum_.generation_warning = warning;
+    }
+    sum_.source_lineage = peer.lineage;
+    peer_node_ = peer.node_name;
     return Status::Ok();
   }
 
@@ -794,6 +808,7 @@ class Puller {
   std::chrono::steady_clock::time_point phase_start_ = std::chrono::steady_clock::now();
   bool committed_ = false;
   std::unique_ptr<DbTarget> db_;
+  std::string peer_node_;  // the source's node name, from its hello
   const uint64_t sync_id_ =
       static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   bool local_rehashed_ = false;  // the scan learnt hashes the saved manifest lacks
@@ -816,7 +831,7 @@ Result<Hello> TestChannel(const Settings& s, const std::string& transport_comman
   HASYNC_ASSIGN_OR_RETURN(auto channel, transport::CommandChannel::Start(transport_command));
   transport::FrameEncoder enc(transport::CompressionOptions{});
   transport::FrameDecoder dec;
-  Hello mine = MakeHello(s);
+  HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s));
   auto exchange = [&]() -> Result<Hello> {
     HASYNC_RETURN_IF_ERROR(SendMsg(*channel, enc, MsgType::kHello, mine));
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel, dec));

@@ -21,7 +21,10 @@ struct SyncOptions {
   bool rehash_all = false;  // --checksum
   bool full_db = false;     // --full-db: copy the database whole, not its changes
   bool progress = false;    // report on stderr while it runs
-  Env* env = nullptr;       // default: Env::Default()
+  // --force: sync even from a source of an older or diverged generation (invariant 8),
+  // discarding what only this node has.
+  bool force_generation = false;
+  Env* env = nullptr;  // default: Env::Default()
 };
 
 struct SyncSummary {
@@ -40,6 +43,11 @@ struct SyncSummary {
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
   bool database = false;                               // the database was synced (DbSummary below)
   DbSummary db;
+  // The full copy was asked for (--full-db) or is the first: not news (invariant 4 is about
+  // the others: a slot lost or missing).
+  bool db_full_expected = false;
+  Lineage source_lineage;          // the source's generations: this node adopts them on commit
+  std::string generation_warning;  // what --force discarded
 };
 
 Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);

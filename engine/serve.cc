@@ -133,7 +133,7 @@ class Server {
     transport::Frame f;
     HASYNC_RETURN_IF_ERROR(Expect(MsgType::kHello, f));
     HASYNC_ASSIGN_OR_RETURN(engine::Hello peer, DecodeHello(f.payload));
-    engine::Hello mine = MakeHello(s_);
+    HASYNC_ASSIGN_OR_RETURN(engine::Hello mine, MakeHello(s_));
     Status gate = CheckPeerHello(mine, peer, s_.max_clock_skew_s);
     if (!gate.ok()) return gate;
     peer_name_ = peer.node_name;

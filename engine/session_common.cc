@@ -3,12 +3,21 @@
 
 #include <chrono>
 
+#include "engine/node_state.h"
+
 namespace hasync::engine {
 
-Hello MakeHello(const Settings& s) {
+Result<Hello> MakeHello(const Settings& s) {
   Hello h;
   h.software_version = s.software_version;
   h.node_name = s.node_name;
+  HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
+  HASYNC_ASSIGN_OR_RETURN(NodeInfo n, state->Get());
+  h.lineage = n.lineage;
+  h.primary = n.mode == Mode::kPrimary;
+  h.active = n.status == NodeStatus::kActive;
+  h.ha_enabled = n.ha_enabled;
+  h.superseded = !n.superseded.empty();
   h.clock_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();

@@ -14,7 +14,8 @@
 
 namespace hasync::engine {
 
-Hello MakeHello(const Settings& s);
+// This node's hello: versions, clock, and its lineage and role from the node state.
+Result<Hello> MakeHello(const Settings& s);
 // The version gate: any difference in protocol or software version is refused with one
 // message naming both sides' values, and so are clocks more than max_skew_s seconds apart
 // (0: unchecked).

@@ -13,8 +13,6 @@
 namespace hasync::engine {
 namespace {
 
-const std::set<std::string> kReservedSections = {"failover", "notify", "status"};
-
 Status Bad(const std::string& key, const std::string& what) {
   return Status(Code::kConfig, key + ": " + what);
 }
@@ -161,7 +159,12 @@ Status ParseSecondary(const toml::table& t, Settings& s) {
 }
 
 Status ParseHa(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "ha", {"enabled", "mode", "node_status", "promote_hook"}));
+  HASYNC_RETURN_IF_ERROR(
+      CheckKeys(t, "ha", {"enabled", "mode", "node_status", "promote_hook", "peer"}));
+  HASYNC_ASSIGN_OR_RETURN(s.ha.peer, GetString(t, "ha", "peer", false));
+  if (!s.ha.peer.empty() && !ValidHostName(s.ha.peer)) {
+    return Bad("ha.peer", "'" + s.ha.peer + "' is not a host name or address");
+  }
   if (const toml::node* n = t.get("enabled")) {
     if (!n->is_boolean()) return Bad("ha.enabled", "must be true or false");
     s.ha.enabled = n->as_boolean()->get();
@@ -176,6 +179,105 @@ Status ParseHa(const toml::table& t, Settings& s) {
                "must be \"standby\" or \"active\", not \"" + s.ha.node_status + "\"");
   }
   HASYNC_ASSIGN_OR_RETURN(s.ha.promote_hook, GetString(t, "ha", "promote_hook", false));
+  return Status::Ok();
+}
+
+Result<bool> GetBool(const toml::table& t, const std::string& section, const std::string& key,
+                     bool fallback) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return fallback;
+  if (!n->is_boolean()) return Bad(section + "." + key, "must be true or false");
+  return n->as_boolean()->get();
+}
+
+Status ParseFailover(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "failover",
+                                   {"heartbeat_interval", "failures_before_failover",
+                                    "recheck_interval", "if_failure_detected", "witness_url"}));
+  FailoverSettings& f = s.failover;
+  HASYNC_ASSIGN_OR_RETURN(std::string hb,
+                          GetString(t, "failover", "heartbeat_interval", false, "10s"));
+  HASYNC_ASSIGN_OR_RETURN(f.heartbeat_interval_ms,
+                          ParseDuration(hb, "failover.heartbeat_interval"));
+  HASYNC_ASSIGN_OR_RETURN(std::string re,
+                          GetString(t, "failover", "recheck_interval", false, "5s"));
+  HASYNC_ASSIGN_OR_RETURN(f.recheck_interval_ms, ParseDuration(re, "failover.recheck_interval"));
+  if (const toml::node* n = t.get("failures_before_failover")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 100) {
+      return Bad("failover.failures_before_failover", "must be a whole number from 1 to 100");
+    }
+    f.failures_before_failover = static_cast<int>(n->as_integer()->get());
+  }
+  HASYNC_ASSIGN_OR_RETURN(std::string action,
+                          GetString(t, "failover", "if_failure_detected", false, "promote"));
+  if (action != "promote" && action != "keep-standby") {
+    return Bad("failover.if_failure_detected",
+               "must be \"promote\" (Promote to Primary) or \"keep-standby\" (Keep in "
+               "Standby), not \"" +
+                   action + "\"");
+  }
+  f.promote = action == "promote";
+  HASYNC_ASSIGN_OR_RETURN(f.witness_url, GetString(t, "failover", "witness_url", false));
+  if (!f.witness_url.empty() && f.witness_url.rfind("http://", 0) != 0 &&
+      f.witness_url.rfind("https://", 0) != 0) {
+    return Bad("failover.witness_url", "must be an http:// or https:// URL");
+  }
+  return Status::Ok();
+}
+
+Status ParseNotify(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "notify",
+                                   {"email", "from", "smtp_url", "on_sync_completion", "on_failure",
+                                    "command", "retry_interval"}));
+  NotifySettings& n = s.notify;
+  HASYNC_ASSIGN_OR_RETURN(n.email, GetString(t, "notify", "email", false));
+  HASYNC_ASSIGN_OR_RETURN(n.from, GetString(t, "notify", "from", false));
+  for (const auto& [key, value] : {std::pair{"notify.email", &n.email}, {"notify.from", &n.from}}) {
+    if (value->empty()) continue;
+    size_t at = value->find('@');
+    bool ok = at != std::string::npos && at > 0 && at + 1 < value->size() &&
+              value->find_first_of(" <>,;\r\n\"") == std::string::npos;
+    if (!ok) return Bad(key, "'" + *value + "' is not an email address (name@domain)");
+  }
+  HASYNC_ASSIGN_OR_RETURN(n.smtp_url, GetString(t, "notify", "smtp_url", false, n.smtp_url));
+  if (n.smtp_url.rfind("smtp://", 0) != 0 && n.smtp_url.rfind("smtps://", 0) != 0) {
+    return Bad("notify.smtp_url", "must be an smtp:// or smtps:// URL");
+  }
+  HASYNC_ASSIGN_OR_RETURN(n.on_sync_completion,
+                          GetBool(t, "notify", "on_sync_completion", n.on_sync_completion));
+  HASYNC_ASSIGN_OR_RETURN(n.on_failure, GetBool(t, "notify", "on_failure", n.on_failure));
+  HASYNC_ASSIGN_OR_RETURN(n.command, GetString(t, "notify", "command", false));
+  HASYNC_ASSIGN_OR_RETURN(std::string retry,
+                          GetString(t, "notify", "retry_interval", false, "30s"));
+  HASYNC_ASSIGN_OR_RETURN(n.retry_ms, ParseDuration(retry, "notify.retry_interval"));
+  return Status::Ok();
+}
+
+Status ParseStatus(const toml::table& t, Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "status", {"listen", "tls_cert", "tls_key"}));
+  StatusSettings& st = s.status;
+  HASYNC_ASSIGN_OR_RETURN(st.listen, GetString(t, "status", "listen", false, st.listen));
+  if (!st.listen.empty()) {
+    size_t colon = st.listen.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < st.listen.size() &&
+              st.listen.size() - colon - 1 <= 5;
+    for (size_t i = colon + 1; ok && i < st.listen.size(); ++i) {
+      ok = isdigit(static_cast<unsigned char>(st.listen[i]));
+    }
+    if (ok) {
+      int port = std::stoi(st.listen.substr(colon + 1));
+      ok = port >= 1 && port <= 65535 && ValidHostName(st.listen.substr(0, colon));
+    }
+    if (!ok) return Bad("status.listen", "'" + st.listen + "' must be host:port (or empty: off)");
+  }
+  HASYNC_ASSIGN_OR_RETURN(st.tls_cert, GetString(t, "status", "tls_cert", false));
+  HASYNC_ASSIGN_OR_RETURN(st.tls_key, GetString(t, "status", "tls_key", false));
+  if (st.tls_cert.empty() != st.tls_key.empty()) {
+    return Bad("status", "tls_cert and tls_key go together (HTTPS needs both)");
+  }
+  for (const std::string* p : {&st.tls_cert, &st.tls_key}) {
+    if (!p->empty() && (*p)[0] != '/') return Bad("status", "paths must be absolute: " + *p);
+  }
   return Status::Ok();
 }
 
@@ -285,7 +387,8 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (key == "node" || key == "files" || key == "sync" || key == "ssh" || key == "secondary" ||
-        key == "database" || key == "ha" || kReservedSections.count(key)) {
+        key == "database" || key == "ha" || key == "failover" || key == "notify" ||
+        key == "status") {
       if (key != "files" && !v.is_table()) return Bad(key, "must be a [" + key + "] section");
       continue;
     }
@@ -305,9 +408,28 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
   if (const toml::table* t = root["ha"].as_table()) HASYNC_RETURN_IF_ERROR(ParseHa(*t, s));
   if (const toml::table* t = root["database"].as_table())
     HASYNC_RETURN_IF_ERROR(ParseDatabase(*t, s));
+  if (const toml::table* t = root["failover"].as_table())
+    HASYNC_RETURN_IF_ERROR(ParseFailover(*t, s));
+  if (const toml::table* t = root["notify"].as_table()) HASYNC_RETURN_IF_ERROR(ParseNotify(*t, s));
+  if (const toml::table* t = root["status"].as_table()) HASYNC_RETURN_IF_ERROR(ParseStatus(*t, s));
+  if (s.ha.peer.empty()) s.ha.peer = s.primary;
+  if (s.notify.from.empty()) s.notify.from = "hasync@" + s.node_name;
   if (s.ssh.known_hosts.empty()) s.ssh.known_hosts = s.state_dir + "/known_hosts";
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;
+}
+
+Result<int64_t> ParseDuration(const std::string& text, const std::string& key) {
+  size_t digits = 0;
+  while (digits < text.size() && isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  std::string unit = text.substr(digits);
+  int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 0;
+  if (digits == 0 || digits > 8 || scale == 0) {
+    return Bad(key, "'" + text + "' must be a number and a unit: 500ms, 10s or 2m");
+  }
+  int64_t ms = std::stoll(text.substr(0, digits)) * scale;
+  if (ms < 100 || ms > 86400000) return Bad(key, "'" + text + "' must be from 100ms to 1440m");
+  return ms;
 }
 
 Result<int64_t> ParseRunEvery(const std::string& text, const std::string& key) {

@@ -1,6 +1,5 @@
 // Settings: the node's TOML file (DESIGN.md, "Contracts"), validated on load. Every error names
-// the key and what it accepts. Sections this build does not use yet ([ha], [secondary],
-// [failover], [notify], [database], [ssh], [status]) are accepted as the design reserves them.
+// the key and what it accepts.
 #pragma once
 
 #include <string>
@@ -48,6 +47,36 @@ struct HaSettings {
   std::string mode = "secondary";       // primary | secondary
   std::string node_status = "standby";  // standby | active
   std::string promote_hook;             // run with /bin/sh -c when this node becomes Primary
+  // The other node of the pair, a trusted host: the Primary's daemon checks it for a newer
+  // generation (split brain). Default: [secondary] primary.
+  std::string peer;
+};
+
+// [failover]: the guide's Fail Over Controls (Step 6).
+struct FailoverSettings {
+  int64_t heartbeat_interval_ms = 10000;  // how often the Secondary checks its Primary
+  int failures_before_failover = 3;       // consecutive failures before acting
+  int64_t recheck_interval_ms = 5000;     // the wait after a failed check
+  bool promote = true;                    // If Failure Detected: promote | keep-standby
+  std::string witness_url;  // must fail too before promoting (tells a split from a death)
+};
+
+// [notify]: the guide's Notification Settings.
+struct NotifySettings {
+  std::string email;  // empty: no email
+  std::string from;   // default: hasync@<node name>
+  std::string smtp_url = "smtp://127.0.0.1:25";
+  bool on_sync_completion = false;
+  bool on_failure = true;    // a failed sync, or this server becomes Primary
+  std::string command;       // receives every event (/bin/sh -c, fields in its environment)
+  int64_t retry_ms = 30000;  // a failed delivery is retried after this, then twice as long...
+};
+
+// [status]: the load balancer's pages, served by the daemon.
+struct StatusSettings {
+  std::string listen = "127.0.0.1:8443";  // host:port; empty: no status pages
+  std::string tls_cert;                   // HTTPS when set (with tls_key)
+  std::string tls_key;
 };
 
 struct Settings {
@@ -63,6 +92,9 @@ struct Settings {
   int start_minute = 60;          // [secondary] start_time, minutes after 00:00 GMT
   int64_t run_every_s = 3600;     // [secondary] run_every
   HaSettings ha;
+  FailoverSettings failover;
+  NotifySettings notify;
+  StatusSettings status;
   SshSettings ssh;
   DatabaseSettings database;
 };
@@ -75,6 +107,8 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
 // reach an ssh command line, known_hosts or authorized_keys.
 bool ValidHostName(const std::string& h);
 
+// "500ms", "10s", "2m" -> milliseconds (100 ms to 1 day). kConfig naming `key`.
+Result<int64_t> ParseDuration(const std::string& text, const std::string& key);
 // "90m", "4h", "1d" -> seconds; "01:00" -> minutes after midnight. kConfig naming `key`.
 Result<int64_t> ParseRunEvery(const std::string& text, const std::string& key);
 Result<int> ParseStartTime(const std::string& text, const std::string& key);

@@ -104,7 +104,10 @@ inline std::string TreeDiff(const std::string& a, const std::string& b) {
 // A Primary and a Secondary on this machine, each with its own root and state folder.
 class Pair {
  public:
-  Pair() : dir_(MakeTempDir()) {
+  Pair()
+      : dir_(MakeTempDir()),
+        primary_status_port_(FreeLoopbackPort()),
+        secondary_status_port_(FreeLoopbackPort()) {
     for (const char* d : {"p", "s", "pstate", "sstate"}) fs::create_directories(dir_ + "/" + d);
     WriteConfigs("1.0", "1.0");
   }
@@ -113,10 +116,12 @@ class Pair {
     fs::remove_all(dir_, ec);
   }
   void WriteConfigs(const std::string& primary_version, const std::string& secondary_version) {
-    WriteFile(dir_ + "/primary.toml",
-              Config("mdm-a", "p", "pstate", primary_version) + primary_extra_);
+    WriteFile(
+        dir_ + "/primary.toml",
+        Config("mdm-a", "p", "pstate", primary_version, primary_status_port_) + primary_extra_);
     WriteFile(dir_ + "/secondary.toml",
-              Config("mdm-b", "s", "sstate", secondary_version) + secondary_extra_);
+              Config("mdm-b", "s", "sstate", secondary_version, secondary_status_port_) +
+                  secondary_extra_);
   }
   // Settings appended to each side's file ([database] sections, say).
   void SetExtra(const std::string& primary_extra, const std::string& secondary_extra) {
@@ -128,6 +133,10 @@ class Pair {
   std::string secondary() const { return dir_ + "/s"; }
   std::string dir() const { return dir_; }
   std::string secondary_config() const { return dir_ + "/secondary.toml"; }
+  std::string primary_config() const { return dir_ + "/primary.toml"; }
+  // Each side's daemon serves its status pages on its own loopback port.
+  int primary_status_port() const { return primary_status_port_; }
+  int secondary_status_port() const { return secondary_status_port_; }
   // The transport that starts the Primary's serve side; `prefix` wraps it (env vars, pipes).
   std::string Serve(const std::string& env_prefix = "", const std::string& pipe = "") const {
     return env_prefix + " " HASYNC_BIN " serve --stdio --log-level warn --config " + dir_ +
@@ -153,12 +162,15 @@ class Pair {
 
  private:
   std::string Config(const std::string& name, const std::string& root, const std::string& state,
-                     const std::string& version) const {
+                     const std::string& version, int status_port) const {
     return "[node]\nname = \"" + name + "\"\nstate_dir = \"" + dir_ + "/" + state +
            "\"\nsoftware_version = \"" + version + "\"\n[[files]]\nname = \"data\"\nroot = \"" +
-           dir_ + "/" + root + "\"\nexclude = [\"*.tmp\"]\n";
+           dir_ + "/" + root + "\"\nexclude = [\"*.tmp\"]\n[status]\nlisten = \"127.0.0.1:" +
+           std::to_string(status_port) + "\"\n";
   }
   std::string dir_;
+  int primary_status_port_;
+  int secondary_status_port_;
   std::string primary_extra_;
   std::string secondary_extra_;
 };

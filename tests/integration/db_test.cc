@@ -57,10 +57,12 @@ class DbTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    primary_->Exec("postgres",
-                   "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
-                   "database = '" +
-                       db_ + "'");
+    for (PgCluster* c : {primary_, secondary_}) {
+      c->Exec("postgres",
+              "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+              "database = '" +
+                  db_ + "'");
+    }
     primary_->Exec("postgres", "DROP DATABASE " + db_ + " WITH (FORCE)");
     secondary_->Exec("postgres", "DROP DATABASE " + db_ + " WITH (FORCE)");
   }
@@ -309,6 +311,42 @@ TEST_F(DbTest, LostSlotMeansAFullCopyThatSaysWhy) {
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
   // And the new slot carries on from the copy.
   P("INSERT INTO a VALUES (3, 'three')");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->db.full);
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+}
+
+// The guide's recovery swaps roles: the old Primary follows the new one, then leads again. The
+// changes the old Primary applied while following must not flow back to where they came from
+// through the slot it kept for its old Secondary (they did: duplicate keys).
+TEST_F(DbTest, RolesSwapAndBackWithoutChangesFlowingBack) {
+  P("CREATE TABLE a (id int PRIMARY KEY, v text); "
+    "INSERT INTO a SELECT g, 'p' FROM generate_series(1, 100) g;");
+  ASSERT_TRUE(Sync().ok());
+  S("INSERT INTO a VALUES (101, 'written on mdm-b while it was Primary')");
+  // mdm-a follows mdm-b.
+  auto sa = engine::LoadSettings(pair_.primary_config());
+  ASSERT_TRUE(sa.ok());
+  engine::SyncOptions follow{.transport_command = std::string(HASYNC_BIN) +
+                                                  " serve --stdio --log-level warn --config " +
+                                                  pair_.secondary_config()};
+  auto r = engine::RunSync(*sa, follow);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(PrimaryContents(), SecondaryContents());
+  EXPECT_EQ(primary_->Rows(db_,
+                           "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
+                           "'hasync_mdm_b'"),
+            "0\n")
+      << "mdm-a's slot for mdm-b is gone: mdm-b leads now";
+  // Roles swap back: mdm-b follows mdm-a again, from a full copy that says why.
+  P("INSERT INTO a VALUES (102, 'mdm-a leads again')");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->db.full);
+  EXPECT_EQ(r->db.reason, "replication slot hasync_mdm_b is missing on the Primary");
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+  P("UPDATE a SET v = 'again' WHERE id = 1");
   r = Sync();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(r->db.full);

@@ -90,13 +90,13 @@ TEST_F(NodeTest, AnActiveNodeNeverSyncsAndSaysWhy) {
   auto m = Json("mode primary");
   EXPECT_EQ(m["mode"], "primary");
   EXPECT_EQ(m["node_status"], "active");
-  EXPECT_EQ(m["generation"], 2);
+  EXPECT_EQ(m["generation"], 1) << "a Secondary that never synced held no generation";
   EXPECT_TRUE(m["changed"].get<bool>());
   // Idempotent: no new generation, the hook does not run again.
   m = Json("mode primary");
   EXPECT_FALSE(m["changed"].get<bool>());
-  EXPECT_EQ(m["generation"], 2);
-  EXPECT_EQ(testing::ReadFile(hook_log), "promoted mdm-b 2\n");
+  EXPECT_EQ(m["generation"], 1);
+  EXPECT_EQ(testing::ReadFile(hook_log), "promoted mdm-b 1\n");
   // `failover sync <host>` on it: refused (exit 20), recorded, nothing changed.
   testing::WriteFile(pair_.primary() + "/a.conf", "a");
   auto r = Run("sync 10.0.0.1 " + Transport(), "failover");
@@ -108,13 +108,23 @@ TEST_F(NodeTest, AnActiveNodeNeverSyncsAndSaysWhy) {
   EXPECT_EQ(history[0]["result"], "skipped");
   EXPECT_EQ(history[0]["trigger"], "failover");
   EXPECT_EQ(history[0]["error"], "node_role");
-  // `failover mode secondary`: syncs again, keeps its generation.
+  // `failover mode secondary`: keeps its generation; its data (generation 1, started when it
+  // was promoted) is not the Primary's: a sync would discard it, so it is refused (21) until
+  // the operator forces it.
   m = Json("mode secondary");
   EXPECT_EQ(m["node_status"], "standby");
-  EXPECT_EQ(m["generation"], 2);
+  EXPECT_EQ(m["generation"], 1);
   r = Run("sync 10.0.0.1 " + Transport(), "failover");
+  EXPECT_EQ(r.code, 21) << r.out;
+  EXPECT_NE(r.out.find("split brain"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(pair_.secondary() + "/a.conf"));
+  r = Run("sync 10.0.0.1 --force " + Transport(), "failover");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(std::filesystem::exists(pair_.secondary() + "/a.conf"));
+  auto events = Json("events");
+  bool forced = false;
+  for (const auto& e : events) forced |= e["kind"] == "split-brain-forced";
+  EXPECT_TRUE(forced) << events.dump();
 }
 
 TEST_F(NodeTest, OneSyncAtATimeTheSecondSaysWhenTheFirstStarted) {

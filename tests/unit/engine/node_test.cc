@@ -105,15 +105,32 @@ TEST(NodeStateTest, PromotionIsIdempotentAndStartsANewGeneration) {
   ASSERT_TRUE(n.ok());
   EXPECT_TRUE(n->ha_enabled);
   EXPECT_EQ(n->mode, Mode::kSecondary);
-  EXPECT_EQ(n->generation, 1u);
+  EXPECT_EQ(n->generation, 0u) << "a new Secondary holds no generation until its first sync";
+  // A sync adopts its source's lineage; a promotion starts a generation on top of it.
+  Lineage primary = StartGeneration({}, "mdm-a", 1000);
+  ASSERT_TRUE((*state)->AdoptLineage(primary).ok());
+  EXPECT_EQ((*state)->Get()->generation, 1u);
   EXPECT_TRUE((*state)->Promote("test").value());
   EXPECT_FALSE((*state)->Promote("again").value());
   n = (*state)->Get();
   EXPECT_EQ(n->mode, Mode::kPrimary);
   EXPECT_EQ(n->status, NodeStatus::kActive);
   EXPECT_EQ(n->generation, 2u);
+  ASSERT_EQ(n->lineage.size(), 2u);
+  EXPECT_EQ(n->lineage[0], primary[0]);
+  EXPECT_EQ(n->lineage[1].node, "mdm-b");
+  EXPECT_TRUE(n->serving());
+  // Superseded: not serving, one event; promoting again takes the role back (generation 3).
+  EXPECT_TRUE((*state)->SetSuperseded("mdm-a is Primary in a newer generation").value());
+  EXPECT_FALSE((*state)->SetSuperseded("mdm-a is Primary in a newer generation").value());
+  EXPECT_FALSE((*state)->Get()->serving());
+  EXPECT_TRUE((*state)->Promote("take it back").value());
+  EXPECT_EQ((*state)->Get()->generation, 3u);
+  EXPECT_TRUE((*state)->Get()->superseded.empty());
   EXPECT_TRUE((*state)->Demote("back").value());
-  EXPECT_EQ((*state)->Get()->generation, 2u) << "demotion keeps the generation";
+  EXPECT_EQ((*state)->Get()->generation, 3u) << "demotion keeps the generation";
+  EXPECT_FALSE((*state)->SetSuperseded("late news").value()) << "a Secondary is never superseded";
+  EXPECT_TRUE((*state)->Get()->superseded.empty());
   // The state survives a reopen, and the settings no longer override it.
   ASSERT_TRUE((*state)->SetClientConnections(false).ok());
   state->reset();

@@ -42,6 +42,37 @@ TEST(SettingsTest, DatabaseSection) {
   EXPECT_EQ(s->database.max_slot_wal_mb, 100u);
 }
 
+TEST(SettingsTest, FailoverNotifyAndStatusSections) {
+  auto s =
+      ParseSettings(std::string(kGood) +
+                        "[secondary]\nprimary = 'mdm-a'\n"
+                        "[failover]\nheartbeat_interval = '2s'\nrecheck_interval = '500ms'\n"
+                        "failures_before_failover = 5\nif_failure_detected = 'keep-standby'\n"
+                        "witness_url = 'http://lb/status'\n"
+                        "[notify]\nemail = 'ops@example.com'\nsmtp_url = 'smtp://127.0.0.1:2525'\n"
+                        "on_sync_completion = true\ncommand = 'logger'\n"
+                        "[status]\nlisten = '0.0.0.0:8443'\n",
+                    "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->failover.heartbeat_interval_ms, 2000);
+  EXPECT_EQ(s->failover.recheck_interval_ms, 500);
+  EXPECT_EQ(s->failover.failures_before_failover, 5);
+  EXPECT_FALSE(s->failover.promote);
+  EXPECT_EQ(s->notify.from, "hasync@mdm-b");
+  EXPECT_TRUE(s->notify.on_sync_completion);
+  EXPECT_TRUE(s->notify.on_failure);
+  EXPECT_EQ(s->status.listen, "0.0.0.0:8443");
+  EXPECT_EQ(s->ha.peer, "mdm-a") << "the peer defaults to [secondary] primary";
+  // The defaults DESIGN.md shows.
+  auto d = ParseSettings(kGood, "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->failover.heartbeat_interval_ms, 10000);
+  EXPECT_EQ(d->failover.failures_before_failover, 3);
+  EXPECT_EQ(d->failover.recheck_interval_ms, 5000);
+  EXPECT_TRUE(d->failover.promote);
+  EXPECT_EQ(d->status.listen, "127.0.0.1:8443");
+}
+
 struct BadCase {
   std::string text;
   std::string names;
@@ -76,6 +107,25 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
        "exclude_tables=['events']\n",
        "database.exclude_tables"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nheartbeat_interval='10'\n",
+       "failover.heartbeat_interval"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nrecheck_interval='1ms'\n",
+       "failover.recheck_interval"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nfailures_before_failover=0\n",
+       "failover.failures_before_failover"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nif_failure_detected='panic'\n",
+       "Keep in Standby"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nwitness_url='ftp://x'\n",
+       "failover.witness_url"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nemail='ops'\n", "notify.email"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nemail='a@b\\r\\nBcc: x@y'\n", "notify.email"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nsmtp_url='http://x'\n", "notify.smtp_url"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\non_failure='yes'\n", "notify.on_failure"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='8443'\n", "status.listen"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='h:99999'\n", "status.listen"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntls_cert='/c.pem'\n", "tls_key"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nport=1\n", "status.port"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[ha]\npeer='-oProxyCommand=x'\n", "ha.peer"},
   };
   for (const auto& c : cases) {
     auto s = ParseSettings(c.text, "t.toml");

@@ -67,10 +67,7 @@ TEST(ProtocolTest, HugeCountsAreRefused) {
 }
 
 TEST(ProtocolTest, VersionGateNamesBothSidesAndRefusesClockSkew) {
-  Hello a{.software_version = "11.12.0.0",
-          .node_name = "mdm-a",
-          .generation = 3,
-          .clock_ns = 1'000'000'000'000};
+  Hello a{.software_version = "11.12.0.0", .node_name = "mdm-a", .clock_ns = 1'000'000'000'000};
   Hello b = a;
   b.node_name = "mdm-b";
   EXPECT_TRUE(CheckPeerHello(a, b, 60).ok());
@@ -87,6 +84,38 @@ TEST(ProtocolTest, VersionGateNamesBothSidesAndRefusesClockSkew) {
   EXPECT_EQ(st.code(), Code::kVersion);
   EXPECT_NE(st.message().find("11.12.0.0"), std::string::npos);
   EXPECT_NE(st.message().find("11.13.0.0"), std::string::npos);
+}
+
+TEST(ProtocolTest, HelloCarriesLineageAndRoleAndRefusesBadOnes) {
+  Hello h{.software_version = "11.12.0.0", .node_name = "mdm-a", .clock_ns = -5};
+  h.lineage = StartGeneration(StartGeneration({}, "mdm-a", 1000), "mdm-b", 2000);
+  h.primary = true;
+  h.active = true;
+  h.superseded = true;
+  Encoder e;
+  Encode(h, e);
+  auto d = DecodeHello(e.view());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->lineage, h.lineage);
+  EXPECT_EQ(d->lineage.back().number, 2u);
+  EXPECT_EQ(d->lineage.back().node, "mdm-b");
+  EXPECT_TRUE(d->primary && d->active && d->superseded);
+  EXPECT_FALSE(d->ha_enabled);
+  // Every truncation is one protocol error.
+  for (size_t cut = 0; cut < e.view().size(); ++cut) {
+    EXPECT_FALSE(DecodeHello(e.view().subspan(0, cut)).ok()) << cut;
+  }
+  // Unknown role flags, and more generations than the limit, are refused.
+  auto bytes = std::vector<std::byte>(e.view().begin(), e.view().end());
+  bytes.back() = std::byte{0x80};
+  EXPECT_EQ(DecodeHello(bytes).status().code(), Code::kProtocol);
+  Encoder big;
+  big.PutVarint(kProtocolVersion);
+  big.PutString("v");
+  big.PutString("n");
+  big.PutSigned(0);
+  big.PutVarint(kMaxLineage + 1);
+  EXPECT_EQ(DecodeHello(big.view()).status().code(), Code::kProtocol);
 }
 
 TEST(ProtocolTest, HelloOfAnotherProtocolVersionStillReachesTheGate) {

@@ -1,0 +1,395 @@
+// Fail-over with real parts: two nodes' daemons (heartbeat, status pages, notifier), a loopback
+// SMTP sink receiving their email through libcurl, HAProxy in front of the pair configured as
+// the guide's "Load balancer setup" says, and the split-brain guard. "Stopping the Primary"
+// stops its daemon (its status pages go away) and makes its serve side unreachable (the
+// channel command fails before hello, as a dead host would).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/smtp_sink.h"
+#include "tests/test_util.h"
+
+namespace hasync {
+namespace {
+
+using testing::Pair;
+using testing::Shell;
+
+bool WaitUntil(const std::function<bool()>& done, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+struct Reply {
+  int code = 0;  // 0: no answer
+  std::string body;
+};
+
+Reply Get(int port, const std::string& path) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1, 0);
+  c.set_read_timeout(2, 0);
+  auto r = c.Get(path.c_str());
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+class FailoverTest : public ::testing::Test {
+ protected:
+  enum Side { kA, kB };  // mdm-a starts as Primary, mdm-b as its Secondary
+
+  void SetUp() override {
+    testing::WriteFile(Up(kA), "");
+    testing::WriteFile(Up(kB), "");
+    Configure("promote");
+  }
+  void TearDown() override {
+    for (pid_t pid : pids_) Stop(pid);
+  }
+  void Configure(const std::string& if_failure) {
+    std::string failover =
+        "[failover]\nheartbeat_interval = \"300ms\"\nrecheck_interval = "
+        "\"200ms\"\nfailures_before_failover = 3\nif_failure_detected = \"" +
+        if_failure + "\"\n";
+    std::string notify = "[notify]\nemail = \"ops@example.com\"\nsmtp_url = \"" + sink_.url() +
+                         "\"\non_sync_completion = true\nretry_interval = \"200ms\"\n";
+    pair_.SetExtra(
+        "[ha]\nenabled = true\nmode = \"primary\"\nnode_status = \"active\"\n" + failover + notify,
+        "[ha]\nenabled = true\n" + failover + notify + "command = \"echo $HASYNC_EVENT >> " +
+            pair_.dir() + "/events.log\"\n");
+  }
+  std::string Config(Side s) { return s == kA ? pair_.primary_config() : pair_.secondary_config(); }
+  std::string Up(Side s) { return pair_.dir() + (s == kA ? "/a-up" : "/b-up"); }
+  int StatusPort(Side s) {
+    return s == kA ? pair_.primary_status_port() : pair_.secondary_status_port();
+  }
+  // The channel to a side's serve command: fails before hello while that side is "down".
+  std::string To(Side s) {
+    return "test -e " + Up(s) + " && exec " HASYNC_BIN " serve --stdio --log-level warn --config " +
+           Config(s);
+  }
+  testing::Cmd As(Side s, const std::string& args, const char* binary = "hasync") {
+    std::string bin = std::string(HASYNC_BIN);
+    bin = bin.substr(0, bin.rfind('/') + 1) + binary;
+    return Shell(bin + " --log-level error --config " + Config(s) + " " + args);
+  }
+  nlohmann::json Json(Side s, const std::string& args) {
+    auto r = As(s, args + " --json");
+    EXPECT_EQ(r.code, 0) << r.out;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+  std::string Log(Side s) { return pair_.dir() + (s == kA ? "/a-daemon.log" : "/b-daemon.log"); }
+  // Starts `hasync daemon` for a side, its peer reached through To(other side).
+  pid_t StartDaemon(Side s) {
+    Side peer = s == kA ? kB : kA;
+    std::string pidfile = pair_.dir() + "/daemon.pid";
+    std::string cmd = std::string(HASYNC_BIN) + " daemon --log-level info --config " + Config(s) +
+                      " --transport '" + To(peer) + "' >>" + Log(s) + " 2>&1 & echo $! >" + pidfile;
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    pid_t pid = std::stoi(testing::ReadFile(pidfile));
+    pids_.push_back(pid);
+    EXPECT_TRUE(WaitUntil([&] { return Get(StatusPort(s), "/status.json").code == 200; }, 10000))
+        << testing::ReadFile(Log(s));
+    return pid;
+  }
+  static void Stop(pid_t pid) {
+    if (::kill(pid, SIGTERM) != 0) return;
+    for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  // "The Primary dies": its daemon stops and its serve side cannot be reached.
+  void StopNode(Side s, pid_t daemon) {
+    std::filesystem::remove(Up(s));
+    Stop(daemon);
+  }
+  bool HasEvent(Side s, const std::string& kind) {
+    for (const auto& e : Json(s, "events -n 200")) {
+      if (e["kind"] == kind) return true;
+    }
+    return false;
+  }
+  bool HasMail(const std::string& subject) {
+    for (const auto& m : sink_.messages()) {
+      if (m.Header("Subject") == subject) return true;
+    }
+    return false;
+  }
+
+  testing::SmtpSink sink_;
+  Pair pair_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(FailoverTest, TestEmailReachesTheSinkAndFailuresSayWhy) {
+  auto r = As(kB, "notify test");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Test email sent to ops@example.com"), std::string::npos) << r.out;
+  auto mail = sink_.WaitFor(1);
+  ASSERT_EQ(mail.size(), 1u);
+  EXPECT_EQ(mail[0].Header("Subject"), "[hasync] mdm-b: test email");
+  EXPECT_EQ(mail[0].Header("To"), "<ops@example.com>");
+  EXPECT_EQ(mail[0].from, "<hasync@mdm-b>");
+  EXPECT_NE(mail[0].Body().find("test email from hasync on mdm-b"), std::string::npos);
+  // The server refuses: exit 8 with its reply; nobody listening: exit 17.
+  sink_.RefuseNext(1);
+  r = As(kB, "notify test");
+  EXPECT_EQ(r.code, 8) << r.out;
+  EXPECT_NE(r.out.find("451"), std::string::npos) << r.out;
+  ASSERT_EQ(As(kB, "config set notify.smtp_url smtp://127.0.0.1:" +
+                       std::to_string(testing::FreeLoopbackPort()))
+                .code,
+            0);
+  r = As(kB, "notify test");
+  EXPECT_EQ(r.code, 17) << r.out;
+  EXPECT_NE(r.out.find("Test email failed"), std::string::npos) << r.out;
+}
+
+TEST_F(FailoverTest, StatusPagesDrainAndServeHttps) {
+  ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  pid_t a = StartDaemon(kA);
+  // Until its first look at the peer, a Primary's daemon does not take traffic.
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Get(StatusPort(kA), "/status/status.html").body == "MOBILEIRON-STATUS: OK"; },
+      10000))
+      << Get(StatusPort(kA), "/status/status.html").body;
+  EXPECT_EQ(Get(StatusPort(kA), "/hastatus.html").body, "MOBILEIRON-STATUS: OK (Mode: Primary)");
+  // HEAD: the status without a body.
+  httplib::Client c("127.0.0.1", StatusPort(kA));
+  auto head = c.Head("/status/status.html");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  // Draining: the load balancer's probe fails at once, and passes again on enable.
+  ASSERT_EQ(As(kA, "client-connection disable", "failover").code, 0);
+  Reply drained = Get(StatusPort(kA), "/status/status.html");
+  EXPECT_EQ(drained.code, 503);
+  EXPECT_NE(drained.body.find("client connections are disabled"), std::string::npos);
+  ASSERT_EQ(As(kA, "client-connection enable", "failover").code, 0);
+  EXPECT_EQ(Get(StatusPort(kA), "/status/status.html").code, 200);
+  // The Primary's metrics: the node and its history; the Secondary's JSON: its last sync.
+  Reply metrics = Get(StatusPort(kA), "/metrics");
+  EXPECT_NE(metrics.body.find("hasync_node_info{node=\"mdm-a\",mode=\"primary\""),
+            std::string::npos)
+      << metrics.body;
+  Stop(a);
+  // HTTPS with the node's certificate, verified by the client.
+  std::string cert = pair_.dir() + "/cert.pem", key = pair_.dir() + "/key.pem";
+  ASSERT_EQ(Shell("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                  " -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1")
+                .code,
+            0);
+  ASSERT_EQ(As(kB, "config set status.tls_cert " + cert).code, 3) << "a cert needs its key";
+  std::string text = testing::ReadFile(Config(kB));
+  std::string listen = "listen = \"127.0.0.1:" + std::to_string(StatusPort(kB)) + "\"\n";
+  ASSERT_NE(text.find(listen), std::string::npos);
+  text.replace(text.find(listen), listen.size(),
+               listen + "tls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n");
+  testing::WriteFile(Config(kB), text);
+  std::string log = pair_.dir() + "/b-https.log";
+  ASSERT_EQ(
+      std::system((std::string(HASYNC_BIN) + " daemon --config " + Config(kB) + " --transport '" +
+                   To(kA) + "' >" + log + " 2>&1 & echo $! >" + pair_.dir() + "/b.pid")
+                      .c_str()),
+      0);
+  pids_.push_back(std::stoi(testing::ReadFile(pair_.dir() + "/b.pid")));
+  httplib::SSLClient tls("127.0.0.1", StatusPort(kB));
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(true);
+  std::string body;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto res = tls.Get("/hastatus.html");
+        if (res) body = res->body;
+        return static_cast<bool>(res);
+      },
+      10000))
+      << testing::ReadFile(log);
+  EXPECT_EQ(body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+  auto j = nlohmann::json::parse(tls.Get("/status.json")->body);
+  EXPECT_EQ(j["last_success"]["result"], "ok");
+  EXPECT_EQ(j["mode"], "secondary");
+}
+
+TEST_F(FailoverTest, HeartbeatPromotesAndTheLoadBalancerFollowsOnlyThen) {
+  testing::WriteFile(pair_.primary() + "/before.conf", "1");
+  ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  pid_t a = StartDaemon(kA);
+  StartDaemon(kB);
+  // HAProxy as the guide's load balancer: mdm-a probed on /status/status.html, mdm-b a
+  // backup taken only when its own probe passes (after promotion), and a stick table for
+  // Manual Resume (traffic never returns to mdm-a by itself).
+  int front = testing::FreeLoopbackPort();
+  std::string cfg = pair_.dir() + "/haproxy.cfg";
+  testing::WriteFile(
+      cfg,
+      "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n"
+      "  timeout server 5s\n  timeout check 2s\nfrontend fe\n  bind 127.0.0.1:" +
+          std::to_string(front) +
+          "\n  default_backend mdm\nbackend mdm\n  stick-table type integer size 1 nopurge\n"
+          "  stick on int(1)\n  option httpchk GET /status/status.html\n"
+          "  http-check expect string MOBILEIRON-STATUS:\\ OK\n"
+          "  server mdm-a 127.0.0.1:" +
+          std::to_string(StatusPort(kA)) +
+          " check inter 200 fall 2 rise 2\n  server mdm-b 127.0.0.1:" +
+          std::to_string(StatusPort(kB)) + " check inter 200 fall 2 rise 2 backup\n");
+  auto started =
+      Shell("haproxy -f " + cfg + " -db >" + pair_.dir() + "/haproxy.log 2>&1 & echo $!");
+  ASSERT_EQ(started.code, 0);
+  pids_.push_back(std::stoi(started.out));
+  auto served_by = [&] {
+    Reply r = Get(front, "/status.json");
+    if (r.code != 200) return std::string("none (" + std::to_string(r.code) + ")");
+    return nlohmann::json::parse(r.body)["node"].get<std::string>();
+  };
+  ASSERT_TRUE(WaitUntil([&] { return served_by() == "mdm-a"; }, 10000))
+      << served_by() << testing::ReadFile(pair_.dir() + "/haproxy.log");
+  EXPECT_EQ(Get(StatusPort(kB), "/hastatus.html").body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+  EXPECT_EQ(Get(StatusPort(kB), "/status/status.html").code, 503);
+  // The heartbeat is in the log under its own module (the guide's Step 7, task 5).
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return testing::ReadFile(Log(kB)).find("[heartbeat] the --transport peer (mdm-a) alive") !=
+               std::string::npos;
+      },
+      5000))
+      << testing::ReadFile(Log(kB));
+
+  // The Primary dies. Until mdm-b is promoted the load balancer has nobody to send to; then
+  // everything goes to mdm-b.
+  StopNode(kA, a);
+  ASSERT_TRUE(WaitUntil([&] { return served_by() == "mdm-b"; }, 15000))
+      << served_by() << testing::ReadFile(Log(kB));
+  auto status = Json(kB, "status");
+  EXPECT_EQ(status["mode"], "primary");
+  EXPECT_EQ(status["generation"], 2);
+  EXPECT_EQ(Get(StatusPort(kB), "/hastatus.html").body, "MOBILEIRON-STATUS: OK (Mode: Primary)");
+  for (const char* kind : {"heartbeat-lost", "failure-detected", "promoted"}) {
+    EXPECT_TRUE(HasEvent(kB, kind)) << kind;
+  }
+  sink_.WaitFor(2);
+  EXPECT_TRUE(
+      WaitUntil([&] { return HasMail("[hasync] mdm-b: this server became Primary"); }, 10000));
+  EXPECT_TRUE(HasMail("[hasync] mdm-b: Primary failure detected"));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return testing::ReadFile(pair_.dir() + "/events.log").find("promoted\n") !=
+               std::string::npos;
+      },
+      5000));
+  // Clients write on the new Primary.
+  testing::WriteFile(pair_.secondary() + "/after.conf", "2");
+
+  // The old Primary returns, still believing it is Primary: it sees mdm-b's newer generation
+  // and steps aside; the load balancer keeps sending everything to mdm-b.
+  testing::WriteFile(Up(kA), "");
+  a = StartDaemon(kA);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        Reply r = Get(StatusPort(kA), "/status/status.html");
+        return r.code == 503 && r.body.find("superseded") != std::string::npos;
+      },
+      10000))
+      << testing::ReadFile(Log(kA));
+  EXPECT_TRUE(HasEvent(kA, "superseded"));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(served_by(), "mdm-b")
+        << testing::ReadFile(pair_.dir() + "/haproxy.log") << testing::ReadFile(Log(kA));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(Json(kB, "status")["mode"], "primary") << "promotion is never undone by itself";
+
+  // The guide's recovery with the commands alone: the old Primary follows the new one...
+  ASSERT_EQ(As(kA, "mode secondary", "failover").code, 0);
+  auto r = As(kA, "sync mdm-b --transport '" + To(kB) + "'", "failover");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(testing::ReadFile(pair_.primary() + "/after.conf"), "2");
+  EXPECT_EQ(Json(kA, "status")["generation"], 2);
+  // ... then the roles swap back: mdm-a Primary in a new generation, mdm-b following it.
+  ASSERT_EQ(As(kB, "mode secondary", "failover").code, 0);
+  ASSERT_EQ(As(kA, "mode primary", "failover").code, 0);
+  EXPECT_EQ(Json(kA, "status")["generation"], 3);
+  testing::WriteFile(pair_.primary() + "/swapped.conf", "3");
+  r = As(kB, "sync mdm-a --transport '" + To(kA) + "'", "failover");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/swapped.conf"), "3");
+  EXPECT_EQ(Get(StatusPort(kA), "/status/status.html").code, 200);
+  EXPECT_EQ(Get(StatusPort(kB), "/hastatus.html").body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+}
+
+TEST_F(FailoverTest, KeepInStandbyAlertsAndRetriesTheEmail) {
+  Configure("keep-standby");
+  ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  StartDaemon(kB);
+  ASSERT_TRUE(WaitUntil([&] { return HasMail("[hasync] mdm-b: sync completed"); }, 10000));
+  sink_.RefuseNext(1);  // the next delivery fails: the notifier retries
+  std::filesystem::remove(Up(kA));
+  ASSERT_TRUE(WaitUntil([&] { return HasEvent(kB, "failure-detected"); }, 10000))
+      << testing::ReadFile(Log(kB));
+  ASSERT_TRUE(WaitUntil([&] { return HasMail("[hasync] mdm-b: Primary failure detected"); }, 10000))
+      << testing::ReadFile(Log(kB));
+  EXPECT_EQ(sink_.refused(), 1);
+  // Seconds later: still Standby, no promotion, one alert for the one outage.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto status = Json(kB, "status");
+  EXPECT_EQ(status["mode"], "secondary");
+  EXPECT_EQ(status["node_status"], "standby");
+  EXPECT_FALSE(HasEvent(kB, "promoted"));
+  int alerts = 0;
+  for (const auto& e : Json(kB, "events -n 200")) {
+    if (e["kind"] == "failure-detected") {
+      ++alerts;
+      EXPECT_EQ(e["email"], "sent");
+      EXPECT_EQ(e["attempts"], 1) << "one failed attempt before it was sent";
+    }
+  }
+  EXPECT_EQ(alerts, 1);
+  EXPECT_EQ(Get(StatusPort(kB), "/hastatus.html").body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+  Reply metrics = Get(StatusPort(kB), "/metrics");
+  EXPECT_EQ(metrics.body.find("hasync_heartbeat_failures 0\n"), std::string::npos) << metrics.body;
+}
+
+TEST_F(FailoverTest, SplitBrainBothPromotedSyncsRefusedEachWayUnlessForced) {
+  ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  testing::WriteFile(pair_.primary() + "/a-only.conf", "a");
+  testing::WriteFile(pair_.secondary() + "/b-only.conf", "b");
+  // Both promoted from generation 1, independently (a network split).
+  ASSERT_EQ(As(kB, "mode primary", "failover").code, 0);
+  ASSERT_EQ(As(kA, "mode secondary", "failover").code, 0);
+  ASSERT_EQ(As(kA, "mode primary", "failover").code, 0);
+  // Each way, as Secondary: refused (21), naming the split, nothing changed.
+  ASSERT_EQ(As(kA, "mode secondary", "failover").code, 0);
+  auto r = As(kA, "sync --transport '" + To(kB) + "'", "failover");
+  EXPECT_EQ(r.code, 21) << r.out;
+  EXPECT_NE(r.out.find("split brain"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(pair_.primary() + "/b-only.conf"));
+  ASSERT_EQ(As(kA, "mode primary", "failover").code, 0);
+  ASSERT_EQ(As(kB, "mode secondary", "failover").code, 0);
+  r = As(kB, "sync --transport '" + To(kA) + "'", "failover");
+  EXPECT_EQ(r.code, 21) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(pair_.secondary() + "/b-only.conf"));
+  auto history = Json(kB, "history -n 1");
+  EXPECT_EQ(history[0]["error"], "generation");
+  EXPECT_TRUE(HasEvent(kB, "split-brain"));
+  // --force: mdm-a's data wins, and the sync says what was discarded.
+  r = As(kB, "sync --json --force --transport '" + To(kA) + "'", "failover");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"forced\""), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(pair_.secondary() + "/b-only.conf"));
+  EXPECT_TRUE(std::filesystem::exists(pair_.secondary() + "/a-only.conf"));
+  // Now in line: the next sync needs no force.
+  EXPECT_EQ(As(kB, "sync --transport '" + To(kA) + "'", "failover").code, 0);
+}
+
+}  // namespace
+}  // namespace hasync
