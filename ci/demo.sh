@@ -2,7 +2,8 @@
 # The main job on the embedded default: a local Primary/Secondary pair on this machine, each with
 # its own PostgreSQL 15 cluster on a loopback port and its own file tree. Builds hasync, fills the
 # Primary's database and tree with sample data, runs an initial sync, changes the Primary, runs an
-# incremental sync, and shows what moved; then the same pair over ssh. Everything lives under
+# incremental sync, and shows what moved; then the same pair over ssh, then a fail-over with both
+# nodes' daemons and the guide's recovery. Everything lives under
 # ${DEMO_DIR:-/tmp/hasync-demo}; the clusters and sshd it starts are stopped when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,10 @@ rm -rf "$D"
 mkdir -p "$D"/{primary,secondary,primary-state,secondary-state}
 chmod 755 "$D"
 SSHD_PID=""
+DAEMONS=()
 cleanup() {
+  for pid in "${DAEMONS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${DAEMONS[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ -z "$SSHD_PID" ] || kill "$SSHD_PID" 2>/dev/null || true
   stop_pg_cluster "$D/pg-a"
   stop_pg_cluster "$D/pg-b"
@@ -48,6 +52,16 @@ exclude = ["*.tmp"]
 
 [database]
 conninfo = "host=127.0.0.1 port=$([ $n = a ] && echo "$PORT_A" || echo "$PORT_B") dbname=mdm user=postgres"
+
+[ha]
+enabled = true
+$([ $n = a ] && printf 'mode = "primary"\nnode_status = "active"\npeer = "127.0.0.1"' || echo 'mode = "secondary"')
+
+[secondary]
+primary = "127.0.0.1"
+# Scheduled syncs far from now: the demo runs its syncs by hand.
+start_time = "$(date -u -d '+12 hours' +%H):00"
+run_every = "1d"
 TOML
 done
 echo "== sample data on the Primary: the admin database and $D/primary"
@@ -157,6 +171,8 @@ echo "-- on mdm-b: hasync trust add 127.0.0.1 --key '<mdm-a's key>', then trust 
 "$H" --config "$D/b.toml" --log-level warn trust add 127.0.0.1 \
   --key "$("$H" --config "$D/a.toml" --log-level warn trust key)"
 "$H" --config "$D/b.toml" --log-level warn trust test 127.0.0.1 --accept-host-key
+echo "-- on mdm-a: trust test (the guide's Test Connection runs both ways)"
+"$H" --config "$D/a.toml" --log-level warn trust test 127.0.0.1 --accept-host-key
 "$H" --config "$D/b.toml" --log-level warn trust list
 echo "device-9 = retired" >>"$P/config/device-9.conf"
 $PSQL -p "$PORT_A" -d mdm -c "UPDATE devices SET attrs = attrs || '{\"retired\": true}' WHERE id = 900"
@@ -170,5 +186,90 @@ if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
   "$H" --config "$D/b.toml" --log-level warn history -n 5
 else
   echo "== MISMATCH after the sync over ssh" >&2
+  exit 1
+fi
+
+# Fail-over, as the guide's Step 6 and 7 describe it: both daemons run (the Secondary's
+# heartbeat checks the Primary over ssh; each serves the load balancer's status pages), the
+# Primary dies (its daemon and its sshd stop), the Secondary promotes itself, the old Primary
+# comes back and steps aside, and the guide's recovery swaps the roles back with commands alone.
+echo
+echo "== fail-over: both daemons, heartbeat every second, 3 failures before promotion"
+SA=$(free_loopback_port 20000 5000)
+SB=$(free_loopback_port 25000 5000)
+for n in a b; do
+  cat >>"$D/$n.toml" <<TOML
+
+[status]
+listen = "127.0.0.1:$([ $n = a ] && echo "$SA" || echo "$SB")"
+
+[failover]
+heartbeat_interval = "1s"
+recheck_interval = "1s"
+failures_before_failover = 3
+if_failure_detected = "promote"
+
+[notify]
+command = "echo \"\$HASYNC_TIME \$HASYNC_NODE \$HASYNC_EVENT: \$HASYNC_MESSAGE\" >> $D/events.log"
+TOML
+done
+page() { curl -s -o /dev/stdout -w ' (HTTP %{http_code})\n' "http://127.0.0.1:$1$2" || true; }
+wait_page() {  # port path text: waits up to 30 s for the page to contain text
+  for _ in $(seq 150); do
+    curl -s "http://127.0.0.1:$1$2" 2>/dev/null | grep -q "$3" && return 0
+    sleep 0.2
+  done
+  echo "== timed out waiting for $2 on port $1 to say '$3'" >&2
+  return 1
+}
+"$H" daemon --config "$D/a.toml" >"$D/a-daemon.log" 2>&1 &
+A_PID=$!
+DAEMONS+=("$A_PID")
+"$H" daemon --config "$D/b.toml" >"$D/b-daemon.log" 2>&1 &
+DAEMONS+=("$!")
+wait_page "$SA" /status/status.html "MOBILEIRON-STATUS: OK"
+wait_page "$SB" /hastatus.html "Mode: Standby"
+echo "-- mdm-a /status/status.html: $(page "$SA" /status/status.html)"
+echo "-- mdm-b /hastatus.html:      $(page "$SB" /hastatus.html)"
+echo "-- mdm-b /status/status.html: $(page "$SB" /status/status.html)"
+sleep 2
+echo "-- mdm-b's heartbeat, in its log under [heartbeat] (the guide's Step 7, task 5):"
+grep '\[heartbeat\]' "$D/b-daemon.log" | tail -n 2
+echo "== the Primary dies: its daemon and its sshd stop"
+kill "$A_PID"
+wait "$A_PID" 2>/dev/null || true
+pkill -P "$SSHD_PID" 2>/dev/null || true  # its open sessions too, as a dead host's would be
+kill "$SSHD_PID"
+wait "$SSHD_PID" 2>/dev/null || true
+SSHD_PID=""
+wait_page "$SB" /status/status.html "MOBILEIRON-STATUS: OK"
+echo "-- mdm-b promoted itself: /status/status.html $(page "$SB" /status/status.html)"
+grep '\[heartbeat\]' "$D/b-daemon.log" | grep -v alive | tail -n 4
+"$H" --config "$D/b.toml" --log-level warn status | head -n 2
+echo "== the old Primary comes back (sshd and daemon), still believing it is the Primary"
+/usr/sbin/sshd -D -e -f "$D/sshd_config" 2>>"$D/sshd.log" &
+SSHD_PID=$!
+sleep 0.5
+"$H" daemon --config "$D/a.toml" >>"$D/a-daemon.log" 2>&1 &
+A_PID=$!
+DAEMONS+=("$A_PID")
+wait_page "$SA" /status/status.html "superseded"
+echo "-- mdm-a steps aside: /status/status.html $(page "$SA" /status/status.html)"
+echo "== the guide's recovery: mdm-a follows mdm-b, then the roles swap back"
+"$H" --config "$D/a.toml" --log-level warn mode secondary
+"$H" --config "$D/a.toml" --log-level warn sync --host 127.0.0.1
+"$H" --config "$D/b.toml" --log-level warn mode secondary
+"$H" --config "$D/a.toml" --log-level warn mode primary
+"$H" --config "$D/b.toml" --log-level warn sync --host 127.0.0.1
+wait_page "$SA" /status/status.html "MOBILEIRON-STATUS: OK"
+wait_page "$SB" /hastatus.html "Mode: Standby"
+echo "-- mdm-a /status/status.html: $(page "$SA" /status/status.html)"
+echo "-- mdm-b /hastatus.html:      $(page "$SB" /hastatus.html)"
+echo "-- the events both nodes' notify command received:"
+cat "$D/events.log"
+if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
+  echo "== after fail-over and recovery, the pair is identical again (files and every table)"
+else
+  echo "== MISMATCH after the recovery" >&2
   exit 1
 fi

@@ -15,6 +15,11 @@ pkgs=(
   libpq-dev postgresql-15
   # SQLite: the node's own state (mode, generation, history, events).
   libsqlite3-dev
+  # The status pages (cpp-httplib, built with OpenSSL for HTTPS) and email notifications
+  # (libcurl's SMTP); HAProxy is the load balancer the fail-over tests put in front of a pair.
+  libcpp-httplib-dev libcurl4-openssl-dev haproxy
+  # The demo reads the status pages with curl; the tests make a certificate with openssl.
+  curl openssl
   # Peers for the end-to-end benchmark and the demo; the tests' private sshd (its own config
   # on a loopback port: the system's sshd is not started, see below).
   rsync openssh-client openssh-server time
@@ -36,7 +41,7 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# Installing openssh-server or postgresql must not start a system sshd or cluster: the tests
+# Installing openssh-server, postgresql or haproxy must not start a system sshd or cluster: the tests
 # start their own on loopback. policy-rc.d (Debian's switch for this) refuses service
 # starts during the install, and only if none was there already.
 policy=/usr/sbin/policy-rc.d

@@ -336,7 +336,8 @@ int Main(int argc, char** argv) {
   auto* clients = app.add_subcommand(
       "client-connection",
       "`failover client-connection disable|enable`: stop or resume new "
-      "client connections (persisted in the node state; `hasync status` shows it)");
+      "client connections (persisted; /status/status.html fails while disabled, so the load "
+      "balancer drains this node)");
   clients->add_option("action", c.word, "disable or enable")
       ->required()
       ->check(CLI::IsMember({"disable", "enable"}));
