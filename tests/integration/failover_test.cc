@@ -226,9 +226,11 @@ TEST_F(FailoverTest, HeartbeatPromotesAndTheLoadBalancerFollowsOnlyThen) {
   ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
   pid_t a = StartDaemon(kA);
   StartDaemon(kB);
-  // HAProxy as the guide's load balancer: mdm-a probed on /status/status.html, mdm-b a
-  // backup taken only when its own probe passes (after promotion), and a stick table for
-  // Manual Resume (traffic never returns to mdm-a by itself).
+  // HAProxy as the guide's load balancer. Each node's check reads /hastatus.html (it must say
+  // "MOBILEIRON-STATUS: OK (Mode: ...": up, Standby or acting Primary) and then
+  // /status/status.html (it must say OK: serving). mdm-b is a backup, so it takes traffic only
+  // when mdm-a's probe fails and its own passes, i.e. once it has promoted itself from a
+  // healthy Standby; a stick table gives Manual Resume (traffic never returns by itself).
   int front = testing::FreeLoopbackPort();
   std::string cfg = pair_.dir() + "/haproxy.cfg";
   testing::WriteFile(
@@ -237,7 +239,10 @@ TEST_F(FailoverTest, HeartbeatPromotesAndTheLoadBalancerFollowsOnlyThen) {
       "  timeout server 5s\n  timeout check 2s\nfrontend fe\n  bind 127.0.0.1:" +
           std::to_string(front) +
           "\n  default_backend mdm\nbackend mdm\n  stick-table type integer size 1 nopurge\n"
-          "  stick on int(1)\n  option httpchk GET /status/status.html\n"
+          "  stick on int(1)\n  option httpchk\n"
+          "  http-check connect\n  http-check send meth GET uri /hastatus.html\n"
+          "  http-check expect string MOBILEIRON-STATUS:\\ OK\\ (Mode:\n"
+          "  http-check connect\n  http-check send meth GET uri /status/status.html\n"
           "  http-check expect string MOBILEIRON-STATUS:\\ OK\n"
           "  server mdm-a 127.0.0.1:" +
           std::to_string(StatusPort(kA)) +
@@ -357,6 +362,32 @@ TEST_F(FailoverTest, KeepInStandbyAlertsAndRetriesTheEmail) {
   EXPECT_EQ(Get(StatusPort(kB), "/hastatus.html").body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
   Reply metrics = Get(StatusPort(kB), "/metrics");
   EXPECT_EQ(metrics.body.find("hasync_heartbeat_failures 0\n"), std::string::npos) << metrics.body;
+}
+
+// A network split between the two nodes, not a dead Primary: the heartbeat fails, but the
+// witness (here the Primary's own status page, as a load balancer would see it) still answers,
+// so the Secondary holds; when the witness loses the Primary too, it promotes.
+TEST_F(FailoverTest, AWitnessThatStillSeesThePrimaryHoldsThePromotion) {
+  std::string text = testing::ReadFile(Config(kB));
+  std::string section = "[failover]\n";
+  ASSERT_NE(text.find(section), std::string::npos);
+  text.replace(text.find(section), section.size(),
+               section + "witness_url = \"http://127.0.0.1:" + std::to_string(StatusPort(kA)) +
+                   "/status/status.html\"\n");
+  testing::WriteFile(Config(kB), text);
+  ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  pid_t a = StartDaemon(kA);
+  StartDaemon(kB);
+  std::filesystem::remove(Up(kA));  // mdm-b cannot reach mdm-a; the witness still can
+  ASSERT_TRUE(WaitUntil([&] { return HasEvent(kB, "witness-sees-primary"); }, 10000))
+      << testing::ReadFile(Log(kB));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(Json(kB, "status")["mode"], "secondary");
+  EXPECT_FALSE(HasEvent(kB, "promoted"));
+  Stop(a);  // now the witness loses it too
+  ASSERT_TRUE(WaitUntil([&] { return HasEvent(kB, "promoted"); }, 10000))
+      << testing::ReadFile(Log(kB));
+  EXPECT_EQ(Json(kB, "status")["mode"], "primary");
 }
 
 TEST_F(FailoverTest, SplitBrainBothPromotedSyncsRefusedEachWayUnlessForced) {
