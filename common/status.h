@@ -35,7 +35,8 @@ namespace hasync {
   X(kDatabase, 18, "database error")                           \
   X(kSchema, 19, "the two databases' schemas differ")          \
   X(kNodeRole, 20, "this node's mode or status forbids it")    \
-  X(kGeneration, 21, "the source is of an older or diverged generation")
+  X(kGeneration, 21, "the source is of an older or diverged generation") \
+  X(kDiffers, 22, "the Secondary differs from the Primary")
 
 enum class Code : int {
 #define HASYNC_X(name, value, text) name = value,

@@ -24,6 +24,7 @@
 #include "engine/serve.h"
 #include "engine/settings.h"
 #include "engine/trust.h"
+#include "engine/verify_session.h"
 #include "snapshot/pg.h"
 
 namespace hasync::engine {
@@ -123,6 +124,89 @@ int CmdSync(const Cli& c) {
       static_cast<unsigned long long>(m.meta_changed), HumanBytes(m.bytes_changed).c_str(),
       HumanBytes(m.bytes_wire).c_str(), m.duration_s);
   return 0;
+}
+
+int CmdVerify(const Cli& c) {
+  auto s = LoadSettings(c.config);
+  if (!s.ok()) return Fail(s.status(), c.json);
+  std::string transport = c.transport;
+  std::string host = c.host.empty() ? s->primary : c.host;
+  if (transport.empty()) {
+    if (host.empty()) {
+      return Fail(Status(Code::kUsage,
+                         "no Primary to verify against: give a host, set [secondary] primary, or "
+                         "give --transport 'COMMAND'"),
+                  c.json);
+    }
+    auto t = SshTransportTo(*s, host);
+    if (!t.ok()) return Fail(t.status(), c.json);
+    transport = *t;
+  }
+  auto r = RunVerify(*s, VerifyOptions{.transport_command = transport, .rehash_all = c.checksum});
+  if (!r.ok())
+    return Fail(c.transport.empty() ? ClassifySshFailure(r.status()) : r.status(), c.json);
+  const VerifyReport& v = *r;
+  if (c.json) {
+    nlohmann::ordered_json j;
+    j["result"] = v.equal() ? "equal" : "differs";
+    j["primary"] = v.primary;
+    j["duration_s"] = v.duration_s;
+    j["roots"] = nlohmann::ordered_json::array();
+    for (const auto& root : v.roots) {
+      nlohmann::ordered_json diffs = nlohmann::ordered_json::array();
+      for (const auto& d : root.differences) {
+        nlohmann::ordered_json blocks = nlohmann::ordered_json::array();
+        for (const auto& [first, last] : d.blocks) blocks.push_back({first, last});
+        diffs.push_back({{"path", d.path}, {"what", d.what}, {"blocks", blocks}});
+      }
+      j["roots"].push_back({{"name", root.name},
+                            {"equal", root.equal},
+                            {"primary_entries", root.primary_entries},
+                            {"secondary_entries", root.secondary_entries},
+                            {"levels_descended", root.rounds},
+                            {"differences", diffs}});
+    }
+    if (v.database) {
+      j["tables"] = nlohmann::ordered_json::array();
+      for (const auto& t : v.tables) {
+        j["tables"].push_back({{"table", t.table},
+                               {"primary_rows", t.primary_rows},
+                               {"secondary_rows", t.secondary_rows},
+                               {"rows_replicated", t.rows_replicated},
+                               {"equal", t.equal},
+                               {"what", t.what}});
+      }
+    }
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    for (const auto& root : v.roots) {
+      std::printf("files %s: %s (%llu entries on the Primary, %llu here)\n", root.name.c_str(),
+                  root.equal ? "equal" : "DIFFER",
+                  static_cast<unsigned long long>(root.primary_entries),
+                  static_cast<unsigned long long>(root.secondary_entries));
+      for (const auto& d : root.differences) {
+        std::string blocks;
+        for (const auto& [first, last] : d.blocks) {
+          blocks += (blocks.empty() ? " blocks " : ", ") + std::to_string(first) +
+                    (last != first ? "-" + std::to_string(last) : "");
+        }
+        std::printf("  %s: %s%s\n", d.path.c_str(), d.what.c_str(), blocks.c_str());
+      }
+    }
+    if (v.database) {
+      std::printf("%-40s %14s %14s  %s\n", "table", "Primary rows", "Secondary rows", "");
+      for (const auto& t : v.tables) {
+        std::printf(
+            "%-40s %14lld %14lld  %s\n", t.table.c_str(), static_cast<long long>(t.primary_rows),
+            static_cast<long long>(t.secondary_rows),
+            t.equal ? (t.rows_replicated ? "equal" : "rows not replicated") : t.what.c_str());
+      }
+    }
+    std::printf("%s: the Secondary %s the Primary (%s), %.2f s\n",
+                v.equal() ? "verified" : "DIFFERENCES", v.equal() ? "equals" : "differs from",
+                v.primary.c_str(), v.duration_s);
+  }
+  return v.equal() ? 0 : ExitCode(Code::kDiffers);
 }
 
 int CmdServe(const Cli& c) {
@@ -309,6 +393,18 @@ int Main(int argc, char** argv) {
                  "sync even from a source of an older or diverged generation (split brain): "
                  "what only this node has is discarded, and the sync says what");
 
+  auto* verify = app.add_subcommand(
+      "verify",
+      "prove this Secondary equals its Primary: files by Merkle tree and block hashes, every "
+      "table by row count and an order-independent hash; exit 0 only when all match (22 when "
+      "something differs)");
+  verify->add_option("host,--host", c.host,
+                     "the trusted Primary to compare with over ssh (default: [secondary] primary)");
+  verify->add_option("--transport", c.transport,
+                     "instead of ssh: a command reaching its serve side");
+  verify->add_flag("--checksum", c.checksum,
+                   "re-read every file on both sides instead of trusting the manifest caches");
+  verify->add_flag("--json", c.json, "print the report as JSON");
   auto* status = app.add_subcommand(
       "status", "mode, node status, HA, generation, last sync, next scheduled sync");
   status->add_flag("--json", c.json, "print as JSON");
@@ -415,6 +511,7 @@ int Main(int argc, char** argv) {
     if (invoked_as_failover) c.trigger = "failover";
     return CmdSync(c);
   }
+  if (verify->parsed()) return CmdVerify(c);
   if (status->parsed()) return CmdStatus(c);
   if (history->parsed()) return CmdHistory(c);
   if (events->parsed()) return CmdEvents(c);

@@ -322,6 +322,20 @@ const char* MsgName(uint8_t type) {
       return "done";
     case MsgType::kCommitted:
       return "committed";
+    case MsgType::kVerifyRequest:
+      return "verify request";
+    case MsgType::kVerifyRoot:
+      return "verify root";
+    case MsgType::kVerifyTables:
+      return "verify tables";
+    case MsgType::kVerifyDirs:
+      return "verify dirs";
+    case MsgType::kVerifyChildren:
+      return "verify children";
+    case MsgType::kVerifyBlocksRequest:
+      return "verify blocks request";
+    case MsgType::kVerifyBlocks:
+      return "verify blocks";
   }
   return "unknown message";
 }

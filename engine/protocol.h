@@ -43,6 +43,14 @@ enum class MsgType : uint8_t {
   kDbChanges = 20,
   kDbSequences = 21,
   kDbEnd = 22,
+  // `hasync verify` (engine/verify_protocol.h), instead of a sync after hello.
+  kVerifyRequest = 23,
+  kVerifyRoot = 24,
+  kVerifyTables = 25,
+  kVerifyDirs = 26,
+  kVerifyChildren = 27,
+  kVerifyBlocksRequest = 28,
+  kVerifyBlocks = 29,
 };
 
 struct Hello {

@@ -20,6 +20,7 @@
 #include "engine/delta.h"
 #include "engine/node_state.h"
 #include "engine/session_common.h"
+#include "engine/verify_session.h"
 #include "snapshot/scanner.h"
 
 namespace hasync::engine {
@@ -77,6 +78,11 @@ class Server {
     if (first.type == static_cast<uint8_t>(MsgType::kBye)) {
       log_->info("connection test from {}: passed", peer_name_);
       return Status::Ok();
+    }
+    if (first.type == static_cast<uint8_t>(MsgType::kVerifyRequest)) {
+      HASYNC_ASSIGN_OR_RETURN(VerifyRequest req, DecodeVerifyRequest(first.payload));
+      log_->info("verify from {}", peer_name_);
+      return ServeVerify(s_, ch_, enc_, dec_, req);
     }
     if (first.type == static_cast<uint8_t>(MsgType::kDbRequest)) {
       if (!s_.database.enabled()) {

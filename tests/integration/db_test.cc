@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "engine/verify_session.h"
 #include "tests/pg_harness.h"
 
 namespace hasync {
@@ -351,6 +352,46 @@ TEST_F(DbTest, RolesSwapAndBackWithoutChangesFlowingBack) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(r->db.full);
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
+}
+
+TEST_F(DbTest, VerifyFindsRowsChangedBehindHasyncsBackDownToAKeyRange) {
+  P("CREATE TABLE devices (id int PRIMARY KEY, v text); "
+    "INSERT INTO devices SELECT g, 'device ' || g FROM generate_series(1, 5000) g; "
+    "CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users VALUES (1, 'ann'); "
+    "CREATE TABLE notes (a int, b text); ALTER TABLE notes REPLICA IDENTITY FULL; "
+    "INSERT INTO notes VALUES (1, 'x'), (1, 'x');");
+  ASSERT_TRUE(Sync().ok());
+  auto s = engine::LoadSettings(pair_.secondary_config());
+  ASSERT_TRUE(s.ok());
+  engine::VerifyOptions o{.transport_command = pair_.Serve()};
+  auto v = engine::RunVerify(*s, o);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal());
+  ASSERT_EQ(v->tables.size(), 3u);
+  EXPECT_EQ(v->tables[0].table, "public.devices");
+  EXPECT_EQ(v->tables[0].primary_rows, 5000);
+  EXPECT_EQ(v->tables[0].secondary_rows, 5000);
+  // Same count, one row's contents changed: narrowed to its key range of 1000 rows. A row
+  // deleted from a one-row table; a duplicate in a table without a key (whole table).
+  S("UPDATE devices SET v = 'tampered' WHERE id = 2500; DELETE FROM users WHERE id = 1; "
+    "DELETE FROM notes WHERE ctid = (SELECT min(ctid) FROM notes);");
+  v = engine::RunVerify(*s, o);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_FALSE(v->equal());
+  const auto& devices = v->tables[0];
+  EXPECT_FALSE(devices.equal);
+  EXPECT_EQ(devices.what, "rows differ (same count, different contents)");
+  EXPECT_EQ(devices.key, "id");
+  ASSERT_EQ(devices.ranges.size(), 1u);
+  EXPECT_EQ(devices.ranges[0], std::make_pair(std::string("2001"), std::string("3001")));
+  EXPECT_EQ(v->tables[1].table, "public.notes");
+  EXPECT_EQ(v->tables[1].what, "row counts differ");
+  EXPECT_TRUE(v->tables[1].ranges.empty());
+  EXPECT_EQ(v->tables[2].what, "row counts differ");
+  EXPECT_EQ(v->tables[2].secondary_rows, 0);
+  ASSERT_EQ(v->tables[2].ranges.size(), 1u);
+  EXPECT_EQ(v->tables[2].ranges[0], std::make_pair(std::string(), std::string()))
+      << "one range, unbounded both ways";
 }
 
 TEST_F(DbTest, SchemaDifferenceIsRefusedNamingTheTable) {

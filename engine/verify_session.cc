@@ -1,0 +1,488 @@
+// Both sides of `hasync verify`.
+#include "engine/verify_session.h"
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+
+#include "common/log.h"
+#include "engine/node_state.h"
+#include "engine/session_common.h"
+#include "engine/sync_lock.h"
+#include "snapshot/db_catalog.h"
+#include "snapshot/filter.h"
+#include "snapshot/pg.h"
+#include "snapshot/scanner.h"
+
+namespace hasync::engine {
+namespace {
+
+constexpr size_t kChildrenBatch = 4096;
+constexpr size_t kPathsBatch = 4096;
+constexpr size_t kHashesBatch = 1 << 18;
+
+uint8_t U8(MsgType t) { return static_cast<uint8_t>(t); }
+
+std::string Parent(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+const FileRootSettings* FindRoot(const Settings& s, const std::string& name) {
+  for (const auto& r : s.roots) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+// Scans a root with every file hashed (the cache spares unchanged files unless rehash_all).
+Result<snapshot::Manifest> HashedScan(Env& env, const Settings& s, const FileRootSettings& r,
+                                      const std::string& role, bool rehash_all) {
+  auto cache = snapshot::Manifest::Load(env, ManifestPath(s, role, r.name));
+  if (!cache.ok()) cache = snapshot::Manifest();
+  snapshot::ScanOptions o{.filter = snapshot::Filter(r.include, r.exclude),
+                          .cache = &*cache,
+                          .rehash_all = rehash_all,
+                          .hash_uncached = true,
+                          .threads = s.threads};
+  HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env, r.root, o));
+  return std::move(scan.manifest);
+}
+
+Result<transport::Frame> Expect(transport::Channel& ch, transport::FrameDecoder& dec, MsgType type,
+                                const char* peer_role) {
+  HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(ch, dec));
+  if (f.type == U8(MsgType::kError)) return PeerError(f, peer_role);
+  if (f.type != U8(type)) {
+    return Status(Code::kProtocol,
+                  std::string("expected ") + MsgName(U8(type)) + ", got " + MsgName(f.type));
+  }
+  return f;
+}
+
+}  // namespace
+
+bool VerifyReport::equal() const {
+  for (const auto& r : roots) {
+    if (!r.equal) return false;
+  }
+  for (const auto& t : tables) {
+    if (!t.equal) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// A PostgreSQL array literal of texts: {"a","b\"c"}.
+std::string ArrayLiteral(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// Each row's text through md5, its first 64 bits as a signed integer, summed exactly (numeric):
+// the same rows in any order give the same sum.
+constexpr char kRowHash[] = "('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric";
+
+// At most this many key ranges per table; at least this many rows per range.
+constexpr uint64_t kMaxRanges = 4096;
+constexpr uint64_t kMinRangeRows = 1000;
+
+Status CheckOneTable(snapshot::PgConn& c, const snapshot::TableInfo& t, const TableCheck* primary,
+                     TableCheck& check) {
+  std::string q = c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name);
+  // The one-column primary key, and its type, if the table has one.
+  HASYNC_ASSIGN_OR_RETURN(
+      snapshot::PgResult k,
+      c.ExecParams("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i JOIN "
+                   "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+                   "WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                   {q}));
+  std::string key_type;
+  if (k.rows() == 1) {
+    check.key = k.Get(0, 0);
+    key_type = k.Get(0, 1);
+  }
+  if (primary != nullptr && primary->key != check.key) check.key.clear();
+  if (!check.key.empty()) {
+    std::string col = c.QuoteIdent(check.key);
+    if (primary == nullptr) {
+      HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult n, c.Exec("SELECT count(*) FROM ONLY " + q));
+      uint64_t rows = std::stoull(n.Get(0, 0));
+      uint64_t per = std::max(kMinRangeRows, (rows + kMaxRanges - 1) / kMaxRanges);
+      HASYNC_ASSIGN_OR_RETURN(
+          snapshot::PgResult b,
+          c.Exec("SELECT k::text FROM (SELECT " + col + " AS k, row_number() OVER (ORDER BY " +
+                 col + ") AS rn FROM ONLY " + q + ") x WHERE rn % " + std::to_string(per) +
+                 " = 1 AND rn > 1 ORDER BY rn"));
+      for (int i = 0; i < b.rows(); ++i) check.bounds.push_back(b.Get(i, 0));
+    } else {
+      check.bounds = primary->bounds;
+    }
+    check.buckets.assign(check.bounds.size() + 1, TableBucket{0, "0"});
+    HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
+                            c.ExecParams("SELECT width_bucket(" + col + ", $1::text[]::" +
+                                             key_type + "[]), count(*), sum(" + kRowHash +
+                                             ")::text FROM ONLY " + q + " t GROUP BY 1 ORDER BY 1",
+                                         {ArrayLiteral(check.bounds)}));
+    for (int i = 0; i < r.rows(); ++i) {
+      size_t b = std::stoull(r.Get(i, 0));
+      if (b >= check.buckets.size()) return Status(Code::kDatabase, "width_bucket out of range");
+      check.buckets[b] = {std::stoull(r.Get(i, 1)), r.Get(i, 2)};
+    }
+  }
+  HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
+                          c.Exec(std::string("SELECT count(*), coalesce(sum(") + kRowHash +
+                                 "), 0)::text FROM ONLY " + q + " t"));
+  check.rows = std::stoull(r.Get(0, 0));
+  check.hash = r.Get(0, 1);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<TableCheck>> CheckTables(const Settings& s, const VerifyTables* primary) {
+  HASYNC_ASSIGN_OR_RETURN(snapshot::PgConn c, snapshot::PgConn::Connect(s.database.conninfo));
+  HASYNC_RETURN_IF_ERROR(c.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  snapshot::DbScope scope{.include_schemas = s.database.include_schemas,
+                          .exclude_schemas = s.database.exclude_schemas,
+                          .exclude_tables = s.database.exclude_tables};
+  HASYNC_ASSIGN_OR_RETURN(auto tables, snapshot::ListTables(c, scope));
+  std::map<std::string, const TableCheck*> theirs;
+  if (primary != nullptr) {
+    for (const auto& t : primary->tables) theirs[t.table] = &t;
+  }
+  std::vector<TableCheck> out;
+  for (const auto& t : tables) {
+    TableCheck check{
+        .table = t.Qualified(), .rows = 0, .hash = "0", .rows_replicated = !t.data_excluded};
+    if (check.rows_replicated) {
+      auto it = theirs.find(check.table);
+      const TableCheck* p = it == theirs.end() ? nullptr : it->second;
+      if (primary != nullptr && p == nullptr) {
+        // Not on the Primary: counted, not ranged.
+        HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
+                                c.Exec("SELECT count(*) FROM ONLY " + c.QuoteIdent(t.schema) + "." +
+                                       c.QuoteIdent(t.name)));
+        check.rows = std::stoull(r.Get(0, 0));
+      } else {
+        HASYNC_RETURN_IF_ERROR(CheckOneTable(c, t, p, check));
+      }
+    }
+    out.push_back(std::move(check));
+  }
+  HASYNC_RETURN_IF_ERROR(c.Run("COMMIT"));
+  return out;
+}
+
+Status ServeVerify(const Settings& s, transport::Channel& ch, transport::FrameEncoder& enc,
+                   transport::FrameDecoder& dec, const VerifyRequest& req) {
+  auto log = Log("serve");
+  HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+  std::vector<snapshot::Manifest> manifests;
+  std::vector<verify::MerkleTree> trees;
+  for (size_t i = 0; i < req.roots.size(); ++i) {
+    const FileRootSettings* r = FindRoot(s, req.roots[i]);
+    if (r == nullptr) {
+      return Status(Code::kConfig,
+                    "file root '" + req.roots[i] + "' is not configured on the Primary");
+    }
+    HASYNC_ASSIGN_OR_RETURN(snapshot::Manifest m, HashedScan(*env, s, *r, "serve", req.rehash_all));
+    trees.push_back(verify::MerkleTree::Build(m));
+    VerifyRoot root{.root = static_cast<uint32_t>(i),
+                    .entries = m.entries().size(),
+                    .digest = trees.back().RootDigest()};
+    HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyRoot, root));
+    // Only a cache: a failure to save it is not the verify's.
+    (void)m.Save(*env, ManifestPath(s, "serve", r->name));
+    manifests.push_back(std::move(m));
+  }
+  if (req.database) {
+    if (!s.database.enabled()) {
+      return Status(Code::kConfig,
+                    "the Secondary verifies a database, and [database] is not set on the Primary");
+    }
+    HASYNC_ASSIGN_OR_RETURN(auto tables, CheckTables(s, nullptr));
+    HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyTables, VerifyTables{tables}));
+  }
+  for (;;) {
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(ch, dec));
+    if (f.type == U8(MsgType::kBye)) break;
+    if (f.type == U8(MsgType::kError)) return PeerError(f, "Secondary");
+    if (f.type != U8(MsgType::kVerifyDirs) && f.type != U8(MsgType::kVerifyBlocksRequest)) {
+      return Status(
+          Code::kProtocol,
+          std::string("expected verify dirs, blocks request or bye, got ") + MsgName(f.type));
+    }
+    HASYNC_ASSIGN_OR_RETURN(VerifyPaths ask, DecodeVerifyPaths(f.payload));
+    if (ask.root >= trees.size()) return Status(Code::kProtocol, "verify: no such root");
+    if (f.type == U8(MsgType::kVerifyDirs)) {
+      VerifyChildren out{.root = ask.root, .last = false, .children = {}};
+      for (const std::string& dir : ask.paths) {
+        for (const auto& c : trees[ask.root].Children(dir)) {
+          out.children.push_back(c);
+          if (out.children.size() == kChildrenBatch) {
+            HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyChildren, out));
+            out.children.clear();
+          }
+        }
+      }
+      out.last = true;
+      HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyChildren, out));
+      continue;
+    }
+    for (const std::string& path : ask.paths) {
+      const snapshot::Entry* e = manifests[ask.root].Find(path);
+      VerifyBlocks out{.root = ask.root, .path = path};
+      if (e == nullptr || e->type != FileType::kRegular || !e->hashed) {
+        out.last = out.missing = true;
+        HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyBlocks, out));
+        continue;
+      }
+      size_t at = 0;
+      do {
+        size_t n = std::min(kHashesBatch, e->blocks.size() - at);
+        out.first = at;
+        out.hashes.assign(e->blocks.begin() + at, e->blocks.begin() + at + n);
+        at += n;
+        out.last = at == e->blocks.size();
+        HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyBlocks, out));
+      } while (!out.last);
+    }
+  }
+  log->info("verify: answered");
+  return Status::Ok();
+}
+
+namespace {
+
+class Verifier {
+ public:
+  Verifier(const Settings& s, const VerifyOptions& o, Env& env) : s_(s), o_(o), env_(env) {}
+
+  Result<VerifyReport> Run() {
+    auto start = std::chrono::steady_clock::now();
+    HASYNC_ASSIGN_OR_RETURN(SyncLock lock, SyncLock::Acquire(s_.state_dir));
+    HASYNC_ASSIGN_OR_RETURN(ch_, transport::CommandChannel::Start(o_.transport_command));
+    Status st = Session();
+    if (!st.ok()) {
+      SendError(*ch_, enc_, st);
+      return st;
+    }
+    ch_->CloseWrite();
+    HASYNC_RETURN_IF_ERROR(ch_->Finish());
+    report_.duration_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return std::move(report_);
+  }
+
+ private:
+  Status Session() {
+    HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s_));
+    HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kHello, mine));
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(*ch_, dec_, MsgType::kHello, "Primary"));
+    HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
+    HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s_.max_clock_skew_s));
+    report_.primary = peer.node_name;
+    VerifyRequest req{.roots = {}, .database = s_.database.enabled(), .rehash_all = o_.rehash_all};
+    for (const auto& r : s_.roots) req.roots.push_back(r.name);
+    HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kVerifyRequest, req));
+    // This side's scans and table checks run while the Primary does its own.
+    auto local = std::async(std::launch::async, [this] { return Local(); });
+    std::vector<VerifyRoot> roots;
+    Status remote = [&]() -> Status {
+      for (size_t i = 0; i < s_.roots.size(); ++i) {
+        HASYNC_ASSIGN_OR_RETURN(transport::Frame rf,
+                                Expect(*ch_, dec_, MsgType::kVerifyRoot, "Primary"));
+        HASYNC_ASSIGN_OR_RETURN(VerifyRoot root, DecodeVerifyRoot(rf.payload));
+        if (root.root != i) return Status(Code::kProtocol, "verify roots out of order");
+        roots.push_back(root);
+      }
+      if (req.database) {
+        HASYNC_ASSIGN_OR_RETURN(transport::Frame tf,
+                                Expect(*ch_, dec_, MsgType::kVerifyTables, "Primary"));
+        HASYNC_ASSIGN_OR_RETURN(primary_tables_, DecodeVerifyTables(tf.payload));
+      }
+      return Status::Ok();
+    }();
+    Status local_st = local.get();
+    HASYNC_RETURN_IF_ERROR(remote);
+    HASYNC_RETURN_IF_ERROR(local_st);
+    for (size_t i = 0; i < roots.size(); ++i) HASYNC_RETURN_IF_ERROR(CompareRoot(i, roots[i]));
+    if (req.database) {
+      // In the Primary's key ranges.
+      HASYNC_ASSIGN_OR_RETURN(local_tables_, CheckTables(s_, &primary_tables_));
+      CompareTables();
+    }
+    return transport::WriteFrame(*ch_, enc_, U8(MsgType::kBye), {});
+  }
+
+  Status Local() {
+    for (const auto& r : s_.roots) {
+      HASYNC_ASSIGN_OR_RETURN(snapshot::Manifest m, HashedScan(env_, s_, r, "pull", o_.rehash_all));
+      trees_.push_back(verify::MerkleTree::Build(m));
+      manifests_.push_back(std::move(m));
+    }
+    return Status::Ok();
+  }
+
+  Status CompareRoot(size_t i, const VerifyRoot& primary) {
+    VerifyReport::Root out{.name = s_.roots[i].name,
+                           .equal = true,
+                           .primary_entries = primary.entries,
+                           .secondary_entries = manifests_[i].entries().size()};
+    const verify::MerkleTree& mine = trees_[i];
+    if (primary.digest != mine.RootDigest()) {
+      std::vector<std::string> pending = {""};
+      std::vector<std::string> content;
+      while (!pending.empty()) {
+        ++out.rounds;
+        HASYNC_ASSIGN_OR_RETURN(auto children, AskChildren(static_cast<uint32_t>(i), pending));
+        std::vector<std::string> next;
+        for (const std::string& dir : pending) {
+          verify::CompareChildren(children[dir], mine.Children(dir), out.differences, next,
+                                  content);
+        }
+        pending = std::move(next);
+      }
+      HASYNC_RETURN_IF_ERROR(CompareBlocks(static_cast<uint32_t>(i), content, out.differences));
+      out.equal = false;
+    }
+    report_.roots.push_back(std::move(out));
+    return Status::Ok();
+  }
+
+  // The Primary's children of each dir, grouped by dir.
+  Result<std::map<std::string, std::vector<verify::TreeChild>>> AskChildren(
+      uint32_t root, const std::vector<std::string>& dirs) {
+    std::map<std::string, std::vector<verify::TreeChild>> out;
+    for (size_t at = 0; at < dirs.size(); at += kPathsBatch) {
+      VerifyPaths ask{.root = root};
+      ask.paths.assign(dirs.begin() + at, dirs.begin() + std::min(dirs.size(), at + kPathsBatch));
+      std::set<std::string> asked(ask.paths.begin(), ask.paths.end());
+      HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kVerifyDirs, ask));
+      for (;;) {
+        HASYNC_ASSIGN_OR_RETURN(transport::Frame f,
+                                Expect(*ch_, dec_, MsgType::kVerifyChildren, "Primary"));
+        HASYNC_ASSIGN_OR_RETURN(VerifyChildren batch, DecodeVerifyChildren(f.payload));
+        for (auto& c : batch.children) {
+          std::string parent = Parent(c.path);
+          if (!asked.count(parent)) {
+            return Status(Code::kProtocol, "verify: the Primary sent " + c.path +
+                                               ", a child of a directory not asked for");
+          }
+          out[parent].push_back(std::move(c));
+        }
+        if (batch.last) break;
+      }
+    }
+    return out;
+  }
+
+  Status CompareBlocks(uint32_t root, const std::vector<std::string>& files,
+                       std::vector<verify::TreeDifference>& out) {
+    for (size_t at = 0; at < files.size(); at += kPathsBatch) {
+      VerifyPaths ask{.root = root};
+      ask.paths.assign(files.begin() + at,
+                       files.begin() + std::min(files.size(), at + kPathsBatch));
+      HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kVerifyBlocksRequest, ask));
+      for (const std::string& path : ask.paths) {
+        std::vector<uint64_t> hashes;
+        for (;;) {
+          HASYNC_ASSIGN_OR_RETURN(transport::Frame f,
+                                  Expect(*ch_, dec_, MsgType::kVerifyBlocks, "Primary"));
+          HASYNC_ASSIGN_OR_RETURN(VerifyBlocks b, DecodeVerifyBlocks(f.payload));
+          if (b.path != path || b.first != hashes.size()) {
+            return Status(Code::kProtocol, "verify: block hashes for " + b.path + " out of order");
+          }
+          hashes.insert(hashes.end(), b.hashes.begin(), b.hashes.end());
+          if (b.missing) hashes.clear();
+          if (b.last) break;
+        }
+        const snapshot::Entry* mine = manifests_[root].Find(path);
+        verify::TreeDifference d{.path = path, .what = "content differs", .blocks = {}};
+        if (mine != nullptr) d.blocks = verify::DifferingBlocks(hashes, mine->blocks);
+        out.push_back(std::move(d));
+      }
+    }
+    return Status::Ok();
+  }
+
+  void CompareTables() {
+    report_.database = true;
+    std::map<std::string, const TableCheck*> mine;
+    for (const auto& t : local_tables_) mine[t.table] = &t;
+    for (const auto& p : primary_tables_.tables) {
+      VerifyReport::Table t{.table = p.table,
+                            .primary_rows = static_cast<int64_t>(p.rows),
+                            .rows_replicated = p.rows_replicated};
+      auto it = mine.find(p.table);
+      if (it == mine.end()) {
+        t.equal = false;
+        t.what = "missing on the Secondary";
+      } else {
+        t.secondary_rows = static_cast<int64_t>(it->second->rows);
+        if (p.rows_replicated && p.rows != it->second->rows) {
+          t.equal = false;
+          t.what = "row counts differ";
+        } else if (p.rows_replicated && p.hash != it->second->hash) {
+          t.equal = false;
+          t.what = "rows differ (same count, different contents)";
+        }
+        const TableCheck& m = *it->second;
+        if (!t.equal && !p.key.empty() && m.key == p.key && m.buckets.size() == p.buckets.size()) {
+          t.key = p.key;
+          for (size_t b = 0; b < p.buckets.size(); ++b) {
+            if (p.buckets[b] == m.buckets[b]) continue;
+            t.ranges.push_back(
+                {b == 0 ? "" : p.bounds[b - 1], b == p.bounds.size() ? "" : p.bounds[b]});
+          }
+        }
+        mine.erase(it);
+      }
+      report_.tables.push_back(std::move(t));
+    }
+    for (const auto& [name, check] : mine) {
+      report_.tables.push_back({.table = name,
+                                .primary_rows = -1,
+                                .secondary_rows = static_cast<int64_t>(check->rows),
+                                .rows_replicated = check->rows_replicated,
+                                .equal = false,
+                                .what = "not on the Primary"});
+    }
+  }
+
+  const Settings& s_;
+  const VerifyOptions& o_;
+  Env& env_;
+  transport::FrameEncoder enc_{transport::CompressionOptions{}};
+  transport::FrameDecoder dec_;
+  std::unique_ptr<transport::CommandChannel> ch_;
+  std::vector<snapshot::Manifest> manifests_;
+  std::vector<verify::MerkleTree> trees_;
+  std::vector<TableCheck> local_tables_;
+  VerifyTables primary_tables_;
+  VerifyReport report_;
+};
+
+}  // namespace
+
+Result<VerifyReport> RunVerify(const Settings& s, const VerifyOptions& o) {
+  if (o.transport_command.empty()) {
+    return Status(Code::kUsage, "no channel to the Primary: give a host or --transport");
+  }
+  HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+  Verifier v(s, o, *env);
+  return v.Run();
+}
+
+}  // namespace hasync::engine
