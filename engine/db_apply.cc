@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "engine/db_serve.h"
 #include "engine/protocol.h"
+#include "engine/table_check.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pg.h"
 
@@ -777,6 +778,11 @@ Result<bool> DbTarget::DropSlotFor(const std::string& source_node) {
 Status DbTarget::Receive(const ReadFrame& read) { return impl_->Receive(read); }
 Status DbTarget::Commit(uint64_t sync_id) { return impl_->Commit(sync_id); }
 void DbTarget::Abort() { impl_->Abort(); }
+
+Result<std::vector<TableCheck>> DbTarget::CheckInTransaction(const VerifyTables& primary) {
+  if (!impl_->in_txn) return Status(Code::kInternal, "table checks outside the sync's transaction");
+  return CheckTablesOn(impl_->conn, impl_->scope, &primary);
+}
 const DbSummary& DbTarget::summary() const { return impl_->sum; }
 
 }  // namespace hasync::engine

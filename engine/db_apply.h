@@ -11,6 +11,7 @@
 
 #include "engine/db_protocol.h"
 #include "engine/settings.h"
+#include "engine/verify_protocol.h"
 #include "transport/frame.h"
 
 namespace hasync::engine {
@@ -45,6 +46,9 @@ class DbTarget {
   Status Commit(uint64_t sync_id);
   // Throws away what Receive applied (also done when destroyed uncommitted).
   void Abort();
+  // `hasync verify`: this database's table checks inside the open transaction (after Receive
+  // applied the changes up to the Primary's pinned point), in the Primary's key ranges.
+  Result<std::vector<TableCheck>> CheckInTransaction(const VerifyTables& primary);
 
   const DbSummary& summary() const;
 

@@ -119,7 +119,7 @@ Result<PgMessage> DecodeChangeBody(std::span<const std::byte> body) {
 }  // namespace
 
 void Encode(const DbRequest& m, Encoder& e) {
-  e.PutU8(m.force_full ? 1 : 0);
+  e.PutU8(static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.verify ? 2 : 0)));
   e.PutVarint(m.start_lsn);
   e.PutString(m.source_id);
 }
@@ -128,8 +128,9 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   Decoder d(p);
   DbRequest m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
-  if (f > 1) return Bad("database request with unknown flags");
-  m.force_full = f == 1;
+  if (f > 3) return Bad("database request with unknown flags");
+  m.force_full = f & 1;
+  m.verify = f & 2;
   HASYNC_ASSIGN_OR_RETURN(m.start_lsn, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());

@@ -19,6 +19,9 @@ struct DbRequest {
   bool force_full = false;  // `hasync sync --full-db`
   uint64_t start_lsn = 0;   // the Secondary's applied position; 0: none
   std::string source_id;    // the database it was applied from ("" none)
+  // `hasync verify`: the changes up to a point the Primary pins (a temporary slot's exported
+  // snapshot), then that snapshot's table checks; nothing is confirmed, the Secondary rolls back.
+  bool verify = false;
 };
 
 struct DbTableDesc {

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "engine/session_common.h"
+#include "engine/table_check.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pgoutput.h"
 #include "transport/frame_io.h"
@@ -144,8 +145,15 @@ struct DbSource::Impl {
       }
     }
     Status st;
-    if (reason.empty()) {
-      st = Incremental(req.start_lsn, source_id, tables);
+    if (req.verify) {
+      if (!reason.empty()) {
+        return Status(Code::kDatabase,
+                      "the database cannot be verified at the Secondary's sync point (" + reason +
+                          "): run a sync first");
+      }
+      st = Incremental(req.start_lsn, source_id, tables, true);
+    } else if (reason.empty()) {
+      st = Incremental(req.start_lsn, source_id, tables, false);
     } else {
       log->warn("full copy of the database for the Secondary: {}", reason);
       st = Full(reason, source_id, sr.rows() > 0);
@@ -327,14 +335,32 @@ struct DbSource::Impl {
     return SendM(MsgType::kDbEnd, end);
   }
 
+  // verify: stop at a point pinned by a temporary slot (its consistent point C, whose exported
+  // snapshot shows exactly the transactions committed before C), stream only transactions
+  // committed before C, and send the table checks of that snapshot after database end.
   Status Incremental(Lsn start, const std::string& source_id,
-                     const std::vector<snapshot::TableInfo>& tables) {
+                     const std::vector<snapshot::TableInfo>& tables, bool verify) {
     DbBegin begin{.full = false, .reason = "", .source_id = source_id, .tables = {}};
     for (const auto& t : tables) begin.tables.push_back({t.schema, t.name, t.description});
     HASYNC_RETURN_IF_ERROR(SendM(MsgType::kDbBegin, begin));
-    // The sync point: a transactional message committed now. Everything committed before it
-    // reaches the Secondary in this sync; everything after, in the next.
     std::string token = RandomToken();
+    Lsn bound = 0;
+    PgConn pinned;
+    if (verify) {
+      HASYNC_ASSIGN_OR_RETURN(PgConn tmp, PgConn::Connect(s.database.conninfo, true));
+      HASYNC_ASSIGN_OR_RETURN(
+          PgResult cr, tmp.Exec("CREATE_REPLICATION_SLOT " + tmp.QuoteIdent("hasync_v_" + token) +
+                                " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')"));
+      HASYNC_ASSIGN_OR_RETURN(bound, snapshot::ParseLsn(cr.Get(0, 1)));
+      HASYNC_ASSIGN_OR_RETURN(pinned, PgConn::Connect(s.database.conninfo));
+      HASYNC_RETURN_IF_ERROR(pinned.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+      HASYNC_RETURN_IF_ERROR(
+          pinned.Run("SET TRANSACTION SNAPSHOT " + pinned.QuoteLiteral(cr.Get(0, 2))));
+      log->info("verify: pinned at {}", snapshot::FormatLsn(bound));
+    }  // the temporary slot goes with its connection; the snapshot stays with `pinned`
+    // The sync point: a transactional message committed now. Everything committed before it
+    // reaches the Secondary in this sync; everything after, in the next. (When verifying it
+    // only ends the stream: it commits after the pinned point.)
     HASYNC_RETURN_IF_ERROR(conn.ExecParams("SELECT pg_logical_emit_message(true, $1, $2)",
                                            {std::string(kMarkerPrefix), token})
                                .status());
@@ -415,6 +441,9 @@ struct DbSource::Impl {
         case PgMessage::kMessage:
           if (m.prefix == kMarkerPrefix && m.content == token) marker = true;
           break;
+        case PgMessage::kBegin:
+          if (bound != 0 && m.final_lsn >= bound) end_lsn = bound;  // past the pinned point
+          break;
         case PgMessage::kCommit:
           if (marker) {
             end_lsn = m.end_lsn;
@@ -435,15 +464,21 @@ struct DbSource::Impl {
     HASYNC_RETURN_IF_ERROR(flush(true));
     EndStream(repl);
     // Unlogged tables never reach the WAL, so the slot has nothing of them: they go whole.
+    PgConn& source = verify ? pinned : conn;
     for (const auto& t : tables) {
       if (!t.unlogged || t.data_excluded) continue;
-      HASYNC_ASSIGN_OR_RETURN(uint64_t rows, CopyTable(conn, t, true));
+      HASYNC_ASSIGN_OR_RETURN(uint64_t rows, CopyTable(source, t, true));
       changes += rows;
     }
-    HASYNC_RETURN_IF_ERROR(SendSequences(conn));
+    HASYNC_RETURN_IF_ERROR(SendSequences(source));
     log->info("{} transactions, {} changes from {} to {}", txns, changes,
               snapshot::FormatLsn(start), snapshot::FormatLsn(end_lsn));
-    return SendEnd(DbEnd{.end_lsn = end_lsn, .transactions = txns, .changes = changes});
+    HASYNC_RETURN_IF_ERROR(
+        SendEnd(DbEnd{.end_lsn = end_lsn, .transactions = txns, .changes = changes}));
+    if (!verify) return Status::Ok();
+    end_lsn = 0;  // nothing to confirm: the Secondary rolls this back
+    HASYNC_ASSIGN_OR_RETURN(auto checks, CheckTablesOn(pinned, scope, nullptr));
+    return SendM(MsgType::kVerifyTables, VerifyTables{checks});
   }
 
   // Ends the replication stream politely; the connection closes either way.

@@ -82,7 +82,7 @@ class Server {
     if (first.type == static_cast<uint8_t>(MsgType::kVerifyRequest)) {
       HASYNC_ASSIGN_OR_RETURN(VerifyRequest req, DecodeVerifyRequest(first.payload));
       log_->info("verify from {}", peer_name_);
-      return ServeVerify(s_, ch_, enc_, dec_, req);
+      return ServeVerify(s_, ch_, enc_, dec_, req, peer_name_);
     }
     if (first.type == static_cast<uint8_t>(MsgType::kDbRequest)) {
       if (!s_.database.enabled()) {

@@ -7,9 +7,12 @@
 #include <set>
 
 #include "common/log.h"
+#include "engine/db_apply.h"
+#include "engine/db_serve.h"
 #include "engine/node_state.h"
 #include "engine/session_common.h"
 #include "engine/sync_lock.h"
+#include "engine/table_check.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/filter.h"
 #include "snapshot/pg.h"
@@ -73,119 +76,9 @@ bool VerifyReport::equal() const {
   return true;
 }
 
-namespace {
-
-// A PostgreSQL array literal of texts: {"a","b\"c"}.
-std::string ArrayLiteral(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    out += i ? ",\"" : "\"";
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-// Each row's text through md5, its first 64 bits as a signed integer, summed exactly (numeric):
-// the same rows in any order give the same sum.
-constexpr char kRowHash[] = "('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric";
-
-// At most this many key ranges per table; at least this many rows per range.
-constexpr uint64_t kMaxRanges = 4096;
-constexpr uint64_t kMinRangeRows = 1000;
-
-Status CheckOneTable(snapshot::PgConn& c, const snapshot::TableInfo& t, const TableCheck* primary,
-                     TableCheck& check) {
-  std::string q = c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name);
-  // The one-column primary key, and its type, if the table has one.
-  HASYNC_ASSIGN_OR_RETURN(
-      snapshot::PgResult k,
-      c.ExecParams("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i JOIN "
-                   "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
-                   "WHERE i.indrelid = $1::regclass AND i.indisprimary",
-                   {q}));
-  std::string key_type;
-  if (k.rows() == 1) {
-    check.key = k.Get(0, 0);
-    key_type = k.Get(0, 1);
-  }
-  if (primary != nullptr && primary->key != check.key) check.key.clear();
-  if (!check.key.empty()) {
-    std::string col = c.QuoteIdent(check.key);
-    if (primary == nullptr) {
-      HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult n, c.Exec("SELECT count(*) FROM ONLY " + q));
-      uint64_t rows = std::stoull(n.Get(0, 0));
-      uint64_t per = std::max(kMinRangeRows, (rows + kMaxRanges - 1) / kMaxRanges);
-      HASYNC_ASSIGN_OR_RETURN(
-          snapshot::PgResult b,
-          c.Exec("SELECT k::text FROM (SELECT " + col + " AS k, row_number() OVER (ORDER BY " +
-                 col + ") AS rn FROM ONLY " + q + ") x WHERE rn % " + std::to_string(per) +
-                 " = 1 AND rn > 1 ORDER BY rn"));
-      for (int i = 0; i < b.rows(); ++i) check.bounds.push_back(b.Get(i, 0));
-    } else {
-      check.bounds = primary->bounds;
-    }
-    check.buckets.assign(check.bounds.size() + 1, TableBucket{0, "0"});
-    HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
-                            c.ExecParams("SELECT width_bucket(" + col + ", $1::text[]::" +
-                                             key_type + "[]), count(*), sum(" + kRowHash +
-                                             ")::text FROM ONLY " + q + " t GROUP BY 1 ORDER BY 1",
-                                         {ArrayLiteral(check.bounds)}));
-    for (int i = 0; i < r.rows(); ++i) {
-      size_t b = std::stoull(r.Get(i, 0));
-      if (b >= check.buckets.size()) return Status(Code::kDatabase, "width_bucket out of range");
-      check.buckets[b] = {std::stoull(r.Get(i, 1)), r.Get(i, 2)};
-    }
-  }
-  HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
-                          c.Exec(std::string("SELECT count(*), coalesce(sum(") + kRowHash +
-                                 "), 0)::text FROM ONLY " + q + " t"));
-  check.rows = std::stoull(r.Get(0, 0));
-  check.hash = r.Get(0, 1);
-  return Status::Ok();
-}
-
-}  // namespace
-
-Result<std::vector<TableCheck>> CheckTables(const Settings& s, const VerifyTables* primary) {
-  HASYNC_ASSIGN_OR_RETURN(snapshot::PgConn c, snapshot::PgConn::Connect(s.database.conninfo));
-  HASYNC_RETURN_IF_ERROR(c.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-  snapshot::DbScope scope{.include_schemas = s.database.include_schemas,
-                          .exclude_schemas = s.database.exclude_schemas,
-                          .exclude_tables = s.database.exclude_tables};
-  HASYNC_ASSIGN_OR_RETURN(auto tables, snapshot::ListTables(c, scope));
-  std::map<std::string, const TableCheck*> theirs;
-  if (primary != nullptr) {
-    for (const auto& t : primary->tables) theirs[t.table] = &t;
-  }
-  std::vector<TableCheck> out;
-  for (const auto& t : tables) {
-    TableCheck check{
-        .table = t.Qualified(), .rows = 0, .hash = "0", .rows_replicated = !t.data_excluded};
-    if (check.rows_replicated) {
-      auto it = theirs.find(check.table);
-      const TableCheck* p = it == theirs.end() ? nullptr : it->second;
-      if (primary != nullptr && p == nullptr) {
-        // Not on the Primary: counted, not ranged.
-        HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
-                                c.Exec("SELECT count(*) FROM ONLY " + c.QuoteIdent(t.schema) + "." +
-                                       c.QuoteIdent(t.name)));
-        check.rows = std::stoull(r.Get(0, 0));
-      } else {
-        HASYNC_RETURN_IF_ERROR(CheckOneTable(c, t, p, check));
-      }
-    }
-    out.push_back(std::move(check));
-  }
-  HASYNC_RETURN_IF_ERROR(c.Run("COMMIT"));
-  return out;
-}
-
 Status ServeVerify(const Settings& s, transport::Channel& ch, transport::FrameEncoder& enc,
-                   transport::FrameDecoder& dec, const VerifyRequest& req) {
+                   transport::FrameDecoder& dec, const VerifyRequest& req,
+                   const std::string& peer_node) {
   auto log = Log("serve");
   HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
   std::vector<snapshot::Manifest> manifests;
@@ -211,8 +104,12 @@ Status ServeVerify(const Settings& s, transport::Channel& ch, transport::FrameEn
       return Status(Code::kConfig,
                     "the Secondary verifies a database, and [database] is not set on the Primary");
     }
-    HASYNC_ASSIGN_OR_RETURN(auto tables, CheckTables(s, nullptr));
-    HASYNC_RETURN_IF_ERROR(SendMsg(ch, enc, MsgType::kVerifyTables, VerifyTables{tables}));
+    // The changes up to a pinned point, then that point's table checks (db_serve.h).
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(ch, dec, MsgType::kDbRequest, "Secondary"));
+    HASYNC_ASSIGN_OR_RETURN(DbRequest dreq, DecodeDbRequest(f.payload));
+    if (!dreq.verify) return Status(Code::kProtocol, "verify: a database request not to verify");
+    DbSource db(s, ch, enc, peer_node);
+    HASYNC_RETURN_IF_ERROR(db.Serve(dreq));
   }
   for (;;) {
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(ch, dec));
@@ -296,6 +193,17 @@ class Verifier {
     VerifyRequest req{.roots = {}, .database = s_.database.enabled(), .rehash_all = o_.rehash_all};
     for (const auto& r : s_.roots) req.roots.push_back(r.name);
     HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kVerifyRequest, req));
+    if (req.database) {
+      HASYNC_ASSIGN_OR_RETURN(db_, DbTarget::Open(s_));
+      HASYNC_ASSIGN_OR_RETURN(DbRequest dreq, db_->Request(false));
+      if (dreq.start_lsn == 0) {
+        return Status(Code::kNotFound,
+                      "this node's database has not been synced yet: nothing to verify (run a "
+                      "sync first)");
+      }
+      dreq.verify = true;
+      HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kDbRequest, dreq));
+    }
     // This side's scans and table checks run while the Primary does its own.
     auto local = std::async(std::launch::async, [this] { return Local(); });
     std::vector<VerifyRoot> roots;
@@ -307,23 +215,43 @@ class Verifier {
         if (root.root != i) return Status(Code::kProtocol, "verify roots out of order");
         roots.push_back(root);
       }
-      if (req.database) {
-        HASYNC_ASSIGN_OR_RETURN(transport::Frame tf,
-                                Expect(*ch_, dec_, MsgType::kVerifyTables, "Primary"));
-        HASYNC_ASSIGN_OR_RETURN(primary_tables_, DecodeVerifyTables(tf.payload));
-      }
       return Status::Ok();
     }();
     Status local_st = local.get();
     HASYNC_RETURN_IF_ERROR(remote);
     HASYNC_RETURN_IF_ERROR(local_st);
     for (size_t i = 0; i < roots.size(); ++i) HASYNC_RETURN_IF_ERROR(CompareRoot(i, roots[i]));
-    if (req.database) {
-      // In the Primary's key ranges.
-      HASYNC_ASSIGN_OR_RETURN(local_tables_, CheckTables(s_, &primary_tables_));
-      CompareTables();
-    }
+    if (req.database) HASYNC_RETURN_IF_ERROR(VerifyDatabase());
     return transport::WriteFrame(*ch_, enc_, U8(MsgType::kBye), {});
+  }
+
+  // Applies the Primary's changes up to its pinned point in a transaction, compares this
+  // database with the Primary's snapshot at that point, and rolls back: the same point on both
+  // sides, and nothing changed here.
+  Status VerifyDatabase() {
+    report_.database = true;
+    Status applied = db_->Receive([this]() -> Result<transport::Frame> {
+      HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*ch_, dec_));
+      if (f.type == U8(MsgType::kError)) return PeerError(f, "Primary");
+      return f;
+    });
+    if (!applied.ok()) {
+      db_->Abort();
+      if (applied.code() != Code::kDatabase) return applied;
+      // The Primary's changes since the last sync do not apply here: this database differs.
+      report_.tables.push_back(
+          {.table = "(changes since the last sync)", .equal = false, .what = applied.message()});
+      return Status::Ok();
+    }
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame tf,
+                            Expect(*ch_, dec_, MsgType::kVerifyTables, "Primary"));
+    HASYNC_ASSIGN_OR_RETURN(primary_tables_, DecodeVerifyTables(tf.payload));
+    auto mine = db_->CheckInTransaction(primary_tables_);
+    db_->Abort();
+    HASYNC_RETURN_IF_ERROR(mine.status());
+    local_tables_ = std::move(*mine);
+    CompareTables();
+    return Status::Ok();
   }
 
   Status Local() {
@@ -418,7 +346,6 @@ class Verifier {
   }
 
   void CompareTables() {
-    report_.database = true;
     std::map<std::string, const TableCheck*> mine;
     for (const auto& t : local_tables_) mine[t.table] = &t;
     for (const auto& p : primary_tables_.tables) {
@@ -467,6 +394,7 @@ class Verifier {
   transport::FrameEncoder enc_{transport::CompressionOptions{}};
   transport::FrameDecoder dec_;
   std::unique_ptr<transport::CommandChannel> ch_;
+  std::unique_ptr<DbTarget> db_;
   std::vector<snapshot::Manifest> manifests_;
   std::vector<verify::MerkleTree> trees_;
   std::vector<TableCheck> local_tables_;

@@ -1,10 +1,12 @@
 // `hasync verify`: proves the Secondary equal to its Primary, or names every difference.
 // Files: both sides build a Merkle tree of their hashed manifests; the Secondary asks only for
 // the children of directories whose digests differ, then for the block hashes of files whose
-// contents differ, and reports the differing block ranges. Database: each side counts each
-// table's rows and sums a 64-bit hash of each row's text (order-independent), in one
-// REPEATABLE READ snapshot per side. Read-only on both sides; holds the sync lock so no sync
-// runs meanwhile.
+// contents differ, and reports the differing block ranges. Database (engine/table_check.h):
+// the Primary pins a point (a temporary slot's exported snapshot), sends the changes since the
+// Secondary's last sync up to that point and its table checks there; the Secondary applies
+// the changes in a transaction, checks its tables inside it, and rolls back. Both sides are
+// compared at the same point however busy the Primary is, and nothing changes on either.
+// Holds the sync lock, so no sync runs meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -56,11 +58,9 @@ struct VerifyReport {
 Result<VerifyReport> RunVerify(const Settings& s, const VerifyOptions& o);
 
 // The Primary's side, after hello, given the verify request frame's payload.
+// peer_node: the Secondary's name (its replication slot is hasync_<peer_node>).
 Status ServeVerify(const Settings& s, transport::Channel& ch, transport::FrameEncoder& enc,
-                   transport::FrameDecoder& dec, const VerifyRequest& req);
-
-// Each table in scope: rows and the order-independent hash, in one snapshot; with a one-column
-// key, per key range too: the Primary (primary == null) picks the ranges, the Secondary uses them.
-Result<std::vector<TableCheck>> CheckTables(const Settings& s, const VerifyTables* primary);
+                   transport::FrameDecoder& dec, const VerifyRequest& req,
+                   const std::string& peer_node);
 
 }  // namespace hasync::engine

@@ -1,0 +1,114 @@
+// Table checks: the SQL that counts and hashes rows per key range.
+#include "engine/table_check.h"
+
+#include <algorithm>
+#include <map>
+
+namespace hasync::engine {
+namespace {
+
+// A PostgreSQL array literal of texts: {"a","b\"c"}.
+std::string ArrayLiteral(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// Each row's text through md5, its first 64 bits as a signed integer, summed exactly (numeric):
+// the same rows in any order give the same sum.
+constexpr char kRowHash[] = "('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric";
+
+// At most this many key ranges per table; at least this many rows per range.
+constexpr uint64_t kMaxRanges = 4096;
+constexpr uint64_t kMinRangeRows = 1000;
+
+Status CheckOneTable(snapshot::PgConn& c, const snapshot::TableInfo& t, const TableCheck* primary,
+                     TableCheck& check) {
+  std::string q = c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name);
+  // The one-column primary key, and its type, if the table has one.
+  HASYNC_ASSIGN_OR_RETURN(
+      snapshot::PgResult k,
+      c.ExecParams("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i JOIN "
+                   "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+                   "WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                   {q}));
+  std::string key_type;
+  if (k.rows() == 1) {
+    check.key = k.Get(0, 0);
+    key_type = k.Get(0, 1);
+  }
+  if (primary != nullptr && primary->key != check.key) check.key.clear();
+  if (!check.key.empty()) {
+    std::string col = c.QuoteIdent(check.key);
+    if (primary == nullptr) {
+      HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult n, c.Exec("SELECT count(*) FROM ONLY " + q));
+      uint64_t rows = std::stoull(n.Get(0, 0));
+      uint64_t per = std::max(kMinRangeRows, (rows + kMaxRanges - 1) / kMaxRanges);
+      HASYNC_ASSIGN_OR_RETURN(
+          snapshot::PgResult b,
+          c.Exec("SELECT k::text FROM (SELECT " + col + " AS k, row_number() OVER (ORDER BY " +
+                 col + ") AS rn FROM ONLY " + q + ") x WHERE rn % " + std::to_string(per) +
+                 " = 1 AND rn > 1 ORDER BY rn"));
+      for (int i = 0; i < b.rows(); ++i) check.bounds.push_back(b.Get(i, 0));
+    } else {
+      check.bounds = primary->bounds;
+    }
+    check.buckets.assign(check.bounds.size() + 1, TableBucket{0, "0"});
+    HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
+                            c.ExecParams("SELECT width_bucket(" + col + ", $1::text[]::" +
+                                             key_type + "[]), count(*), sum(" + kRowHash +
+                                             ")::text FROM ONLY " + q + " t GROUP BY 1 ORDER BY 1",
+                                         {ArrayLiteral(check.bounds)}));
+    for (int i = 0; i < r.rows(); ++i) {
+      size_t b = std::stoull(r.Get(i, 0));
+      if (b >= check.buckets.size()) return Status(Code::kDatabase, "width_bucket out of range");
+      check.buckets[b] = {std::stoull(r.Get(i, 1)), r.Get(i, 2)};
+    }
+  }
+  HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
+                          c.Exec(std::string("SELECT count(*), coalesce(sum(") + kRowHash +
+                                 "), 0)::text FROM ONLY " + q + " t"));
+  check.rows = std::stoull(r.Get(0, 0));
+  check.hash = r.Get(0, 1);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapshot::DbScope& scope,
+                                              const VerifyTables* primary) {
+  HASYNC_ASSIGN_OR_RETURN(auto tables, snapshot::ListTables(c, scope));
+  std::map<std::string, const TableCheck*> theirs;
+  if (primary != nullptr) {
+    for (const auto& t : primary->tables) theirs[t.table] = &t;
+  }
+  std::vector<TableCheck> out;
+  for (const auto& t : tables) {
+    TableCheck check{
+        .table = t.Qualified(), .rows = 0, .hash = "0", .rows_replicated = !t.data_excluded};
+    if (check.rows_replicated) {
+      auto it = theirs.find(check.table);
+      const TableCheck* p = it == theirs.end() ? nullptr : it->second;
+      if (primary != nullptr && p == nullptr) {
+        // Not on the Primary: counted, not ranged.
+        HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
+                                c.Exec("SELECT count(*) FROM ONLY " + c.QuoteIdent(t.schema) + "." +
+                                       c.QuoteIdent(t.name)));
+        check.rows = std::stoull(r.Get(0, 0));
+      } else {
+        HASYNC_RETURN_IF_ERROR(CheckOneTable(c, t, p, check));
+      }
+    }
+    out.push_back(std::move(check));
+  }
+  return out;
+}
+
+}  // namespace hasync::engine
