@@ -20,6 +20,8 @@ struct Cli {
   bool checksum = false;
   bool full_db = false;
   bool force = false;              // sync from an older or diverged generation (invariant 8)
+  std::string verify_level;        // sync --verify
+  bool repair = false;             // verify --repair
   std::string trigger = "manual";  // "failover" when run as `failover sync <host>`
   // status, history, mode, client-connection, ha
   int limit = 20;

@@ -54,7 +54,8 @@ nlohmann::ordered_json HistoryJson(const HistoryRow& h) {
                               {"files_deleted", h.files_deleted},
                               {"db_changes", h.db_changes},
                               {"db_full_copy", h.db_full},
-                              {"db_full_copy_reason", h.db_reason}};
+                              {"db_full_copy_reason", h.db_reason},
+                              {"verified", h.verified}};
   j["phases_s"] =
       nlohmann::ordered_json::parse(h.phases_json.empty() ? "{}" : h.phases_json, nullptr, false);
   if (!h.error.empty()) {

@@ -120,6 +120,26 @@ struct DbTarget::Impl {
     return Status::Ok();
   }
 
+  // A repair: the damaged key range goes before the Primary's rows of it arrive. The range's
+  // key must be the table's one-column primary key here too.
+  Status DeleteRange(const std::string& q, const DbRange& r) {
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult k,
+        conn.ExecParams("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+                        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY "
+                        "(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                        {q}));
+    if (k.rows() != 1 || k.Get(0, 0) != r.key) {
+      return Status(Code::kProtocol, "a repair of " + q + " by a key (" + r.key +
+                                         ") that is not its primary key here");
+    }
+    HASYNC_ASSIGN_OR_RETURN(PgResult d, conn.Exec("DELETE FROM ONLY " + q + " WHERE " +
+                                                  RangeCondition(conn, r, k.Get(0, 1))));
+    log->info("repair: {} rows of {} deleted in [{}, {}) before the Primary's", d.CmdTuples(), q,
+              r.from, r.to);
+    return Status::Ok();
+  }
+
   Status Receive(const ReadFrame& read) {
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, read());
     if (f.type != U8(MsgType::kDbBegin)) return Unexpected(f, "database begin");
@@ -180,6 +200,7 @@ struct DbTarget::Impl {
           copy_table = m.schema + "." + m.name;
           std::string q = Qualified(m.schema, m.name);
           if (m.truncate) HASYNC_RETURN_IF_ERROR(conn.Run("TRUNCATE ONLY " + q));
+          if (!m.range.key.empty()) HASYNC_RETURN_IF_ERROR(DeleteRange(q, m.range));
           std::string cols;
           for (const auto& c : m.columns) cols += (cols.empty() ? "" : ", ") + conn.QuoteIdent(c);
           // FREEZE: the table was created (or emptied) in this transaction, so its rows can be
@@ -779,9 +800,10 @@ Status DbTarget::Receive(const ReadFrame& read) { return impl_->Receive(read); }
 Status DbTarget::Commit(uint64_t sync_id) { return impl_->Commit(sync_id); }
 void DbTarget::Abort() { impl_->Abort(); }
 
-Result<std::vector<TableCheck>> DbTarget::CheckInTransaction(const VerifyTables& primary) {
+Result<std::vector<TableCheck>> DbTarget::CheckInTransaction(const VerifyTables& primary,
+                                                             bool counts_only) {
   if (!impl_->in_txn) return Status(Code::kInternal, "table checks outside the sync's transaction");
-  return CheckTablesOn(impl_->conn, impl_->scope, &primary);
+  return CheckTablesOn(impl_->conn, impl_->scope, &primary, counts_only);
 }
 const DbSummary& DbTarget::summary() const { return impl_->sum; }
 

@@ -48,7 +48,7 @@ class DbTarget {
   void Abort();
   // `hasync verify`: this database's table checks inside the open transaction (after Receive
   // applied the changes up to the Primary's pinned point), in the Primary's key ranges.
-  Result<std::vector<TableCheck>> CheckInTransaction(const VerifyTables& primary);
+  Result<std::vector<TableCheck>> CheckInTransaction(const VerifyTables& primary, bool counts_only);
 
   const DbSummary& summary() const;
 

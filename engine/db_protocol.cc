@@ -116,23 +116,52 @@ Result<PgMessage> DecodeChangeBody(std::span<const std::byte> body) {
   return m;
 }
 
+constexpr size_t kMaxRepairRanges = 1 << 16;
+
+void EncodeRange(const DbRange& r, Encoder& e) {
+  e.PutString(r.schema);
+  e.PutString(r.name);
+  e.PutString(r.key);
+  e.PutString(r.from);
+  e.PutString(r.to);
+}
+
+Result<DbRange> DecodeRange(Decoder& d) {
+  DbRange r;
+  HASYNC_ASSIGN_OR_RETURN(r.schema, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(r.name, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(r.key, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(r.from, d.GetString(4096));
+  HASYNC_ASSIGN_OR_RETURN(r.to, d.GetString(4096));
+  return r;
+}
+
 }  // namespace
 
 void Encode(const DbRequest& m, Encoder& e) {
-  e.PutU8(static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.verify ? 2 : 0)));
+  e.PutU8(
+      static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.pinned ? 2 : 0) | (m.counts_only ? 4 : 0)));
   e.PutVarint(m.start_lsn);
   e.PutString(m.source_id);
+  e.PutVarint(m.repair.size());
+  for (const auto& r : m.repair) EncodeRange(r, e);
 }
 
 Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   Decoder d(p);
   DbRequest m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
-  if (f > 3) return Bad("database request with unknown flags");
+  if (f > 7) return Bad("database request with unknown flags");
   m.force_full = f & 1;
-  m.verify = f & 2;
+  m.pinned = f & 2;
+  m.counts_only = f & 4;
   HASYNC_ASSIGN_OR_RETURN(m.start_lsn, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxRepairRanges, "repair range count"));
+  m.repair.resize(n);
+  for (auto& r : m.repair) {
+    HASYNC_ASSIGN_OR_RETURN(r, DecodeRange(d));
+  }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }
@@ -193,6 +222,7 @@ void Encode(const DbCopyBegin& m, Encoder& e) {
   e.PutU8(m.truncate ? 1 : 0);
   e.PutVarint(m.columns.size());
   for (const auto& c : m.columns) e.PutString(c);
+  EncodeRange(m.range, e);
 }
 
 Result<DbCopyBegin> DecodeDbCopyBegin(std::span<const std::byte> p) {
@@ -208,6 +238,7 @@ Result<DbCopyBegin> DecodeDbCopyBegin(std::span<const std::byte> p) {
   for (auto& c : m.columns) {
     HASYNC_ASSIGN_OR_RETURN(c, GetName(d));
   }
+  HASYNC_ASSIGN_OR_RETURN(m.range, DecodeRange(d));
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }

@@ -15,13 +15,27 @@
 
 namespace hasync::engine {
 
+struct DbRange {
+  std::string schema;
+  std::string name;
+  std::string key;   // the table's one-column primary key
+  std::string from;  // inclusive; "" unbounded
+  std::string to;    // exclusive; "" unbounded
+};
+
 struct DbRequest {
   bool force_full = false;  // `hasync sync --full-db`
   uint64_t start_lsn = 0;   // the Secondary's applied position; 0: none
   std::string source_id;    // the database it was applied from ("" none)
-  // `hasync verify`: the changes up to a point the Primary pins (a temporary slot's exported
-  // snapshot), then that snapshot's table checks; nothing is confirmed, the Secondary rolls back.
-  bool verify = false;
+  // Pinned: the changes up to a point the Primary pins (a temporary slot's exported snapshot)
+  // instead of up to a marker, then that snapshot's table checks (verify tables) after database
+  // end, for `hasync verify` (the Secondary rolls back) and verified or repairing syncs (it
+  // checks inside its transaction before committing).
+  bool pinned = false;
+  bool counts_only = false;  // pinned: row counts, no row hashes (the "counts" level)
+  // Key ranges to copy again at the pinned point (`hasync verify --repair`): the Secondary
+  // deletes each range and loads the Primary's rows of it.
+  std::vector<DbRange> repair;
 };
 
 struct DbTableDesc {
@@ -50,6 +64,7 @@ struct DbCopyBegin {
   std::string name;
   std::vector<std::string> columns;
   bool truncate = false;  // empty the table first (an unlogged table's refresh)
+  DbRange range;          // key set: delete this key range first (a repair)
 };
 
 struct DbCopyEnd {

@@ -93,7 +93,7 @@ struct DbSource::Impl {
     return SendMsg(ch, enc, t, m);
   }
 
-  Status Serve(const DbRequest& req) {
+  Status Serve(const DbRequest& req, bool verify_only) {
     HASYNC_ASSIGN_OR_RETURN(conn, PgConn::Connect(s.database.conninfo));
     HASYNC_ASSIGN_OR_RETURN(PgResult wl, conn.Exec("SHOW wal_level"));
     if (wl.Get(0, 0) != "logical") {
@@ -145,18 +145,19 @@ struct DbSource::Impl {
       }
     }
     Status st;
-    if (req.verify) {
-      if (!reason.empty()) {
-        return Status(Code::kDatabase,
-                      "the database cannot be verified at the Secondary's sync point (" + reason +
-                          "): run a sync first");
-      }
-      st = Incremental(req.start_lsn, source_id, tables, true);
-    } else if (reason.empty()) {
-      st = Incremental(req.start_lsn, source_id, tables, false);
+    if (verify_only && !reason.empty()) {
+      return Status(Code::kDatabase,
+                    "the database cannot be verified at the Secondary's sync point (" + reason +
+                        "): run a sync first");
+    }
+    if (!req.repair.empty() && !reason.empty()) {
+      return Status(Code::kDatabase, "key ranges cannot be repaired: " + reason);
+    }
+    if (reason.empty()) {
+      st = Incremental(req, source_id, tables);
     } else {
       log->warn("full copy of the database for the Secondary: {}", reason);
-      st = Full(reason, source_id, sr.rows() > 0);
+      st = Full(reason, source_id, sr.rows() > 0, req);
     }
     return st;
   }
@@ -216,7 +217,8 @@ struct DbSource::Impl {
     return Status::Ok();
   }
 
-  Status Full(const std::string& reason, const std::string& source_id, bool slot_exists) {
+  Status Full(const std::string& reason, const std::string& source_id, bool slot_exists,
+              const DbRequest& req) {
     HASYNC_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(s.database.conninfo, true));
     std::string qslot = repl.QuoteIdent(slot);
     if (slot_exists) HASYNC_RETURN_IF_ERROR(repl.Run("DROP_REPLICATION_SLOT " + qslot + " WAIT"));
@@ -255,21 +257,34 @@ struct DbSource::Impl {
     }
     HASYNC_RETURN_IF_ERROR(SendSequences(sc));
     HASYNC_RETURN_IF_ERROR(SendSql(DbSection::kPostData, *post_sql));
+    // A verified sync: the copy's own snapshot is the point both sides are compared at.
+    std::vector<TableCheck> checks;
+    if (req.pinned) {
+      HASYNC_ASSIGN_OR_RETURN(checks, CheckTablesOn(sc, scope, nullptr, req.counts_only));
+    }
     HASYNC_RETURN_IF_ERROR(sc.Run("COMMIT"));
     end_lsn = consistent;
     log->info("database copied: {} tables, {} rows", tables.size(), rows);
-    return SendEnd(DbEnd{.end_lsn = consistent, .transactions = 0, .changes = rows});
+    HASYNC_RETURN_IF_ERROR(
+        SendEnd(DbEnd{.end_lsn = consistent, .transactions = 0, .changes = rows}));
+    return req.pinned ? SendM(MsgType::kVerifyTables, VerifyTables{checks}) : Status::Ok();
   }
 
   Result<uint64_t> CopyTable(PgConn& c, const snapshot::TableInfo& t, bool truncate) {
     std::string cols;
     for (const auto& col : t.columns) cols += (cols.empty() ? "" : ", ") + c.QuoteIdent(col);
-    HASYNC_RETURN_IF_ERROR(
-        SendM(MsgType::kDbCopyBegin,
-              DbCopyBegin{
-                  .schema = t.schema, .name = t.name, .columns = t.columns, .truncate = truncate}));
-    HASYNC_RETURN_IF_ERROR(c.Run("COPY " + c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name) +
-                                 " (" + cols + ") TO STDOUT (FORMAT binary)"));
+    return CopyQuery(
+        c,
+        DbCopyBegin{.schema = t.schema, .name = t.name, .columns = t.columns, .truncate = truncate},
+        "COPY " + c.QuoteIdent(t.schema) + "." + c.QuoteIdent(t.name) + " (" + cols +
+            ") TO STDOUT (FORMAT binary)");
+  }
+
+  // Sends table copy begin, the rows `copy` (a COPY ... TO STDOUT) produces, table copy end.
+  Result<uint64_t> CopyQuery(PgConn& c, const DbCopyBegin& begin, const std::string& copy) {
+    const std::string what = begin.schema + "." + begin.name;
+    HASYNC_RETURN_IF_ERROR(SendM(MsgType::kDbCopyBegin, begin));
+    HASYNC_RETURN_IF_ERROR(c.Run(copy));
     std::vector<std::byte> buf;
     buf.reserve(kChunk + 65536);
     for (;;) {
@@ -296,13 +311,13 @@ struct DbSource::Impl {
         }
         continue;
       }
-      if (n == -2) return snapshot::PgError(c, "copying " + t.Qualified());
+      if (n == -2) return snapshot::PgError(c, "copying " + what);
       break;
     }
     if (!buf.empty()) HASYNC_RETURN_IF_ERROR(Send(MsgType::kDbCopyData, buf));
     PgResult r(PQgetResult(c.raw()));
     if (PQresultStatus(r.raw()) != PGRES_COMMAND_OK) {
-      return snapshot::PgError(c, "copying " + t.Qualified(), r.raw());
+      return snapshot::PgError(c, "copying " + what, r.raw());
     }
     while (PgResult(PQgetResult(c.raw())).raw() != nullptr) {
     }
@@ -338,8 +353,10 @@ struct DbSource::Impl {
   // verify: stop at a point pinned by a temporary slot (its consistent point C, whose exported
   // snapshot shows exactly the transactions committed before C), stream only transactions
   // committed before C, and send the table checks of that snapshot after database end.
-  Status Incremental(Lsn start, const std::string& source_id,
-                     const std::vector<snapshot::TableInfo>& tables, bool verify) {
+  Status Incremental(const DbRequest& req, const std::string& source_id,
+                     const std::vector<snapshot::TableInfo>& tables) {
+    const Lsn start = req.start_lsn;
+    const bool verify = req.pinned;
     DbBegin begin{.full = false, .reason = "", .source_id = source_id, .tables = {}};
     for (const auto& t : tables) begin.tables.push_back({t.schema, t.name, t.description});
     HASYNC_RETURN_IF_ERROR(SendM(MsgType::kDbBegin, begin));
@@ -470,15 +487,55 @@ struct DbSource::Impl {
       HASYNC_ASSIGN_OR_RETURN(uint64_t rows, CopyTable(source, t, true));
       changes += rows;
     }
+    // Repairs: each damaged key range again, as of the pinned point.
+    for (const DbRange& r : req.repair) {
+      HASYNC_ASSIGN_OR_RETURN(uint64_t rows, CopyRange(pinned, tables, r));
+      changes += rows;
+    }
     HASYNC_RETURN_IF_ERROR(SendSequences(source));
     log->info("{} transactions, {} changes from {} to {}", txns, changes,
               snapshot::FormatLsn(start), snapshot::FormatLsn(end_lsn));
     HASYNC_RETURN_IF_ERROR(
         SendEnd(DbEnd{.end_lsn = end_lsn, .transactions = txns, .changes = changes}));
     if (!verify) return Status::Ok();
-    end_lsn = 0;  // nothing to confirm: the Secondary rolls this back
-    HASYNC_ASSIGN_OR_RETURN(auto checks, CheckTablesOn(pinned, scope, nullptr));
+    // The slot moves to the pinned point only if the Secondary commits (Confirm).
+    return SendChecks(pinned, req.counts_only);
+  }
+
+  Status SendChecks(PgConn& c, bool counts_only) {
+    HASYNC_ASSIGN_OR_RETURN(auto checks, CheckTablesOn(c, scope, nullptr, counts_only));
     return SendM(MsgType::kVerifyTables, VerifyTables{checks});
+  }
+
+  // A repair: the Primary's rows of one key range of one table in scope, as of `c`'s snapshot.
+  Result<uint64_t> CopyRange(PgConn& c, const std::vector<snapshot::TableInfo>& tables,
+                             const DbRange& r) {
+    const snapshot::TableInfo* t = nullptr;
+    for (const auto& x : tables) {
+      if (x.schema == r.schema && x.name == r.name && !x.data_excluded) t = &x;
+    }
+    if (t == nullptr) {
+      return Status(Code::kDatabase, "repair: " + r.schema + "." + r.name +
+                                         " is not a replicated table of the Primary");
+    }
+    std::string q = c.QuoteIdent(t->schema) + "." + c.QuoteIdent(t->name);
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult k,
+        c.ExecParams("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i JOIN "
+                     "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+                     "WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                     {q}));
+    if (k.rows() != 1 || k.Get(0, 0) != r.key) {
+      return Status(Code::kDatabase,
+                    "repair: " + t->Qualified() + "'s primary key is not (" + r.key + ")");
+    }
+    std::string where = RangeCondition(c, r, k.Get(0, 1));
+    std::string cols;
+    for (const auto& col : t->columns) cols += (cols.empty() ? "" : ", ") + c.QuoteIdent(col);
+    DbCopyBegin begin{.schema = t->schema, .name = t->name, .columns = t->columns, .range = r};
+    return CopyQuery(c, begin,
+                     "COPY (SELECT " + cols + " FROM ONLY " + q + " WHERE " + where +
+                         ") TO STDOUT (FORMAT binary)");
   }
 
   // Ends the replication stream politely; the connection closes either way.
@@ -525,7 +582,9 @@ DbSource::DbSource(const Settings& s, transport::Channel& ch, transport::FrameEn
                    const std::string& peer_node)
     : impl_(std::make_unique<Impl>(s, ch, enc, peer_node)) {}
 DbSource::~DbSource() = default;
-Status DbSource::Serve(const DbRequest& req) { return impl_->Serve(req); }
+Status DbSource::Serve(const DbRequest& req, bool verify_only) {
+  return impl_->Serve(req, verify_only);
+}
 Status DbSource::Confirm() { return impl_->Confirm(); }
 
 std::string DbSource::SlotName(const std::string& peer_node) {

@@ -23,8 +23,9 @@ class DbSource {
            const std::string& peer_node);
   ~DbSource();
 
-  // Sends database begin ... database end.
-  Status Serve(const DbRequest& req);
+  // Sends database begin ... database end (and, for a pinned request, verify tables).
+  // verify_only (`hasync verify`): never a full copy; the Secondary rolls back.
+  Status Serve(const DbRequest& req, bool verify_only = false);
   // After the Secondary's "committed": the slot may drop what the Secondary now has.
   Status Confirm();
 

@@ -59,6 +59,7 @@ int CmdSync(const Cli& c) {
                 .full_db = c.full_db,
                 .progress = c.progress,
                 .force_generation = c.force,
+                .verify_level = c.verify_level,
                 .env = nullptr};
   auto r = RunNodeSync(*s, o, c.trigger, over_ssh ? (c.host.empty() ? s->primary : c.host) : "");
   if (!r.ok()) return Fail(over_ssh ? ClassifySshFailure(r.status()) : r.status(), c.json);
@@ -82,6 +83,7 @@ int CmdSync(const Cli& c) {
         {"throughput_mb_s", mbps},
         {"generation", m.source_lineage.empty() ? 0 : m.source_lineage.back().number}};
     if (!m.generation_warning.empty()) j["forced"] = m.generation_warning;
+    j["verified"] = m.verified.empty() ? "none" : m.verified;
     if (c.dry_run) j["would_change"] = m.actions;
     if (m.database) {
       j["database"] = {{"full_copy", m.db.full},
@@ -126,6 +128,78 @@ int CmdSync(const Cli& c) {
   return 0;
 }
 
+nlohmann::ordered_json ReportJson(const VerifyReport& v) {
+  nlohmann::ordered_json j;
+  j["result"] = v.equal() ? "equal" : "differs";
+  j["primary"] = v.primary;
+  j["duration_s"] = v.duration_s;
+  j["roots"] = nlohmann::ordered_json::array();
+  for (const auto& root : v.roots) {
+    nlohmann::ordered_json diffs = nlohmann::ordered_json::array();
+    for (const auto& d : root.differences) {
+      nlohmann::ordered_json blocks = nlohmann::ordered_json::array();
+      for (const auto& [first, last] : d.blocks) blocks.push_back({first, last});
+      diffs.push_back({{"path", d.path}, {"what", d.what}, {"blocks", blocks}});
+    }
+    j["roots"].push_back({{"name", root.name},
+                          {"equal", root.equal},
+                          {"primary_entries", root.primary_entries},
+                          {"secondary_entries", root.secondary_entries},
+                          {"levels_descended", root.rounds},
+                          {"differences", diffs}});
+  }
+  if (v.database) {
+    j["tables"] = nlohmann::ordered_json::array();
+    for (const auto& t : v.tables) {
+      nlohmann::ordered_json ranges = nlohmann::ordered_json::array();
+      for (const auto& [from, to] : t.ranges) ranges.push_back({from, to});
+      j["tables"].push_back({{"table", t.table},
+                             {"primary_rows", t.primary_rows},
+                             {"secondary_rows", t.secondary_rows},
+                             {"rows_replicated", t.rows_replicated},
+                             {"equal", t.equal},
+                             {"what", t.what},
+                             {"key", t.key},
+                             {"key_ranges", ranges}});
+    }
+  }
+  return j;
+}
+
+void PrintReport(const VerifyReport& v) {
+  for (const auto& root : v.roots) {
+    std::printf("files %s: %s (%llu entries on the Primary, %llu here)\n", root.name.c_str(),
+                root.equal ? "equal" : "DIFFER",
+                static_cast<unsigned long long>(root.primary_entries),
+                static_cast<unsigned long long>(root.secondary_entries));
+    for (const auto& d : root.differences) {
+      std::string blocks;
+      for (const auto& [first, last] : d.blocks) {
+        blocks += (blocks.empty() ? " blocks " : ", ") + std::to_string(first) +
+                  (last != first ? "-" + std::to_string(last) : "");
+      }
+      std::printf("  %s: %s%s\n", d.path.c_str(), d.what.c_str(), blocks.c_str());
+    }
+  }
+  if (v.database) {
+    // The guide's check (Step 7, task 3): row counts on both sides, the device count among them.
+    std::printf("%-40s %14s %14s  %s\n", "table", "Primary rows", "Secondary rows", "");
+    for (const auto& t : v.tables) {
+      std::string what = t.equal ? (t.rows_replicated ? "equal" : "rows not replicated") : t.what;
+      for (const auto& [from, to] : t.ranges) {
+        what += "; " + t.key + " in [" + (from.empty() ? "start" : from) + ", " +
+                (to.empty() ? "end" : to) + ")";
+      }
+      std::printf("%-40s %14lld %14lld  %s\n", t.table.c_str(),
+                  static_cast<long long>(t.primary_rows), static_cast<long long>(t.secondary_rows),
+                  what.c_str());
+    }
+  }
+  std::printf("%s: the Secondary %s the Primary (%s), %.2f s\n",
+              v.equal() ? "verified" : "DIFFERENCES", v.equal() ? "equals" : "differs from",
+              v.primary.c_str(), v.duration_s);
+}
+
 int CmdVerify(const Cli& c) {
   auto s = LoadSettings(c.config);
   if (!s.ok()) return Fail(s.status(), c.json);
@@ -142,71 +216,40 @@ int CmdVerify(const Cli& c) {
     if (!t.ok()) return Fail(t.status(), c.json);
     transport = *t;
   }
-  auto r = RunVerify(*s, VerifyOptions{.transport_command = transport, .rehash_all = c.checksum});
-  if (!r.ok())
-    return Fail(c.transport.empty() ? ClassifySshFailure(r.status()) : r.status(), c.json);
-  const VerifyReport& v = *r;
-  if (c.json) {
-    nlohmann::ordered_json j;
-    j["result"] = v.equal() ? "equal" : "differs";
-    j["primary"] = v.primary;
-    j["duration_s"] = v.duration_s;
-    j["roots"] = nlohmann::ordered_json::array();
-    for (const auto& root : v.roots) {
-      nlohmann::ordered_json diffs = nlohmann::ordered_json::array();
-      for (const auto& d : root.differences) {
-        nlohmann::ordered_json blocks = nlohmann::ordered_json::array();
-        for (const auto& [first, last] : d.blocks) blocks.push_back({first, last});
-        diffs.push_back({{"path", d.path}, {"what", d.what}, {"blocks", blocks}});
-      }
-      j["roots"].push_back({{"name", root.name},
-                            {"equal", root.equal},
-                            {"primary_entries", root.primary_entries},
-                            {"secondary_entries", root.secondary_entries},
-                            {"levels_descended", root.rounds},
-                            {"differences", diffs}});
+  auto classify = [&](const Status& st) {
+    return c.transport.empty() ? ClassifySshFailure(st) : st;
+  };
+  VerifyOptions vo{.transport_command = transport, .rehash_all = c.checksum};
+  auto r = RunVerify(*s, vo);
+  if (!r.ok()) return Fail(classify(r.status()), c.json);
+  nlohmann::ordered_json out = ReportJson(*r);
+  if (!c.json) PrintReport(*r);
+  if (c.repair && !r->equal()) {
+    auto plan = PrepareRepair(*s, *r);
+    if (!plan.ok()) return Fail(plan.status(), c.json);
+    if (!c.json) {
+      std::printf("repairing:\n");
+      for (const auto& n : plan->notes) std::printf("  %s\n", n.c_str());
     }
-    if (v.database) {
-      j["tables"] = nlohmann::ordered_json::array();
-      for (const auto& t : v.tables) {
-        j["tables"].push_back({{"table", t.table},
-                               {"primary_rows", t.primary_rows},
-                               {"secondary_rows", t.secondary_rows},
-                               {"rows_replicated", t.rows_replicated},
-                               {"equal", t.equal},
-                               {"what", t.what}});
-      }
-    }
-    std::cout << j.dump(2) << std::endl;
-  } else {
-    for (const auto& root : v.roots) {
-      std::printf("files %s: %s (%llu entries on the Primary, %llu here)\n", root.name.c_str(),
-                  root.equal ? "equal" : "DIFFER",
-                  static_cast<unsigned long long>(root.primary_entries),
-                  static_cast<unsigned long long>(root.secondary_entries));
-      for (const auto& d : root.differences) {
-        std::string blocks;
-        for (const auto& [first, last] : d.blocks) {
-          blocks += (blocks.empty() ? " blocks " : ", ") + std::to_string(first) +
-                    (last != first ? "-" + std::to_string(last) : "");
-        }
-        std::printf("  %s: %s%s\n", d.path.c_str(), d.what.c_str(), blocks.c_str());
-      }
-    }
-    if (v.database) {
-      std::printf("%-40s %14s %14s  %s\n", "table", "Primary rows", "Secondary rows", "");
-      for (const auto& t : v.tables) {
-        std::printf(
-            "%-40s %14lld %14lld  %s\n", t.table.c_str(), static_cast<long long>(t.primary_rows),
-            static_cast<long long>(t.secondary_rows),
-            t.equal ? (t.rows_replicated ? "equal" : "rows not replicated") : t.what.c_str());
-      }
-    }
-    std::printf("%s: the Secondary %s the Primary (%s), %.2f s\n",
-                v.equal() ? "verified" : "DIFFERENCES", v.equal() ? "equals" : "differs from",
-                v.primary.c_str(), v.duration_s);
+    SyncOptions so{.transport_command = transport,
+                   .full_db = plan->full_db,
+                   .verify_level = "full",
+                   .db_repair = plan->ranges};
+    auto synced = RunNodeSync(*s, so, "repair", c.transport.empty() ? host : "");
+    if (!synced.ok()) return Fail(classify(synced.status()), c.json);
+    r = RunVerify(*s, vo);
+    if (!r.ok()) return Fail(classify(r.status()), c.json);
+    nlohmann::ordered_json after = ReportJson(*r);
+    after["repaired"] = {{"before", out},
+                         {"notes", plan->notes},
+                         {"full_db", plan->full_db},
+                         {"key_ranges", plan->ranges.size()},
+                         {"paths", plan->files}};
+    out = after;
+    if (!c.json) PrintReport(*r);
   }
-  return v.equal() ? 0 : ExitCode(Code::kDiffers);
+  if (c.json) std::cout << out.dump(2) << std::endl;
+  return r->equal() ? 0 : ExitCode(Code::kDiffers);
 }
 
 int CmdServe(const Cli& c) {
@@ -389,6 +432,9 @@ int Main(int argc, char** argv) {
   sync->add_flag("--full-db", c.full_db,
                  "copy the Primary's database whole instead of its changes (after a schema "
                  "change, or to repair)");
+  sync->add_option("--verify", c.verify_level,
+                   "verification after this sync: none, counts or full (default: [sync] verify)")
+      ->check(CLI::IsMember({"none", "counts", "full"}));
   sync->add_flag("--force", c.force,
                  "sync even from a source of an older or diverged generation (split brain): "
                  "what only this node has is discarded, and the sync says what");
@@ -405,6 +451,9 @@ int Main(int argc, char** argv) {
   verify->add_flag("--checksum", c.checksum,
                    "re-read every file on both sides instead of trusting the manifest caches");
   verify->add_flag("--json", c.json, "print the report as JSON");
+  verify->add_flag("--repair", c.repair,
+                   "re-sync only what differs (those blocks, those key ranges) in one verified "
+                   "sync, then verify again");
   auto* status = app.add_subcommand(
       "status", "mode, node status, HA, generation, last sync, next scheduled sync");
   status->add_flag("--json", c.json, "print as JSON");

@@ -50,6 +50,7 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
     nlohmann::ordered_json phases = nlohmann::ordered_json::object();
     for (const auto& [name, secs] : r->phases) phases[name] = secs;
     h.phases_json = phases.dump();
+    h.verified = r->verified;
   } else {
     h.result = r.status().code() == Code::kBusy ? "skipped" : "failed";
     h.error_code = CodeName(r.status().code());

@@ -86,6 +86,7 @@ constexpr const char* kAddedColumns[][3] = {
     {"events", "command_state", "TEXT NOT NULL DEFAULT 'pending'"},
     {"events", "attempts", "INTEGER NOT NULL DEFAULT 0"},
     {"events", "next_try", "INTEGER NOT NULL DEFAULT 0"},
+    {"history", "verified", "TEXT NOT NULL DEFAULT ''"},
 };
 
 constexpr char kEventColumns[] = "id, at, kind, message, email_state, command_state, attempts";
@@ -97,7 +98,7 @@ EventRow ReadEvent(const Stmt& s) {
 constexpr char kHistoryColumns[] =
     "id, trigger, peer, pid, started, finished, result, error_code, error, duration_s, "
     "bytes_wire, bytes_changed, files_changed, files_deleted, db_changes, db_full, db_reason, "
-    "phases";
+    "phases, verified";
 
 HistoryRow ReadHistory(const Stmt& s) {
   HistoryRow h;
@@ -119,6 +120,7 @@ HistoryRow ReadHistory(const Stmt& s) {
   h.db_full = s.Int(15) != 0;
   h.db_reason = s.Text(16);
   h.phases_json = s.Text(17);
+  h.verified = s.Text(18);
   return h;
 }
 
@@ -350,7 +352,7 @@ Status NodeState::FinishSync(const HistoryRow& h) {
   Stmt u(db_,
          "UPDATE history SET finished = ?, result = ?, error_code = ?, error = ?, duration_s = ?, "
          "bytes_wire = ?, bytes_changed = ?, files_changed = ?, files_deleted = ?, "
-         "db_changes = ?, db_full = ?, db_reason = ?, phases = ? WHERE id = ?");
+         "db_changes = ?, db_full = ?, db_reason = ?, phases = ?, verified = ? WHERE id = ?");
   u.Bind(1, NowMs())
       .Bind(2, h.result)
       .Bind(3, h.error_code)
@@ -364,7 +366,8 @@ Status NodeState::FinishSync(const HistoryRow& h) {
       .Bind(11, int64_t{h.db_full ? 1 : 0})
       .Bind(12, h.db_reason)
       .Bind(13, h.phases_json.empty() ? std::string("{}") : h.phases_json)
-      .Bind(14, h.id);
+      .Bind(14, h.verified)
+      .Bind(15, h.id);
   if (u.Step() != SQLITE_DONE) return u.Err("history");
   return Status::Ok();
 }

@@ -60,6 +60,7 @@ struct HistoryRow {
   bool db_full = false;
   std::string db_reason;
   std::string phases_json;  // {"connect and scan": 0.1, ...}
+  std::string verified;     // the verification level that passed ([sync] verify)
 };
 
 struct EventRow {

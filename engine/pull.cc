@@ -23,6 +23,7 @@
 #include "engine/progress.h"
 #include "engine/session_common.h"
 #include "engine/sync_lock.h"
+#include "engine/table_check.h"
 #include "snapshot/scanner.h"
 
 namespace hasync::engine {
@@ -51,7 +52,12 @@ struct Job {
 class Puller {
  public:
   Puller(const Settings& s, const SyncOptions& o, Env& env)
-      : s_(s), o_(o), env_(env), enc_(s.compression), log_(Log("sync")) {}
+      : s_(s),
+        o_(o),
+        env_(env),
+        enc_(s.compression),
+        log_(Log("sync")),
+        level_(o.verify_level.empty() ? s.verify : o.verify_level) {}
 
   Result<SyncSummary> Run() {
     auto start = std::chrono::steady_clock::now();
@@ -96,6 +102,9 @@ class Puller {
       HASYNC_RETURN_IF_ERROR(db_->DropSlotFor(peer_node_).status());
       HASYNC_ASSIGN_OR_RETURN(DbRequest req, db_->Request(o_.full_db));
       sum_.db_full_expected = req.force_full || req.start_lsn == 0;
+      req.pinned = level_ != "none" || !o_.db_repair.empty();
+      req.counts_only = level_ == "counts";
+      req.repair = o_.db_repair;
       HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kDbRequest, req));
       HASYNC_RETURN_IF_ERROR(db_->Receive([this]() -> Result<transport::Frame> {
         HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(*channel_, dec_));
@@ -105,6 +114,7 @@ class Puller {
       sum_.database = true;
       sum_.db = db_->summary();
       Mark("database");
+      if (req.pinned) HASYNC_RETURN_IF_ERROR(VerifyDatabase());
     }
     ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
     for (const auto& r : s_.roots) req.roots.push_back(r.name);
@@ -146,7 +156,9 @@ class Puller {
     Status fin = channel_->Finish();
     if (!fin.ok())
       log_->warn("the sync is committed, but the Primary ended badly: {}", fin.message());
-    return Status::Ok();
+    // Committed: a difference found now fails the sync in the history and its roots' caches
+    // are dropped, so the next sync re-reads and repairs them.
+    return VerifyFiles();
   }
 
   static uint8_t U8(MsgType t) { return static_cast<uint8_t>(t); }
@@ -716,6 +728,78 @@ class Puller {
     return st;
   }
 
+  // The database as applied, inside its transaction, against the Primary's pinned snapshot
+  // (engine/table_check.h): a difference fails the sync before anything is committed.
+  Status VerifyDatabase() {
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(MsgType::kVerifyTables));
+    HASYNC_ASSIGN_OR_RETURN(VerifyTables primary, DecodeVerifyTables(f.payload));
+    HASYNC_ASSIGN_OR_RETURN(auto mine, db_->CheckInTransaction(primary, level_ == "counts"));
+    std::string bad;
+    for (const auto& t : CompareTableChecks(primary, mine)) {
+      if (t.equal) continue;
+      bad += (bad.empty() ? "" : "; ") + t.table + ": " + t.what + " (Primary " +
+             std::to_string(t.primary_rows) + ", here " + std::to_string(t.secondary_rows) + ")";
+      for (const auto& [from, to] : t.ranges) {
+        bad += " [" + (from.empty() ? "start" : from) + ", " + (to.empty() ? "end" : to) + ")";
+      }
+    }
+    Mark("verify database");
+    if (!bad.empty()) {
+      return Status(Code::kDiffers, "verification (" + level_ +
+                                        ") after applying the changes failed, nothing was "
+                                        "committed: " +
+                                        bad);
+    }
+    return Status::Ok();
+  }
+
+  // After the commit, this node's roots against the Primary's list: paths, types and sizes
+  // ("counts"), and every file re-read and compared with the Primary's digest ("full").
+  Status VerifyFiles() {
+    if (level_ == "none" || o_.dry_run) return Status::Ok();
+    bool full = level_ == "full";
+    std::string bad;
+    for (uint32_t i = 0; i < roots_.size() && bad.empty(); ++i) {
+      const auto& r = s_.roots[i];
+      snapshot::ScanOptions so{.filter = snapshot::Filter(r.include, r.exclude),
+                               .cache = nullptr,
+                               .rehash_all = full,
+                               .hash_uncached = full,
+                               .threads = s_.threads};
+      HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, r.root, so));
+      const auto& mine = scan.manifest;
+      std::set<std::string_view> listed;
+      for (const WireEntry& e : roots_[i].remote) {
+        listed.insert(e.path);
+        const snapshot::Entry* m = mine.Find(e.path);
+        std::string what = m == nullptr                                             ? "missing"
+                           : m->type != e.type                                      ? "type"
+                           : m->type == FileType::kRegular && m->size != e.size     ? "size"
+                           : full && e.hashed && m->hashed && m->digest != e.digest ? "content"
+                                                                                    : "";
+        if (!what.empty()) bad = r.name + ":" + e.path + " (" + what + ")";
+        if (!bad.empty()) break;
+      }
+      for (const auto& m : mine.entries()) {
+        if (bad.empty() && !listed.count(m.path))
+          bad = r.name + ":" + m.path + " (not on the Primary)";
+      }
+      if (!bad.empty()) {
+        // The next sync must not trust this root's cache: it re-reads it.
+        (void)env_.RemoveFile(ManifestPath(s_, "pull", r.name));
+      }
+    }
+    Mark("verify files");
+    if (!bad.empty()) {
+      return Status(Code::kDiffers, "verification (" + level_ +
+                                        ") after the commit found the files differ from the "
+                                        "Primary's list: " +
+                                        bad + "; the next sync re-reads them");
+    }
+    sum_.verified = level_;
+    return Status::Ok();
+  }
+
   // The new local manifests: the Primary's entries, with hashes from the transfer or the local
   // scan, and this node's own stat data (the cache key) for what changed.
   Status SaveManifests(bool changed) {
@@ -809,6 +893,7 @@ class Puller {
   bool committed_ = false;
   std::unique_ptr<DbTarget> db_;
   std::string peer_node_;  // the source's node name, from its hello
+  std::string level_;      // the verification level of this sync
   const uint64_t sync_id_ =
       static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   bool local_rehashed_ = false;  // the scan learnt hashes the saved manifest lacks

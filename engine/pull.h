@@ -10,6 +10,7 @@
 
 #include "common/env.h"
 #include "engine/db_apply.h"
+#include "engine/db_protocol.h"
 #include "engine/protocol.h"
 #include "engine/settings.h"
 
@@ -24,7 +25,9 @@ struct SyncOptions {
   // --force: sync even from a source of an older or diverged generation (invariant 8),
   // discarding what only this node has.
   bool force_generation = false;
-  Env* env = nullptr;  // default: Env::Default()
+  std::string verify_level;        // "": [sync] verify; else none | counts | full
+  std::vector<DbRange> db_repair;  // `verify --repair`: key ranges to copy again
+  Env* env = nullptr;              // default: Env::Default()
 };
 
 struct SyncSummary {
@@ -48,6 +51,7 @@ struct SyncSummary {
   bool db_full_expected = false;
   Lineage source_lineage;          // the source's generations: this node adopts them on commit
   std::string generation_warning;  // what --force discarded
+  std::string verified;            // the verification level that passed ("none": not checked)
 };
 
 Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);

@@ -82,8 +82,18 @@ Status CheckOneTable(snapshot::PgConn& c, const snapshot::TableInfo& t, const Ta
 
 }  // namespace
 
+std::string RangeCondition(snapshot::PgConn& c, const DbRange& r, const std::string& key_type) {
+  std::string k = c.QuoteIdent(r.key);
+  std::string out;
+  if (!r.from.empty()) out = k + " >= " + c.QuoteLiteral(r.from) + "::" + key_type;
+  if (!r.to.empty()) {
+    out += (out.empty() ? "" : " AND ") + k + " < " + c.QuoteLiteral(r.to) + "::" + key_type;
+  }
+  return out.empty() ? "TRUE" : out;
+}
+
 Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapshot::DbScope& scope,
-                                              const VerifyTables* primary) {
+                                              const VerifyTables* primary, bool counts_only) {
   HASYNC_ASSIGN_OR_RETURN(auto tables, snapshot::ListTables(c, scope));
   std::map<std::string, const TableCheck*> theirs;
   if (primary != nullptr) {
@@ -96,8 +106,8 @@ Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapsho
     if (check.rows_replicated) {
       auto it = theirs.find(check.table);
       const TableCheck* p = it == theirs.end() ? nullptr : it->second;
-      if (primary != nullptr && p == nullptr) {
-        // Not on the Primary: counted, not ranged.
+      if (counts_only || (primary != nullptr && p == nullptr)) {
+        // Counted only (the level asks no more, or the table is not on the Primary).
         HASYNC_ASSIGN_OR_RETURN(snapshot::PgResult r,
                                 c.Exec("SELECT count(*) FROM ONLY " + c.QuoteIdent(t.schema) + "." +
                                        c.QuoteIdent(t.name)));
@@ -107,6 +117,52 @@ Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapsho
       }
     }
     out.push_back(std::move(check));
+  }
+  return out;
+}
+
+std::vector<TableComparison> CompareTableChecks(const VerifyTables& primary,
+                                                const std::vector<TableCheck>& local) {
+  std::vector<TableComparison> out;
+  std::map<std::string, const TableCheck*> mine;
+  for (const auto& t : local) mine[t.table] = &t;
+  for (const auto& p : primary.tables) {
+    TableComparison t{.table = p.table,
+                      .primary_rows = static_cast<int64_t>(p.rows),
+                      .rows_replicated = p.rows_replicated};
+    auto it = mine.find(p.table);
+    if (it == mine.end()) {
+      t.equal = false;
+      t.what = "missing on the Secondary";
+    } else {
+      t.secondary_rows = static_cast<int64_t>(it->second->rows);
+      if (p.rows_replicated && p.rows != it->second->rows) {
+        t.equal = false;
+        t.what = "row counts differ";
+      } else if (p.rows_replicated && p.hash != it->second->hash) {
+        t.equal = false;
+        t.what = "rows differ (same count, different contents)";
+      }
+      const TableCheck& m = *it->second;
+      if (!t.equal && !p.key.empty() && m.key == p.key && m.buckets.size() == p.buckets.size()) {
+        t.key = p.key;
+        for (size_t b = 0; b < p.buckets.size(); ++b) {
+          if (p.buckets[b] == m.buckets[b]) continue;
+          t.ranges.push_back(
+              {b == 0 ? "" : p.bounds[b - 1], b == p.bounds.size() ? "" : p.bounds[b]});
+        }
+      }
+      mine.erase(it);
+    }
+    out.push_back(std::move(t));
+  }
+  for (const auto& [name, check] : mine) {
+    out.push_back({.table = name,
+                   .primary_rows = -1,
+                   .secondary_rows = static_cast<int64_t>(check->rows),
+                   .rows_replicated = check->rows_replicated,
+                   .equal = false,
+                   .what = "not on the Primary"});
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/db_protocol.h"
 #include "engine/verify_protocol.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pg.h"
@@ -15,7 +16,28 @@ namespace hasync::engine {
 
 // REQUIRES: c is in a transaction (REPEATABLE READ on the Primary: one snapshot for all tables).
 // primary: null on the Primary (it picks the key ranges), else the Primary's checks.
+// counts_only: row counts, no hashes and no ranges (the cheap "counts" level).
 Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapshot::DbScope& scope,
-                                              const VerifyTables* primary);
+                                              const VerifyTables* primary,
+                                              bool counts_only = false);
+
+// One table compared between the two sides.
+struct TableComparison {
+  std::string table;
+  int64_t primary_rows = -1;  // -1: the table is not on that side
+  int64_t secondary_rows = -1;
+  bool rows_replicated = true;
+  bool equal = true;
+  std::string what;  // why not
+  // Where, for a table with a one-column key: [from, to) ranges of that key ("": unbounded).
+  std::string key;
+  std::vector<std::pair<std::string, std::string>> ranges;
+};
+
+std::vector<TableComparison> CompareTableChecks(const VerifyTables& primary,
+                                                const std::vector<TableCheck>& local);
+
+// "key >= 'from'::type AND key < 'to'::type" (each side only when bounded; TRUE when neither).
+std::string RangeCondition(snapshot::PgConn& c, const DbRange& r, const std::string& key_type);
 
 }  // namespace hasync::engine

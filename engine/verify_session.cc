@@ -107,9 +107,11 @@ Status ServeVerify(const Settings& s, transport::Channel& ch, transport::FrameEn
     // The changes up to a pinned point, then that point's table checks (db_serve.h).
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(ch, dec, MsgType::kDbRequest, "Secondary"));
     HASYNC_ASSIGN_OR_RETURN(DbRequest dreq, DecodeDbRequest(f.payload));
-    if (!dreq.verify) return Status(Code::kProtocol, "verify: a database request not to verify");
+    if (!dreq.pinned || !dreq.repair.empty()) {
+      return Status(Code::kProtocol, "verify: a database request that is not a pinned check");
+    }
     DbSource db(s, ch, enc, peer_node);
-    HASYNC_RETURN_IF_ERROR(db.Serve(dreq));
+    HASYNC_RETURN_IF_ERROR(db.Serve(dreq, /*verify_only=*/true));
   }
   for (;;) {
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(ch, dec));
@@ -201,7 +203,7 @@ class Verifier {
                       "this node's database has not been synced yet: nothing to verify (run a "
                       "sync first)");
       }
-      dreq.verify = true;
+      dreq.pinned = true;
       HASYNC_RETURN_IF_ERROR(SendMsg(*ch_, enc_, MsgType::kDbRequest, dreq));
     }
     // This side's scans and table checks run while the Primary does its own.
@@ -246,7 +248,7 @@ class Verifier {
     HASYNC_ASSIGN_OR_RETURN(transport::Frame tf,
                             Expect(*ch_, dec_, MsgType::kVerifyTables, "Primary"));
     HASYNC_ASSIGN_OR_RETURN(primary_tables_, DecodeVerifyTables(tf.payload));
-    auto mine = db_->CheckInTransaction(primary_tables_);
+    auto mine = db_->CheckInTransaction(primary_tables_, false);
     db_->Abort();
     HASYNC_RETURN_IF_ERROR(mine.status());
     local_tables_ = std::move(*mine);
@@ -346,45 +348,8 @@ class Verifier {
   }
 
   void CompareTables() {
-    std::map<std::string, const TableCheck*> mine;
-    for (const auto& t : local_tables_) mine[t.table] = &t;
-    for (const auto& p : primary_tables_.tables) {
-      VerifyReport::Table t{.table = p.table,
-                            .primary_rows = static_cast<int64_t>(p.rows),
-                            .rows_replicated = p.rows_replicated};
-      auto it = mine.find(p.table);
-      if (it == mine.end()) {
-        t.equal = false;
-        t.what = "missing on the Secondary";
-      } else {
-        t.secondary_rows = static_cast<int64_t>(it->second->rows);
-        if (p.rows_replicated && p.rows != it->second->rows) {
-          t.equal = false;
-          t.what = "row counts differ";
-        } else if (p.rows_replicated && p.hash != it->second->hash) {
-          t.equal = false;
-          t.what = "rows differ (same count, different contents)";
-        }
-        const TableCheck& m = *it->second;
-        if (!t.equal && !p.key.empty() && m.key == p.key && m.buckets.size() == p.buckets.size()) {
-          t.key = p.key;
-          for (size_t b = 0; b < p.buckets.size(); ++b) {
-            if (p.buckets[b] == m.buckets[b]) continue;
-            t.ranges.push_back(
-                {b == 0 ? "" : p.bounds[b - 1], b == p.bounds.size() ? "" : p.bounds[b]});
-          }
-        }
-        mine.erase(it);
-      }
+    for (auto& t : CompareTableChecks(primary_tables_, local_tables_)) {
       report_.tables.push_back(std::move(t));
-    }
-    for (const auto& [name, check] : mine) {
-      report_.tables.push_back({.table = name,
-                                .primary_rows = -1,
-                                .secondary_rows = static_cast<int64_t>(check->rows),
-                                .rows_replicated = check->rows_replicated,
-                                .equal = false,
-                                .what = "not on the Primary"});
     }
   }
 
@@ -411,6 +376,53 @@ Result<VerifyReport> RunVerify(const Settings& s, const VerifyOptions& o) {
   HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
   Verifier v(s, o, *env);
   return v.Run();
+}
+
+Result<RepairPlan> PrepareRepair(const Settings& s, const VerifyReport& v) {
+  RepairPlan plan;
+  HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+  for (size_t i = 0; i < v.roots.size() && i < s.roots.size(); ++i) {
+    if (v.roots[i].equal) continue;
+    std::set<std::string> paths;
+    for (const auto& d : v.roots[i].differences) paths.insert(d.path);
+    std::string cache = ManifestPath(s, "pull", s.roots[i].name);
+    auto m = snapshot::Manifest::Load(*env, cache);
+    if (m.ok()) {
+      auto& entries = m->mutable_entries();
+      std::erase_if(entries, [&](const snapshot::Entry& e) {
+        for (const auto& p : paths) {
+          if (e.path == p || e.path.rfind(p + "/", 0) == 0) return true;
+        }
+        return false;
+      });
+      m->Reindex();
+      HASYNC_RETURN_IF_ERROR(m->Save(*env, cache));
+    }
+    plan.files += paths.size();
+    plan.notes.push_back(std::to_string(paths.size()) + " paths of " + s.roots[i].name +
+                         " re-read and re-synced (only differing blocks move)");
+  }
+  for (const auto& t : v.tables) {
+    if (t.equal) continue;
+    size_t dot = t.table.find('.');
+    if (t.ranges.empty() || t.key.empty() || dot == std::string::npos) {
+      plan.full_db = true;
+      plan.notes.push_back(t.table +
+                           ": no key range to narrow it to: the database is copied whole");
+      continue;
+    }
+    for (const auto& [from, to] : t.ranges) {
+      plan.ranges.push_back({.schema = t.table.substr(0, dot),
+                             .name = t.table.substr(dot + 1),
+                             .key = t.key,
+                             .from = from,
+                             .to = to});
+    }
+    plan.notes.push_back(t.table + ": " + std::to_string(t.ranges.size()) +
+                         " key ranges copied again");
+  }
+  if (plan.full_db) plan.ranges.clear();
+  return plan;
 }
 
 }  // namespace hasync::engine

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/db_protocol.h"
 #include "engine/settings.h"
+#include "engine/table_check.h"
 #include "engine/verify_protocol.h"
 #include "transport/channel.h"
 #include "transport/frame_io.h"
@@ -36,17 +38,7 @@ struct VerifyReport {
     int rounds = 0;  // directory levels descended
     std::vector<verify::TreeDifference> differences;
   };
-  struct Table {
-    std::string table;
-    int64_t primary_rows = -1;  // -1: the table is not on that side
-    int64_t secondary_rows = -1;
-    bool rows_replicated = true;
-    bool equal = true;
-    std::string what;  // why not
-    // Where, for a table with a one-column key: [from, to) ranges of that key ("": unbounded).
-    std::string key;
-    std::vector<std::pair<std::string, std::string>> ranges;
-  };
+  using Table = TableComparison;
   std::string primary;
   std::vector<Root> roots;
   bool database = false;
@@ -56,6 +48,18 @@ struct VerifyReport {
 };
 
 Result<VerifyReport> RunVerify(const Settings& s, const VerifyOptions& o);
+
+// `verify --repair`: what the repairing sync re-syncs. Differing files are dropped from this
+// node's manifest cache, so the sync re-reads them and fetches only the blocks that differ;
+// differing key ranges are copied again at the Primary's pinned point; a table that differs
+// with no key range to narrow it to (no one-column key) makes it a full database copy.
+struct RepairPlan {
+  std::vector<DbRange> ranges;
+  bool full_db = false;
+  size_t files = 0;
+  std::vector<std::string> notes;  // what will be repaired, for the operator
+};
+Result<RepairPlan> PrepareRepair(const Settings& s, const VerifyReport& v);
 
 // The Primary's side, after hello, given the verify request frame's payload.
 // peer_node: the Secondary's name (its replication slot is hasync_<peer_node>).

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/verify_session.h"
 #include "tests/pg_harness.h"
 
@@ -452,6 +454,59 @@ TEST_F(DbTest, PgbenchLoadDuringInitialAndIncrementalSyncs) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
   EXPECT_NE(primary_->Rows(db_, "SELECT count(*) FROM pgbench_history"), "0\n");
+}
+
+// `verify --repair` copies again only the damaged key ranges, at the Primary's pinned point, in
+// one verified sync; the Primary's newer changes come along; later syncs carry on incrementally.
+TEST_F(DbTest, VerifyRepairCopiesOnlyTheDamagedKeyRanges) {
+  P("CREATE TABLE devices (id int PRIMARY KEY, v text); "
+    "INSERT INTO devices SELECT g, 'device ' || g FROM generate_series(1, 5000) g; "
+    "CREATE TABLE users (id text PRIMARY KEY, name text); "
+    "INSERT INTO users VALUES ('ann', 'Ann'), ('bob', 'Bob');");
+  ASSERT_TRUE(Sync().ok());
+  S("UPDATE devices SET v = 'tampered' WHERE id = 2500; DELETE FROM devices WHERE id = 4999; "
+    "UPDATE users SET name = 'Mallory' WHERE id = 'bob';");
+  P("INSERT INTO devices VALUES (5001, 'new on the Primary')");
+  std::string verify = std::string(HASYNC_BIN) + " verify --log-level error --json --config " +
+                       pair_.secondary_config() + " --transport '" + pair_.Serve() + "'";
+  auto r = testing::Shell(verify);
+  ASSERT_EQ(r.code, 22) << r.out;
+  r = testing::Shell(verify + " --repair");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["result"], "equal");
+  EXPECT_EQ(j["repaired"]["full_db"], false);
+  EXPECT_EQ(j["repaired"]["key_ranges"], 3) << j["repaired"].dump();
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+  P("UPDATE devices SET v = 'later' WHERE id = 1");
+  auto next = Sync();
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_FALSE(next->db.full);
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+}
+
+// A verified sync (full) refuses to commit a database that differs from the Primary at the pinned
+// point; counts (the default) do not see a changed value with the same row count.
+TEST_F(DbTest, AFullyVerifiedSyncFailsOnDamageAndCommitsNothing) {
+  P("CREATE TABLE devices (id int PRIMARY KEY, v text); "
+    "INSERT INTO devices SELECT g, 'd' || g FROM generate_series(1, 100) g;");
+  ASSERT_TRUE(Sync().ok());
+  S("UPDATE devices SET v = 'tampered' WHERE id = 7");
+  P("INSERT INTO devices VALUES (101, 'new')");
+  auto s = engine::LoadSettings(pair_.secondary_config());
+  ASSERT_TRUE(s.ok());
+  engine::SyncOptions o{.transport_command = pair_.Serve(), .verify_level = "full"};
+  auto r = engine::RunSync(*s, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDiffers);
+  EXPECT_NE(r.status().message().find("public.devices"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("[start, end)"), std::string::npos)
+      << "100 rows: one range" << r.status().message();
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM devices"), "100\n") << "nothing committed";
+  o.verify_level = "counts";
+  r = engine::RunSync(*s, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->verified, "counts");
 }
 
 // Verify compares both sides at one point the Primary pins, applying the changes since the last

@@ -52,6 +52,8 @@ TEST_F(NodeTest, SyncsAreRecordedAndStatusTellsTheLastOne) {
   EXPECT_EQ(history[1]["result"], "ok");
   EXPECT_EQ(history[1]["files_changed"], 1);
   EXPECT_TRUE(history[1]["phases_s"].contains("transfer"));
+  EXPECT_EQ(history[1]["verified"], "counts") << "the default [sync] verify level passed";
+  EXPECT_TRUE(history[1]["phases_s"].contains("verify files"));
   auto status = Json("status");
   EXPECT_EQ(status["mode"], "secondary");
   EXPECT_EQ(status["node_status"], "standby");

@@ -44,6 +44,7 @@ TEST_F(VerifyTest, AnEqualPairVerifiesAndEveryDifferenceIsNamed) {
         "file " + std::to_string(i));
   }
   ASSERT_TRUE(pair_.Sync().ok());
+  const std::string synced = testing::TreeDiff(pair_.primary(), pair_.secondary());  // *.tmp
   auto r = Verify();
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
@@ -71,8 +72,13 @@ TEST_F(VerifyTest, AnEqualPairVerifiesAndEveryDifferenceIsNamed) {
   EXPECT_LE(j["roots"][0]["levels_descended"].get<int>(), 3);
   // Verifying changed nothing.
   EXPECT_EQ(testing::TreeDiff(pair_.primary(), pair_.secondary()), before);
-  // A sync repairs it all; verify agrees.
-  ASSERT_TRUE(pair_.Sync().ok());
+  // --repair re-syncs what differs, and verifies again.
+  r = Verify("--repair");
+  ASSERT_EQ(r.code, 0) << r.out;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["result"], "equal");
+  EXPECT_EQ(j["repaired"]["paths"], 4);
+  EXPECT_EQ(testing::TreeDiff(pair_.primary(), pair_.secondary()), synced);
   r = Verify("--checksum");
   EXPECT_EQ(r.code, 0) << r.out;
 }
