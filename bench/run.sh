@@ -4,6 +4,7 @@
 #
 #   bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]
 #   bench/run.sh db [--scale F] [--dir D] [--keep]     (bench/run_db.sh)
+#   bench/run.sh verify [--scale F] [--dir D] [--keep] (bench/run_verify.sh)
 #
 # `files` builds a deterministic tree of about 2 GiB (bench/make_tree.cc; --scale shrinks it, CI
 # runs 0.01 to keep this script honest) and, for each case, syncs it with `rsync -a --delete` in
@@ -24,6 +25,8 @@ suite="${1:-}"
 shift || true
 # bench/run.sh db [--scale F] [--dir D] [--keep]: the database suite (bench/run_db.sh).
 [ "$suite" != db ] || exec bash bench/run_db.sh "$@"
+# bench/run.sh verify [--scale F] [--dir D] [--keep]: verify against rsync -c and pg_dump.
+[ "$suite" != verify ] || exec bash bench/run_verify.sh "$@"
 scale=1
 dir=/tmp/hasync-bench
 keep=0
@@ -40,6 +43,7 @@ done
 if [ "$suite" != files ]; then
   echo "usage: bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]" >&2
   echo "       bench/run.sh db [--scale F] [--dir D] [--keep]" >&2
+  echo "       bench/run.sh verify [--scale F] [--dir D] [--keep]" >&2
   exit 2
 fi
 

@@ -324,11 +324,13 @@ struct DbTarget::Impl {
     for (const auto& n : schemas) {
       HASYNC_RETURN_IF_ERROR(conn.Run("DROP SCHEMA " + conn.QuoteIdent(n) + " CASCADE"));
     }
-    // pg_dump never creates the public schema; every database starts with it.
+    // pg_dump never creates the public schema; every database starts with it, as initdb makes
+    // it (its comment too: pg_dump leaves that default out, so it must be there already).
     if (snapshot::SchemaInScope(scope, "public")) {
       HASYNC_RETURN_IF_ERROR(conn.Run(
           "CREATE SCHEMA IF NOT EXISTS public; ALTER SCHEMA public OWNER TO pg_database_owner; "
-          "GRANT USAGE ON SCHEMA public TO PUBLIC"));
+          "GRANT USAGE ON SCHEMA public TO PUBLIC; "
+          "COMMENT ON SCHEMA public IS 'standard public schema'"));
     }
     return Status::Ok();
   }

@@ -258,16 +258,20 @@ struct DbSource::Impl {
     HASYNC_RETURN_IF_ERROR(SendSequences(sc));
     HASYNC_RETURN_IF_ERROR(SendSql(DbSection::kPostData, *post_sql));
     // A verified sync: the copy's own snapshot is the point both sides are compared at.
-    std::vector<TableCheck> checks;
+    VerifyTables ranges, checks;
     if (req.pinned) {
-      HASYNC_ASSIGN_OR_RETURN(checks, CheckTablesOn(sc, scope, nullptr, req.counts_only));
+      HASYNC_ASSIGN_OR_RETURN(ranges.tables,
+                              CheckTablesOn(sc, scope, nullptr, req.counts_only, true));
+      HASYNC_ASSIGN_OR_RETURN(checks.tables, CheckTablesOn(sc, scope, &ranges, req.counts_only));
     }
     HASYNC_RETURN_IF_ERROR(sc.Run("COMMIT"));
     end_lsn = consistent;
     log->info("database copied: {} tables, {} rows", tables.size(), rows);
     HASYNC_RETURN_IF_ERROR(
         SendEnd(DbEnd{.end_lsn = consistent, .transactions = 0, .changes = rows}));
-    return req.pinned ? SendM(MsgType::kVerifyTables, VerifyTables{checks}) : Status::Ok();
+    if (!req.pinned) return Status::Ok();
+    HASYNC_RETURN_IF_ERROR(SendM(MsgType::kVerifyTables, ranges));
+    return SendM(MsgType::kVerifyTables, checks);
   }
 
   Result<uint64_t> CopyTable(PgConn& c, const snapshot::TableInfo& t, bool truncate) {
@@ -502,8 +506,12 @@ struct DbSource::Impl {
     return SendChecks(pinned, req.counts_only);
   }
 
+  // The key ranges first (the Secondary starts hashing them), then this side's checks.
   Status SendChecks(PgConn& c, bool counts_only) {
-    HASYNC_ASSIGN_OR_RETURN(auto checks, CheckTablesOn(c, scope, nullptr, counts_only));
+    VerifyTables ranges;
+    HASYNC_ASSIGN_OR_RETURN(ranges.tables, CheckTablesOn(c, scope, nullptr, counts_only, true));
+    HASYNC_RETURN_IF_ERROR(SendM(MsgType::kVerifyTables, ranges));
+    HASYNC_ASSIGN_OR_RETURN(auto checks, CheckTablesOn(c, scope, &ranges, counts_only));
     return SendM(MsgType::kVerifyTables, VerifyTables{checks});
   }
 

@@ -731,11 +731,18 @@ class Puller {
   // The database as applied, inside its transaction, against the Primary's pinned snapshot
   // (engine/table_check.h): a difference fails the sync before anything is committed.
   Status VerifyDatabase() {
-    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(MsgType::kVerifyTables));
-    HASYNC_ASSIGN_OR_RETURN(VerifyTables primary, DecodeVerifyTables(f.payload));
-    HASYNC_ASSIGN_OR_RETURN(auto mine, db_->CheckInTransaction(primary, level_ == "counts"));
+    HASYNC_ASSIGN_OR_RETURN(BothChecks both,
+                            ExchangeTableChecks(
+                                [this]() -> Result<VerifyTables> {
+                                  HASYNC_ASSIGN_OR_RETURN(transport::Frame f,
+                                                          Expect(MsgType::kVerifyTables));
+                                  return DecodeVerifyTables(f.payload);
+                                },
+                                [this](const VerifyTables& ranges) {
+                                  return db_->CheckInTransaction(ranges, level_ == "counts");
+                                }));
     std::string bad;
-    for (const auto& t : CompareTableChecks(primary, mine)) {
+    for (const auto& t : CompareTableChecks(both.primary, both.local)) {
       if (t.equal) continue;
       bad += (bad.empty() ? "" : "; ") + t.table + ": " + t.what + " (Primary " +
              std::to_string(t.primary_rows) + ", here " + std::to_string(t.secondary_rows) + ")";

@@ -4,6 +4,7 @@
 // range. The Primary picks the ranges; the Secondary hashes the same ranges.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "common/status.h"
@@ -16,10 +17,22 @@ namespace hasync::engine {
 
 // REQUIRES: c is in a transaction (REPEATABLE READ on the Primary: one snapshot for all tables).
 // primary: null on the Primary (it picks the key ranges), else the Primary's checks.
-// counts_only: row counts, no hashes and no ranges (the cheap "counts" level).
+// counts_only: row counts, no hashes and no ranges (the cheap "counts" level). bounds_only: the
+// key ranges only (the Primary sends them first, so the Secondary hashes while it does).
 Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapshot::DbScope& scope,
-                                              const VerifyTables* primary,
-                                              bool counts_only = false);
+                                              const VerifyTables* primary, bool counts_only = false,
+                                              bool bounds_only = false);
+
+// The Secondary's side of the two verify tables messages (the Primary's key ranges, then its
+// checks): `read` returns each message; `check` computes this side's checks in the given ranges,
+// run while the Primary's checks are on their way. Returns both sides' checks.
+struct BothChecks {
+  VerifyTables primary;
+  std::vector<TableCheck> local;
+};
+Result<BothChecks> ExchangeTableChecks(
+    const std::function<Result<VerifyTables>()>& read,
+    const std::function<Result<std::vector<TableCheck>>(const VerifyTables& ranges)>& check);
 
 // One table compared between the two sides.
 struct TableComparison {

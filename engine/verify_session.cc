@@ -245,13 +245,17 @@ class Verifier {
           {.table = "(changes since the last sync)", .equal = false, .what = applied.message()});
       return Status::Ok();
     }
-    HASYNC_ASSIGN_OR_RETURN(transport::Frame tf,
-                            Expect(*ch_, dec_, MsgType::kVerifyTables, "Primary"));
-    HASYNC_ASSIGN_OR_RETURN(primary_tables_, DecodeVerifyTables(tf.payload));
-    auto mine = db_->CheckInTransaction(primary_tables_, false);
+    auto both = ExchangeTableChecks(
+        [this]() -> Result<VerifyTables> {
+          HASYNC_ASSIGN_OR_RETURN(transport::Frame tf,
+                                  Expect(*ch_, dec_, MsgType::kVerifyTables, "Primary"));
+          return DecodeVerifyTables(tf.payload);
+        },
+        [this](const VerifyTables& ranges) { return db_->CheckInTransaction(ranges, false); });
     db_->Abort();
-    HASYNC_RETURN_IF_ERROR(mine.status());
-    local_tables_ = std::move(*mine);
+    HASYNC_RETURN_IF_ERROR(both.status());
+    primary_tables_ = std::move(both->primary);
+    local_tables_ = std::move(both->local);
     CompareTables();
     return Status::Ok();
   }
