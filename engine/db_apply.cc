@@ -803,9 +803,9 @@ Status DbTarget::Commit(uint64_t sync_id) { return impl_->Commit(sync_id); }
 void DbTarget::Abort() { impl_->Abort(); }
 
 Result<std::vector<TableCheck>> DbTarget::CheckInTransaction(const VerifyTables& primary,
-                                                             bool counts_only) {
+                                                             bool counts_only, int sample) {
   if (!impl_->in_txn) return Status(Code::kInternal, "table checks outside the sync's transaction");
-  return CheckTablesOn(impl_->conn, impl_->scope, &primary, counts_only);
+  return CheckTablesOn(impl_->conn, impl_->scope, &primary, counts_only, false, sample);
 }
 const DbSummary& DbTarget::summary() const { return impl_->sum; }
 

@@ -48,7 +48,8 @@ class DbTarget {
   void Abort();
   // `hasync verify`: this database's table checks inside the open transaction (after Receive
   // applied the changes up to the Primary's pinned point), in the Primary's key ranges.
-  Result<std::vector<TableCheck>> CheckInTransaction(const VerifyTables& primary, bool counts_only);
+  Result<std::vector<TableCheck>> CheckInTransaction(const VerifyTables& primary, bool counts_only,
+                                                     int sample = -1);
 
   const DbSummary& summary() const;
 

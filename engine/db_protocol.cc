@@ -139,8 +139,8 @@ Result<DbRange> DecodeRange(Decoder& d) {
 }  // namespace
 
 void Encode(const DbRequest& m, Encoder& e) {
-  e.PutU8(
-      static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.pinned ? 2 : 0) | (m.counts_only ? 4 : 0)));
+  e.PutU8(static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.pinned ? 2 : 0) |
+                               (m.counts_only ? 4 : 0) | (m.sample ? 8 : 0)));
   e.PutVarint(m.start_lsn);
   e.PutString(m.source_id);
   e.PutVarint(m.repair.size());
@@ -151,10 +151,11 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   Decoder d(p);
   DbRequest m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
-  if (f > 7) return Bad("database request with unknown flags");
+  if (f > 15) return Bad("database request with unknown flags");
   m.force_full = f & 1;
   m.pinned = f & 2;
   m.counts_only = f & 4;
+  m.sample = f & 8;
   HASYNC_ASSIGN_OR_RETURN(m.start_lsn, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
   HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxRepairRanges, "repair range count"));

@@ -33,6 +33,8 @@ struct DbRequest {
   // checks inside its transaction before committing).
   bool pinned = false;
   bool counts_only = false;  // pinned: row counts, no row hashes (the "counts" level)
+  bool sample = false;       // pinned: hashes in an eighth of the key ranges (the "sample" level)
+  int SampleSeed() const { return sample ? static_cast<int>(start_lsn % 8) : -1; }
   // Key ranges to copy again at the pinned point (`hasync verify --repair`): the Secondary
   // deletes each range and loads the Primary's rows of it.
   std::vector<DbRange> repair;

@@ -262,7 +262,8 @@ struct DbSource::Impl {
     if (req.pinned) {
       HASYNC_ASSIGN_OR_RETURN(ranges.tables,
                               CheckTablesOn(sc, scope, nullptr, req.counts_only, true));
-      HASYNC_ASSIGN_OR_RETURN(checks.tables, CheckTablesOn(sc, scope, &ranges, req.counts_only));
+      HASYNC_ASSIGN_OR_RETURN(checks.tables, CheckTablesOn(sc, scope, &ranges, req.counts_only,
+                                                           false, req.SampleSeed()));
     }
     HASYNC_RETURN_IF_ERROR(sc.Run("COMMIT"));
     end_lsn = consistent;
@@ -503,15 +504,16 @@ struct DbSource::Impl {
         SendEnd(DbEnd{.end_lsn = end_lsn, .transactions = txns, .changes = changes}));
     if (!verify) return Status::Ok();
     // The slot moves to the pinned point only if the Secondary commits (Confirm).
-    return SendChecks(pinned, req.counts_only);
+    return SendChecks(pinned, req.counts_only, req.SampleSeed());
   }
 
   // The key ranges first (the Secondary starts hashing them), then this side's checks.
-  Status SendChecks(PgConn& c, bool counts_only) {
+  Status SendChecks(PgConn& c, bool counts_only, int sample) {
     VerifyTables ranges;
     HASYNC_ASSIGN_OR_RETURN(ranges.tables, CheckTablesOn(c, scope, nullptr, counts_only, true));
     HASYNC_RETURN_IF_ERROR(SendM(MsgType::kVerifyTables, ranges));
-    HASYNC_ASSIGN_OR_RETURN(auto checks, CheckTablesOn(c, scope, &ranges, counts_only));
+    HASYNC_ASSIGN_OR_RETURN(auto checks,
+                            CheckTablesOn(c, scope, &ranges, counts_only, false, sample));
     return SendM(MsgType::kVerifyTables, VerifyTables{checks});
   }
 

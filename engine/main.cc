@@ -432,9 +432,10 @@ int Main(int argc, char** argv) {
   sync->add_flag("--full-db", c.full_db,
                  "copy the Primary's database whole instead of its changes (after a schema "
                  "change, or to repair)");
-  sync->add_option("--verify", c.verify_level,
-                   "verification after this sync: none, counts or full (default: [sync] verify)")
-      ->check(CLI::IsMember({"none", "counts", "full"}));
+  sync->add_option(
+          "--verify", c.verify_level,
+          "verification after this sync: none, counts, sample or full (default: [sync] verify)")
+      ->check(CLI::IsMember({"none", "counts", "sample", "full"}));
   sync->add_flag("--force", c.force,
                  "sync even from a source of an older or diverged generation (split brain): "
                  "what only this node has is discarded, and the sync says what");

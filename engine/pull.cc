@@ -104,6 +104,8 @@ class Puller {
       sum_.db_full_expected = req.force_full || req.start_lsn == 0;
       req.pinned = level_ != "none" || !o_.db_repair.empty();
       req.counts_only = level_ == "counts";
+      req.sample = level_ == "sample";
+      sample_seed_ = req.SampleSeed();
       req.repair = o_.db_repair;
       HASYNC_RETURN_IF_ERROR(SendMsg(*channel_, enc_, MsgType::kDbRequest, req));
       HASYNC_RETURN_IF_ERROR(db_->Receive([this]() -> Result<transport::Frame> {
@@ -731,16 +733,16 @@ class Puller {
   // The database as applied, inside its transaction, against the Primary's pinned snapshot
   // (engine/table_check.h): a difference fails the sync before anything is committed.
   Status VerifyDatabase() {
-    HASYNC_ASSIGN_OR_RETURN(BothChecks both,
-                            ExchangeTableChecks(
-                                [this]() -> Result<VerifyTables> {
-                                  HASYNC_ASSIGN_OR_RETURN(transport::Frame f,
-                                                          Expect(MsgType::kVerifyTables));
-                                  return DecodeVerifyTables(f.payload);
-                                },
-                                [this](const VerifyTables& ranges) {
-                                  return db_->CheckInTransaction(ranges, level_ == "counts");
-                                }));
+    HASYNC_ASSIGN_OR_RETURN(
+        BothChecks both,
+        ExchangeTableChecks(
+            [this]() -> Result<VerifyTables> {
+              HASYNC_ASSIGN_OR_RETURN(transport::Frame f, Expect(MsgType::kVerifyTables));
+              return DecodeVerifyTables(f.payload);
+            },
+            [this](const VerifyTables& ranges) {
+              return db_->CheckInTransaction(ranges, level_ == "counts", sample_seed_);
+            }));
     std::string bad;
     for (const auto& t : CompareTableChecks(both.primary, both.local)) {
       if (t.equal) continue;
@@ -901,6 +903,7 @@ class Puller {
   std::unique_ptr<DbTarget> db_;
   std::string peer_node_;  // the source's node name, from its hello
   std::string level_;      // the verification level of this sync
+  int sample_seed_ = -1;   // "sample": which eighth of the key ranges is hashed
   const uint64_t sync_id_ =
       static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   bool local_rehashed_ = false;  // the scan learnt hashes the saved manifest lacks

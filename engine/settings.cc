@@ -118,8 +118,9 @@ Status ParseSync(const toml::table& t, Settings& s) {
   HASYNC_RETURN_IF_ERROR(
       CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s", "verify"}));
   HASYNC_ASSIGN_OR_RETURN(s.verify, GetString(t, "sync", "verify", false, s.verify));
-  if (s.verify != "none" && s.verify != "counts" && s.verify != "full") {
-    return Bad("sync.verify", "must be \"none\", \"counts\" or \"full\", not \"" + s.verify + "\"");
+  if (s.verify != "none" && s.verify != "counts" && s.verify != "sample" && s.verify != "full") {
+    return Bad("sync.verify",
+               "must be \"none\", \"counts\", \"sample\" or \"full\", not \"" + s.verify + "\"");
   }
   if (const toml::node* n = t.get("max_clock_skew_s")) {
     if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 86400) {

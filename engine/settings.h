@@ -89,7 +89,8 @@ struct Settings {
   unsigned threads = 0;           // 0: one per core
   int64_t max_clock_skew_s = 60;  // [sync]: both servers must have the same clock time
   // [sync] verify: after each sync, none | counts (row counts at the pinned point; the files'
-  // paths, types and sizes) | full (every row hashed per key range; every file re-read).
+  // paths, types and sizes) | sample (and row hashes in an eighth of the key ranges, another
+  // eighth each sync) | full (every row hashed per key range; every file re-read).
   std::string verify = "counts";
   std::string primary;         // [secondary] primary: the trusted host to sync from
   int start_minute = 60;       // [secondary] start_time, minutes after 00:00 GMT

@@ -19,9 +19,11 @@ namespace hasync::engine {
 // primary: null on the Primary (it picks the key ranges), else the Primary's checks.
 // counts_only: row counts, no hashes and no ranges (the cheap "counts" level). bounds_only: the
 // key ranges only (the Primary sends them first, so the Secondary hashes while it does).
+// sample (0..7, or -1): the "sample" level: row counts per key range everywhere, row hashes only
+// in ranges whose index is sample modulo 8 (a deterministic eighth, another one each sync).
 Result<std::vector<TableCheck>> CheckTablesOn(snapshot::PgConn& c, const snapshot::DbScope& scope,
                                               const VerifyTables* primary, bool counts_only = false,
-                                              bool bounds_only = false);
+                                              bool bounds_only = false, int sample = -1);
 
 // The Secondary's side of the two verify tables messages (the Primary's key ranges, then its
 // checks): `read` returns each message; `check` computes this side's checks in the given ranges,

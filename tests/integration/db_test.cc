@@ -511,6 +511,17 @@ TEST_F(DbTest, AFullyVerifiedSyncFailsOnDamageAndCommitsNothing) {
   r = engine::RunSync(*s, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->verified, "counts");
+  // Repaired and changed again: sample (counts everywhere, hashes in an eighth of the ranges)
+  // and full both pass.
+  S("UPDATE devices SET v = 'd7' WHERE id = 7");
+  P("INSERT INTO devices SELECT g, 'd' || g FROM generate_series(102, 3000) g");
+  for (const char* level : {"sample", "full"}) {
+    o.verify_level = level;
+    r = engine::RunSync(*s, o);
+    ASSERT_TRUE(r.ok()) << level << ": " << r.status().ToString();
+    EXPECT_EQ(r->verified, level);
+  }
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
 }
 
 // Verify compares both sides at one point the Primary pins, applying the changes since the last

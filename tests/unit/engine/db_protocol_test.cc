@@ -105,3 +105,30 @@ TEST(DbProtocolTest, MessagesRoundTripAndRefuseGarbage) {
 
 }  // namespace
 }  // namespace hasync::engine
+
+namespace hasync::engine {
+namespace {
+
+TEST(DbProtocolTest, RequestFlagsAndRepairRangesRoundTrip) {
+  DbRequest m{.force_full = false, .start_lsn = 0x2EE6B18, .source_id = "7/mdm"};
+  m.pinned = true;
+  m.sample = true;
+  m.repair = {{.schema = "public", .name = "devices", .key = "id", .from = "2001", .to = ""}};
+  Encoder e;
+  Encode(m, e);
+  auto d = DecodeDbRequest(e.view());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(d->pinned);
+  EXPECT_TRUE(d->sample);
+  EXPECT_FALSE(d->counts_only);
+  EXPECT_EQ(d->SampleSeed(), static_cast<int>(0x2EE6B18 % 8));
+  ASSERT_EQ(d->repair.size(), 1u);
+  EXPECT_EQ(d->repair[0].from, "2001");
+  EXPECT_EQ(d->repair[0].key, "id");
+  for (size_t cut = 0; cut < e.view().size(); ++cut) {
+    EXPECT_FALSE(DecodeDbRequest(e.view().subspan(0, cut)).ok()) << cut;
+  }
+}
+
+}  // namespace
+}  // namespace hasync::engine

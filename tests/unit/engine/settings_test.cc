@@ -126,6 +126,7 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntls_cert='/c.pem'\n", "tls_key"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\nport=1\n", "status.port"},
       {"[node]\nname='a'\nstate_dir='/x'\n[ha]\npeer='-oProxyCommand=x'\n", "ha.peer"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nverify='paranoid'\n", "sync.verify"},
   };
   for (const auto& c : cases) {
     auto s = ParseSettings(c.text, "t.toml");
