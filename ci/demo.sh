@@ -181,6 +181,9 @@ echo "-- hasync sync --host 127.0.0.1"
 if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
   echo "== over ssh too, the Secondary's files and database are identical to the Primary's"
   echo
+  echo "== hasync verify: files by Merkle tree, every table by rows and row hashes at one point"
+  "$H" --config "$D/b.toml" --log-level warn verify --host 127.0.0.1
+  echo
   echo "== the Secondary's node: hasync status, hasync history"
   "$H" --config "$D/b.toml" --log-level warn status
   "$H" --config "$D/b.toml" --log-level warn history -n 5

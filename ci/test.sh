@@ -22,4 +22,7 @@ bench_dir="$(mktemp -d /tmp/hasync-bench-smoke.XXXXXX)"
 bench/run.sh files --scale 0.01 --dir "$bench_dir" | tail -8
 # The database suite on a 1% scale database: every tool side by side, every copy compared.
 bench/run.sh db --scale 0.01 --dir "$bench_dir-db" | tail -14
+# The verify suite on both at 1% scale: hasync verify, rsync -a -c and a pg_dump comparison must
+# each find the two sides equal.
+bench/run.sh verify --scale 0.01 --dir "$bench_dir-verify" | tail -9
 echo "ci/test.sh: all passed"

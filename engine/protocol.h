@@ -16,8 +16,9 @@
 namespace hasync::engine {
 
 // Bumped on any incompatible change to this file or the frame format.
-// 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello.
-constexpr uint32_t kProtocolVersion = 4;
+// 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello;
+// 5: verify, pinned and repairing database requests.
+constexpr uint32_t kProtocolVersion = 5;
 
 enum class MsgType : uint8_t {
   kHello = 1,
