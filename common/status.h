@@ -13,28 +13,28 @@ namespace hasync {
 
 // The closed table: X(Name, exit code, short description). Exit codes never change meaning;
 // new codes are appended.
-#define HASYNC_ERROR_CODES(X)                                  \
-  X(kOk, 0, "ok")                                              \
-  X(kInternal, 1, "internal error")                            \
-  X(kUsage, 2, "bad command-line arguments")                   \
-  X(kConfig, 3, "bad settings")                                \
-  X(kIo, 4, "local I/O error")                                 \
-  X(kNoSpace, 5, "no space left on device")                    \
-  X(kProtocol, 6, "protocol violation by the peer")            \
-  X(kChecksum, 7, "checksum mismatch")                         \
-  X(kPeer, 8, "peer failed or channel broken")                 \
-  X(kVersion, 9, "version mismatch")                           \
-  X(kUnsafePath, 10, "path escapes its root")                  \
-  X(kBusy, 11, "another sync is running")                      \
-  X(kNotFound, 12, "not found")                                \
-  X(kAborted, 13, "interrupted")                               \
-  X(kClockSkew, 14, "clock skew too large")                    \
-  X(kAuth, 15, "the peer refused this node's key")             \
-  X(kHostKey, 16, "the peer's host key is not the pinned one") \
-  X(kUnreachable, 17, "the peer cannot be reached")            \
-  X(kDatabase, 18, "database error")                           \
-  X(kSchema, 19, "the two databases' schemas differ")          \
-  X(kNodeRole, 20, "this node's mode or status forbids it")    \
+#define HASYNC_ERROR_CODES(X)                                            \
+  X(kOk, 0, "ok")                                                        \
+  X(kInternal, 1, "internal error")                                      \
+  X(kUsage, 2, "bad command-line arguments")                             \
+  X(kConfig, 3, "bad settings")                                          \
+  X(kIo, 4, "local I/O error")                                           \
+  X(kNoSpace, 5, "no space left on device")                              \
+  X(kProtocol, 6, "protocol violation by the peer")                      \
+  X(kChecksum, 7, "checksum mismatch")                                   \
+  X(kPeer, 8, "peer failed or channel broken")                           \
+  X(kVersion, 9, "version mismatch")                                     \
+  X(kUnsafePath, 10, "path escapes its root")                            \
+  X(kBusy, 11, "another sync is running")                                \
+  X(kNotFound, 12, "not found")                                          \
+  X(kAborted, 13, "interrupted")                                         \
+  X(kClockSkew, 14, "clock skew too large")                              \
+  X(kAuth, 15, "the peer refused this node's key")                       \
+  X(kHostKey, 16, "the peer's host key is not the pinned one")           \
+  X(kUnreachable, 17, "the peer cannot be reached")                      \
+  X(kDatabase, 18, "database error")                                     \
+  X(kSchema, 19, "the two databases' schemas differ")                    \
+  X(kNodeRole, 20, "this node's mode or status forbids it")              \
   X(kGeneration, 21, "the source is of an older or diverged generation") \
   X(kDiffers, 22, "the Secondary differs from the Primary")
 
