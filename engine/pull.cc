@@ -767,6 +767,10 @@ class Puller {
   Status VerifyFiles() {
     if (level_ == "none" || o_.dry_run) return Status::Ok();
     bool full = level_ == "full";
+    // A file transferred in this sync is checked against what arrived (it may have changed on
+    // the Primary since its scan); a file that vanished there meanwhile was left as it was.
+    std::map<std::pair<uint32_t, std::string_view>, const Job*> job_of;
+    for (const auto& j : jobs_) job_of[{j->action->root, j->action->path}] = j.get();
     std::string bad;
     for (uint32_t i = 0; i < roots_.size() && bad.empty(); ++i) {
       const auto& r = s_.roots[i];
@@ -780,12 +784,21 @@ class Puller {
       std::set<std::string_view> listed;
       for (const WireEntry& e : roots_[i].remote) {
         listed.insert(e.path);
+        uint64_t size = e.size;
+        uint64_t digest = e.digest;
+        bool known = e.hashed;
+        if (auto jt = job_of.find({i, e.path}); jt != job_of.end()) {
+          if (jt->second->vanished) continue;
+          size = jt->second->size;
+          digest = FileDigest(jt->second->hashes, size);
+          known = jt->second->hashes.size() == snapshot::BlockCount(size);
+        }
         const snapshot::Entry* m = mine.Find(e.path);
-        std::string what = m == nullptr                                             ? "missing"
-                           : m->type != e.type                                      ? "type"
-                           : m->type == FileType::kRegular && m->size != e.size     ? "size"
-                           : full && e.hashed && m->hashed && m->digest != e.digest ? "content"
-                                                                                    : "";
+        std::string what = m == nullptr                                        ? "missing"
+                           : m->type != e.type                                 ? "type"
+                           : m->type == FileType::kRegular && m->size != size  ? "size"
+                           : full && known && m->hashed && m->digest != digest ? "content"
+                                                                               : "";
         if (!what.empty()) bad = r.name + ":" + e.path + " (" + what + ")";
         if (!bad.empty()) break;
       }
