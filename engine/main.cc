@@ -489,7 +489,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"disable", "enable"}));
   auto* ha = app.add_subcommand("ha",
                                 "`hasync ha enable|disable [--wait]`: start or stop "
-                                "scheduled syncs (a running sync finishes first)");
+                                "scheduled syncs and the heartbeat's fail-over (a running sync "
+                                "finishes first)");
   ha->add_option("action", c.word, "enable or disable")
       ->required()
       ->check(CLI::IsMember({"disable", "enable"}));
