@@ -3,9 +3,13 @@
 // the guide's "Load balancer setup" says, and the split-brain guard. "Stopping the Primary"
 // stops its daemon (its status pages go away) and makes its serve side unreachable (the
 // channel command fails before hello, as a dead host would).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -388,6 +392,25 @@ TEST_F(FailoverTest, AWitnessThatStillSeesThePrimaryHoldsThePromotion) {
   ASSERT_TRUE(WaitUntil([&] { return HasEvent(kB, "promoted"); }, 10000))
       << testing::ReadFile(Log(kB));
   EXPECT_EQ(Json(kB, "status")["mode"], "primary");
+}
+
+// The load balancer's port already taken: the daemon says so and does not start half-way.
+TEST_F(FailoverTest, ADaemonWhoseStatusPortIsTakenSaysSoAndStops) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(StatusPort(kB)));
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  auto r = Shell("timeout 20 " + std::string(HASYNC_BIN) + " daemon --config " + Config(kB) +
+                 " --transport '" + To(kA) + "'");
+  ::close(fd);
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_NE(r.out.find("cannot listen on 127.0.0.1:" + std::to_string(StatusPort(kB))),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("daemon started"), std::string::npos) << r.out;
 }
 
 TEST_F(FailoverTest, SplitBrainBothPromotedSyncsRefusedEachWayUnlessForced) {
