@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "common/hash.h"
-#include "engine/plan.h"
+#include "engine/files/plan.h"
 #include "transport/frame.h"
 
 namespace hasync {

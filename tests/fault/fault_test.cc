@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "common/fault_env.h"
-#include "engine/sync_lock.h"
-#include "tests/test_util.h"
+#include "engine/state/sync_lock.h"
+#include "tests/pair.h"
 
 namespace hasync {
 namespace {

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "common/hash.h"
-#include "engine/db_protocol.h"
-#include "engine/protocol.h"
+#include "engine/wire/db_protocol.h"
+#include "engine/wire/protocol.h"
 #include "transport/channel.h"
 #include "transport/frame_io.h"
 

@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/verify_session.h"
+#include "engine/session/verify_session.h"
+#include "tests/pair.h"
 #include "tests/pg_harness.h"
 
 namespace hasync {

@@ -17,8 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/pair.h"
 #include "tests/smtp_sink.h"
-#include "tests/test_util.h"
 
 namespace hasync {
 namespace {

@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/node.h"
-#include "engine/sync_lock.h"
-#include "tests/test_util.h"
+#include "engine/node/node.h"
+#include "engine/state/sync_lock.h"
+#include "tests/pair.h"
 
 namespace hasync {
 namespace {

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "common/status.h"
-#include "engine/trust.h"
+#include "engine/node/trust.h"
 #include "tests/test_util.h"
 
 namespace hasync {

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 
 #include "common/fault_env.h"
-#include "tests/test_util.h"
+#include "tests/pair.h"
 
 namespace hasync {
 namespace {

@@ -1,0 +1,247 @@
+// `hasync daemon`: the node's long-running part. Four threads, each with its own connection to
+// the node state (SQLite serialises them): the scheduler (this thread), the heartbeat, the
+// notifier, and the status pages' server. A stop signal lets a running sync finish.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "engine/db/db_serve.h"
+#include "engine/node/heartbeat.h"
+#include "engine/node/node.h"
+#include "engine/node/notify.h"
+#include "engine/node/status_pages.h"
+#include "engine/node/trust.h"
+
+namespace hasync::engine {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnStop(int) { g_stop = true; }
+
+// Long enough to reach the next scheduled sync, at most a day.
+int DaemonPersistSeconds(const Settings& s) {
+  return static_cast<int>(
+      std::min<int64_t>(86400, std::max<int64_t>(s.ssh.persist_s, s.run_every_s + 300)));
+}
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Sleeps until `until_ms` (steady clock) or a stop, in short steps.
+void SleepUntil(int64_t until_ms) {
+  while (!g_stop && SteadyMs() < until_ms) {
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::min<int64_t>(200, until_ms - SteadyMs())));
+  }
+}
+
+// The command reaching this node's peer: --transport, else ssh to the trusted host. Syncs share
+// the daemon's kept connection (persist); heartbeats never do: a kept connection can outlive
+// the peer's sshd, and the guide's heartbeat is "tries to connect to the Primary".
+Result<std::string> PeerCommand(const Settings& s, const std::string& transport,
+                                const std::string& host, bool persist) {
+  if (!transport.empty()) return transport;
+  if (host.empty()) {
+    return Status(Code::kConfig, "[secondary] primary (or [ha] peer) is not set: no peer");
+  }
+  return SshTransportTo(s, host, persist ? DaemonPersistSeconds(s) : 0);
+}
+
+struct HeartbeatCounters {
+  std::atomic<int> failures{0};
+  std::atomic<int64_t> total{0};
+  std::atomic<bool> first_check_done{false};
+};
+
+void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCounters& counters) {
+  auto log = Log("heartbeat");
+  auto state = NodeState::Open(s);
+  if (!state.ok()) {
+    log->error("heartbeat not started: {}", state.status().message());
+    counters.first_check_done = true;
+    return;
+  }
+  NodeState& st = **state;
+  std::string peer = s.ha.peer;
+  std::string shown = peer.empty() ? std::string("the --transport peer") : peer;
+  Heartbeat hb(
+      shown,
+      {.interval_ms = s.failover.heartbeat_interval_ms,
+       .recheck_ms = s.failover.recheck_interval_ms,
+       .failures = s.failover.failures_before_failover,
+       .promote = s.failover.promote},
+      {.state = [&] { return st.Get(); },
+       .probe = [&]() -> Result<Hello> {
+         if (transport.empty() && peer.empty()) {
+           return Status(Code::kConfig, "no peer configured");
+         }
+         HASYNC_ASSIGN_OR_RETURN(std::string cmd, PeerCommand(s, transport, peer, false));
+         return TestChannel(s, cmd);
+       },
+       .witness_sees_primary = s.failover.witness_url.empty()
+                                   ? std::function<bool()>()
+                                   : [&s, log]() {
+                                       auto code = HttpGetStatus(s.failover.witness_url, 5000);
+                                       log->info("witness {}: {}", s.failover.witness_url,
+                                                 code.ok() ? std::to_string(*code)
+                                                           : code.status().message());
+                                       return code.ok() && *code >= 200 && *code < 300;
+                                     },
+       .promote = [&](const std::string& why) { return PromoteNode(s, why).status(); },
+       .supersede = [&](const std::string& reason) { return st.SetSuperseded(reason).status(); },
+       .event =
+           [&](const std::string& kind, const std::string& message) {
+             (void)st.AddEvent(kind, message);
+           }});
+  if (transport.empty() && peer.empty()) {
+    log->warn("no peer configured ([secondary] primary or [ha] peer): no heartbeat");
+    counters.first_check_done = true;
+    return;
+  }
+  log->info("heartbeat to {} every {} ms (re-check {} ms, {} failures before {})", shown,
+            s.failover.heartbeat_interval_ms, s.failover.recheck_interval_ms,
+            s.failover.failures_before_failover,
+            s.failover.promote ? "promoting" : "alerting (Keep in Standby)");
+  int before = 0;
+  while (!g_stop) {
+    int64_t next = hb.Tick(SteadyMs());
+    if (hb.failures() > before) counters.total += hb.failures() - before;
+    before = hb.failures();
+    counters.failures = hb.failures();
+    counters.first_check_done = true;
+    SleepUntil(next);
+  }
+}
+
+void NotifierLoop(const Settings& s) {
+  auto state = NodeState::Open(s);
+  if (!state.ok()) {
+    Log("notify")->error("notifications not started: {}", state.status().message());
+    return;
+  }
+  // A daemon starting after a long stop does not mail old news.
+  (void)(*state)->ExpirePending(NowMs() - 3600 * 1000);
+  while (!g_stop) {
+    PumpNotifications(s, **state, NowMs());
+    SleepUntil(SteadyMs() + 500);
+  }
+  PumpNotifications(s, **state, NowMs());  // what the last moments recorded
+}
+
+Result<NodeSnapshot> Snapshot(const Settings& s, NodeState& state,
+                              const HeartbeatCounters& counters) {
+  NodeSnapshot n;
+  n.node_name = s.node_name;
+  n.now_ms = NowMs();
+  HASYNC_ASSIGN_OR_RETURN(n.node, state.Get());
+  HASYNC_ASSIGN_OR_RETURN(auto last, state.History(1));
+  if (!last.empty()) n.last = last.front();
+  HASYNC_ASSIGN_OR_RETURN(n.last_ok, state.Last("ok"));
+  HASYNC_ASSIGN_OR_RETURN(n.results, state.ResultCounts());
+  n.heartbeat_failures = counters.failures;
+  n.heartbeat_failures_total = counters.total;
+  n.peer_unchecked = !counters.first_check_done;
+  if (s.database.enabled() && n.node.mode == Mode::kPrimary) {
+    auto slots = SlotRetention(s.database.conninfo);
+    if (slots.ok()) n.slots = *slots;
+  }
+  return n;
+}
+
+}  // namespace
+
+Status RunDaemon(const Settings& s, const std::string& transport) {
+  HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
+  auto log = Log("daemon");
+  struct sigaction sa {};
+  sa.sa_handler = OnStop;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  if (s.run_every_s < 3600) {
+    log->warn(
+        "Run Every is {} minutes: the guide recommends 60 minutes or more, and syncs "
+        "must never overlap",
+        s.run_every_s / 60);
+  }
+  HeartbeatCounters counters;
+  std::unique_ptr<StatusServer> pages;
+  if (!s.status.listen.empty()) {
+    HASYNC_ASSIGN_OR_RETURN(auto pages_state, NodeState::Open(s));
+    auto shared = std::shared_ptr<NodeState>(std::move(pages_state));
+    auto mu = std::make_shared<std::mutex>();
+    HASYNC_ASSIGN_OR_RETURN(pages, StatusServer::Start(s.status, [&s, shared, mu, &counters]() {
+                              std::lock_guard<std::mutex> lock(*mu);
+                              return Snapshot(s, *shared, counters);
+                            }));
+  }
+  std::thread heartbeat([&] { HeartbeatLoop(s, transport, counters); });
+  std::thread notifier([&] { NotifierLoop(s); });
+
+  Scheduler sched(
+      s.start_minute, s.run_every_s,
+      {.state = [&] { return state->Get(); },
+       .sync = [&]() -> Result<double> {
+         if (s.primary.empty() && transport.empty()) {
+           Status st(Code::kConfig,
+                     "a sync is due, and [secondary] primary is not set: nothing to "
+                     "sync from");
+           log->error("{}", st.message());
+           (void)state->RecordSkipped("scheduled", "", st, "failed");
+           return st;
+         }
+         log->info("scheduled sync from {}",
+                   s.primary.empty() ? std::string("the --transport command") : s.primary);
+         SyncOptions o;
+         HASYNC_ASSIGN_OR_RETURN(o.transport_command, PeerCommand(s, transport, s.primary, true));
+         auto r = RunNodeSync(s, o, "scheduled", s.primary);
+         if (!r.ok()) {
+           log->error("scheduled sync failed: {}", r.status().ToString());
+           return r.status();
+         }
+         return r->duration_s;
+       },
+       .event =
+           [&](const std::string& kind, const std::string& message) {
+             log->warn("{}", message);
+             (void)state->AddEvent(kind, message);
+           }});
+  log->info("daemon started: StartTime {:02d}:{:02d} GMT, every {} s", s.start_minute / 60,
+            s.start_minute % 60, s.run_every_s);
+  // Tests move the daemon's clock (and only its schedule's) with HASYNC_CLOCK_OFFSET_S, to
+  // reach a StartTime without waiting for it.
+  int64_t offset = 0;
+  if (const char* o = std::getenv("HASYNC_CLOCK_OFFSET_S")) offset = std::atoll(o);
+  if (offset != 0) {
+    log->warn("the schedule's clock is offset by {} s (HASYNC_CLOCK_OFFSET_S)", offset);
+  }
+  while (!g_stop) {
+    int64_t now = NowMs() / 1000 + offset;
+    int64_t next = sched.Tick(now);
+    // Short sleeps: a stop signal or a saved schedule is noticed within a second.
+    if (next > now) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  heartbeat.join();
+  notifier.join();
+  pages.reset();
+  if (transport.empty()) {
+    Trust trust(s);
+    std::vector<std::string> hosts = {s.primary};
+    if (s.ha.peer != s.primary) hosts.push_back(s.ha.peer);
+    for (const std::string& host : hosts) {
+      if (host.empty()) continue;
+      auto h = trust.Find(host);
+      if (h.ok()) trust.CloseSharedConnection(*h);
+    }
+  }
+  log->info("daemon stopped");
+  return Status::Ok();
+}
+
+}  // namespace hasync::engine

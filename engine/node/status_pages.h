@@ -1,0 +1,70 @@
+// The load balancer's pages and the monitoring endpoints the daemon serves (DESIGN.md,
+// "Contracts": the exact strings some deployed monitors match):
+//   GET|HEAD /status/status.html  200 "MOBILEIRON-STATUS: OK" while this node serves as Primary
+//                                 (or promoted Secondary) and accepts clients; else 503.
+//   GET|HEAD /hastatus.html       200 "MOBILEIRON-STATUS: OK (Mode: Standby)" on a healthy
+//                                 standby, "... (Mode: Primary)" while it acts as Primary; else
+//                                 503.
+//   GET /status.json              mode, node status, generation, last sync, lag, heartbeat.
+//   GET /metrics                  Prometheus text format.
+// The pages are pure functions of a snapshot of the node (tested without a server); the server
+// reads a fresh snapshot for every request, so a CLI change shows at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/config/settings.h"
+#include "engine/state/node_state.h"
+
+namespace hasync::engine {
+
+struct NodeSnapshot {
+  std::string node_name;
+  NodeInfo node;
+  std::optional<HistoryRow> last;                        // the newest sync of any result
+  std::optional<HistoryRow> last_ok;                     // the newest successful one
+  std::vector<std::pair<std::string, int64_t>> results;  // history rows per result
+  int heartbeat_failures = 0;                            // consecutive, now
+  int64_t heartbeat_failures_total = 0;
+  std::vector<std::pair<std::string, uint64_t>> slots;  // Primary: WAL each hasync slot retains
+  // A Primary's daemon has not yet asked its peer whether another Primary took over (it does
+  // at start): until then it must not take traffic as if nothing had happened.
+  bool peer_unchecked = false;
+  int64_t now_ms = 0;
+};
+
+struct Page {
+  int code = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
+Page StatusPage(const NodeSnapshot& n);    // /status/status.html
+Page HaStatusPage(const NodeSnapshot& n);  // /hastatus.html
+Page JsonPage(const NodeSnapshot& n);      // /status.json
+Page MetricsPage(const NodeSnapshot& n);   // /metrics
+
+// The HTTP(S) server ([status] listen, tls_cert, tls_key) on its own thread.
+class StatusServer {
+ public:
+  using Source = std::function<Result<NodeSnapshot>()>;
+  // Binds now (a busy port or a bad certificate is an error here, not later).
+  static Result<std::unique_ptr<StatusServer>> Start(const StatusSettings& s, Source source);
+  ~StatusServer();  // stops and joins
+  int port() const { return port_; }
+
+ private:
+  StatusServer() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+}  // namespace hasync::engine

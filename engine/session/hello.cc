@@ -1,0 +1,52 @@
+// Hello and the version gate.
+#include "engine/session/hello.h"
+
+#include <chrono>
+
+#include "engine/state/node_state.h"
+
+namespace hasync::engine {
+
+Result<Hello> MakeHello(const Settings& s) {
+  Hello h;
+  h.software_version = s.software_version;
+  h.node_name = s.node_name;
+  HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
+  HASYNC_ASSIGN_OR_RETURN(NodeInfo n, state->Get());
+  h.lineage = n.lineage;
+  h.primary = n.mode == Mode::kPrimary;
+  h.active = n.status == NodeStatus::kActive;
+  h.ha_enabled = n.ha_enabled;
+  h.superseded = !n.superseded.empty();
+  h.clock_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  return h;
+}
+
+Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s) {
+  if (mine.protocol_version != peer.protocol_version) {
+    return Status(Code::kVersion, "protocol version mismatch: this node (" + mine.node_name +
+                                      ") speaks " + std::to_string(mine.protocol_version) +
+                                      ", the peer (" + peer.node_name + ") speaks " +
+                                      std::to_string(peer.protocol_version));
+  }
+  int64_t skew = mine.clock_ns - peer.clock_ns;
+  if (skew < 0) skew = -skew;
+  if (max_skew_s > 0 && skew > max_skew_s * 1000000000) {
+    return Status(Code::kClockSkew, "clock skew of " + std::to_string(skew / 1000000000) +
+                                        " s between this node (" + mine.node_name +
+                                        ") and the peer (" + peer.node_name + ") exceeds " +
+                                        std::to_string(max_skew_s) +
+                                        " s; both servers must have the same clock time (use NTP)");
+  }
+  if (mine.software_version != peer.software_version) {
+    return Status(Code::kVersion, "software version mismatch: this node (" + mine.node_name +
+                                      ") runs " + mine.software_version + ", the peer (" +
+                                      peer.node_name + ") runs " + peer.software_version +
+                                      "; both servers must run the same release");
+  }
+  return Status::Ok();
+}
+
+}  // namespace hasync::engine

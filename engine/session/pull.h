@@ -1,0 +1,63 @@
+// The Secondary's side of a sync (`hasync sync`): start the channel, pass the version gate,
+// compare the Primary's list with its own scan, receive and verify every block, stage, and
+// commit atomically through the journal.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/env.h"
+#include "engine/config/settings.h"
+#include "engine/db/db_apply.h"
+#include "engine/wire/db_protocol.h"
+#include "engine/wire/protocol.h"
+
+namespace hasync::engine {
+
+struct SyncOptions {
+  std::string transport_command;  // started with /bin/sh -c; its stdio is the channel
+  bool dry_run = false;
+  bool rehash_all = false;  // --checksum
+  bool full_db = false;     // --full-db: copy the database whole, not its changes
+  bool progress = false;    // report on stderr while it runs
+  // --force: sync even from a source of an older or diverged generation (invariant 8),
+  // discarding what only this node has.
+  bool force_generation = false;
+  std::string verify_level;        // "": [sync] verify; else none | counts | full
+  std::vector<DbRange> db_repair;  // `verify --repair`: key ranges to copy again
+  Env* env = nullptr;              // default: Env::Default()
+};
+
+struct SyncSummary {
+  uint64_t files_scanned = 0;  // regular files on the Primary
+  uint64_t bytes_scanned = 0;
+  uint64_t files_changed = 0;  // created or updated (content, symlinks, links)
+  uint64_t files_deleted = 0;
+  uint64_t dirs_created = 0;
+  uint64_t meta_changed = 0;
+  uint64_t bytes_changed = 0;  // file data received
+  uint64_t bytes_wire = 0;     // both directions, as framed and compressed
+  uint64_t vanished = 0;       // files gone on the Primary between its scan and their transfer
+  double duration_s = 0;
+  bool recovered = false;            // a crashed sync's journal was rolled forward first
+  std::vector<std::string> actions;  // --dry-run: what would change
+  std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
+  bool database = false;                               // the database was synced (DbSummary below)
+  DbSummary db;
+  // The full copy was asked for (--full-db) or is the first: not news (invariant 4 is about
+  // the others: a slot lost or missing).
+  bool db_full_expected = false;
+  Lineage source_lineage;          // the source's generations: this node adopts them on commit
+  std::string generation_warning;  // what --force discarded
+  std::string verified;            // the verification level that passed ("none": not checked)
+};
+
+Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);
+
+// Starts the channel, exchanges hello and runs the version gate, then says bye: what
+// `hasync trust test` checks. Returns the peer's hello.
+Result<Hello> TestChannel(const Settings& settings, const std::string& transport_command);
+
+}  // namespace hasync::engine

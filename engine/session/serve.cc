@@ -1,0 +1,474 @@
+// The serve side: one reader of requests (this thread) and a pool of workers that read, hash,
+// compress and send file data, so a slow channel and a slow disk overlap and both cores work.
+#include "engine/session/serve.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "common/hash.h"
+#include "common/kill_point.h"
+#include "common/log.h"
+#include "common/path.h"
+#include "engine/db/db_serve.h"
+#include "engine/files/delta.h"
+#include "engine/files/manifests.h"
+#include "engine/session/hello.h"
+#include "engine/session/verify_session.h"
+#include "engine/state/node_state.h"
+#include "snapshot/scanner.h"
+
+namespace hasync::engine {
+namespace {
+
+using snapshot::kBlockSize;
+constexpr uint64_t kRunBlocks = (1 << 20) / kBlockSize;     // blocks per data message: 1 MiB
+constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;  // a worker's share of a large file
+constexpr size_t kListBatch = 16384;                        // list entries per frame
+
+struct Root {
+  const FileRootSettings* cfg = nullptr;
+  snapshot::Manifest manifest;
+  std::map<std::string, std::string, std::less<>> hardlink_to;
+  bool dirty = false;  // hashes learnt while serving: save the manifest
+};
+
+struct Request {
+  FileRequest req;
+  Root* root = nullptr;
+  snapshot::Entry* entry = nullptr;
+  std::string path;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool cached = false;  // entry's hashes describe the file as scanned
+  std::vector<uint64_t> hashes;
+  std::atomic<uint64_t> pieces_left{0};
+  std::atomic<bool> read_all{true};
+};
+
+struct Piece {
+  Request* r;
+  uint64_t first;
+  uint64_t count;
+};
+
+class Server {
+ public:
+  Server(const Settings& s, transport::Channel& ch, Env& env)
+      : s_(s), ch_(ch), env_(env), link_(ch, "Secondary", s.compression), log_(Log("serve")) {}
+
+  Status Run() {
+    Status st = Session();
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      link_.SendError(st);
+    }
+    return st;
+  }
+
+ private:
+  Status Session() {
+    HASYNC_RETURN_IF_ERROR(Hello());
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame first, link_.Read());
+    if (first.type == U8(MsgType::kBye)) {
+      log_->info("connection test from {}: passed", peer_name_);
+      return Status::Ok();
+    }
+    if (first.type == U8(MsgType::kVerifyRequest)) {
+      HASYNC_ASSIGN_OR_RETURN(VerifyRequest req, DecodeVerifyRequest(first.payload));
+      log_->info("verify from {}", peer_name_);
+      return ServeVerify(s_, link_, req, peer_name_);
+    }
+    if (first.type == U8(MsgType::kDbRequest)) {
+      if (!s_.database.enabled()) {
+        return Status(Code::kConfig,
+                      "the Secondary replicates a database, and [database] is not set on the "
+                      "Primary");
+      }
+      HASYNC_ASSIGN_OR_RETURN(DbRequest req, DecodeDbRequest(first.payload));
+      db_ = std::make_unique<DbSource>(s_, link_, peer_name_);
+      HASYNC_RETURN_IF_ERROR(db_->Serve(req));
+      HASYNC_ASSIGN_OR_RETURN(first, link_.Read());
+    }
+    HASYNC_RETURN_IF_ERROR(List(first));
+    HASYNC_RETURN_IF_ERROR(ServeRequests());
+    // The Secondary says when its commit is durable; only then is the sync complete here.
+    auto f = transport::ReadFrame(ch_, link_.decoder());
+    if (f.ok() && f->type == U8(MsgType::kCommitted)) {
+      log_->info("the Secondary committed the sync");
+      RecordServed();
+      if (db_) {
+        Status c = db_->Confirm();
+        if (!c.ok()) log_->warn("{}", c.message());
+      }
+    } else if (f.ok() && f->type == U8(MsgType::kError)) {
+      log_->warn("{}", PeerError(*f, "Secondary").message());
+    }
+    SaveManifests();
+    return Status::Ok();
+  }
+
+  // The guide's HA Status: which system last synchronized from this node, and when. The
+  // address is the ssh client's (sshd sets SSH_CLIENT), or "local" for other channels.
+  void RecordServed() {
+    const char* ssh = std::getenv("SSH_CLIENT");
+    std::string address =
+        ssh != nullptr ? std::string(ssh).substr(0, std::string(ssh).find(' ')) : "local";
+    auto state = NodeState::Open(s_);
+    Status st = state.ok() ? (*state)->RecordServed(peer_name_, address) : state.status();
+    if (!st.ok()) log_->warn("recording the peer's sync: {}", st.message());
+  }
+
+  Status Hello() {
+    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_.Expect(MsgType::kHello));
+    HASYNC_ASSIGN_OR_RETURN(engine::Hello peer, DecodeHello(f.payload));
+    HASYNC_ASSIGN_OR_RETURN(engine::Hello mine, MakeHello(s_));
+    Status gate = CheckPeerHello(mine, peer, s_.max_clock_skew_s);
+    if (!gate.ok()) return gate;
+    peer_name_ = peer.node_name;
+    log_->info("{} connected (software {})", peer.node_name, peer.software_version);
+    return link_.Send(MsgType::kHello, mine);
+  }
+
+  Status List(const transport::Frame& f) {
+    if (f.type != U8(MsgType::kListRequest)) return Unexpected(f, "list request");
+    HASYNC_ASSIGN_OR_RETURN(ListRequest req, DecodeListRequest(f.payload));
+    roots_.resize(req.roots.size());
+    for (size_t i = 0; i < req.roots.size(); ++i) {
+      for (const auto& r : s_.roots) {
+        if (r.name == req.roots[i]) roots_[i].cfg = &r;
+      }
+      if (roots_[i].cfg == nullptr) {
+        std::string names;
+        for (const auto& r : s_.roots) names += (names.empty() ? "" : ", ") + r.name;
+        return Status(Code::kConfig, "file root '" + req.roots[i] +
+                                         "' is not configured on the Primary (its roots: " +
+                                         (names.empty() ? "none" : names) + ")");
+      }
+    }
+    for (size_t i = 0; i < roots_.size(); ++i) {
+      Root& root = roots_[i];
+      auto cache = snapshot::Manifest::Load(env_, ManifestPath(s_, "serve", root.cfg->name));
+      if (!cache.ok()) {
+        log_->warn("ignoring damaged manifest cache: {}", cache.status().message());
+        cache = snapshot::Manifest();
+      }
+      snapshot::ScanOptions o{.filter = snapshot::Filter(root.cfg->include, root.cfg->exclude),
+                              .cache = &*cache,
+                              .rehash_all = req.rehash_all,
+                              .hash_uncached = false,
+                              .threads = s_.threads};
+      HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, root.cfg->root, o));
+      root.manifest = std::move(scan.manifest);
+      HASYNC_RETURN_IF_ERROR(SendList(static_cast<uint32_t>(i), root));
+    }
+    return link_.SendRaw(MsgType::kListEnd, {});
+  }
+
+  Status SendList(uint32_t index, Root& root) {
+    std::map<std::pair<uint64_t, uint64_t>, std::string> first_path;
+    ListEntries batch{.root = index, .entries = {}};
+    for (const snapshot::Entry& e : root.manifest.entries()) {
+      WireEntry w{.path = e.path,
+                  .type = e.type,
+                  .mode = e.mode,
+                  .uid = e.uid,
+                  .gid = e.gid,
+                  .size = e.size,
+                  .mtime_ns = e.mtime_ns,
+                  .link_target = e.link_target,
+                  .hardlink_to = "",
+                  .hashed = e.hashed,
+                  .digest = e.digest};
+      if (e.type == FileType::kRegular && e.nlink > 1) {
+        auto [it, fresh] = first_path.emplace(std::make_pair(e.device, e.inode), e.path);
+        if (!fresh) {
+          w.hardlink_to = it->second;
+          root.hardlink_to[e.path] = it->second;
+        }
+      }
+      batch.entries.push_back(std::move(w));
+      if (batch.entries.size() == kListBatch) {
+        HASYNC_RETURN_IF_ERROR(link_.Send(MsgType::kListEntries, batch));
+        batch.entries.clear();
+      }
+    }
+    if (!batch.entries.empty()) {
+      HASYNC_RETURN_IF_ERROR(link_.Send(MsgType::kListEntries, batch));
+    }
+    return Status::Ok();
+  }
+
+  Status ServeRequests() {
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < s_.threads; ++t) workers.emplace_back([this] { Worker(); });
+    Status st = ReadRequests();
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      closed_ = true;
+      if (!st.ok()) queue_.clear();
+    }
+    queue_cv_.notify_all();
+    for (auto& w : workers) w.join();
+    if (!st.ok()) return st;
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      if (!worker_error_.ok()) return worker_error_;
+    }
+    Done d{.files_sent = files_sent_.load(), .bytes_read = bytes_read_.load()};
+    std::lock_guard<std::mutex> lock(write_mu_);
+    return link_.Send(MsgType::kDone, d);
+  }
+
+  Status ReadRequests() {
+    for (;;) {
+      HASYNC_ASSIGN_OR_RETURN(transport::Frame f, transport::ReadFrame(ch_, link_.decoder()));
+      if (f.type == U8(MsgType::kRequestsEnd)) return Status::Ok();
+      if (f.type == U8(MsgType::kError)) return PeerError(f, "Secondary");
+      if (f.type != U8(MsgType::kFileRequests)) {
+        return Status(Code::kProtocol,
+                      std::string("expected file requests, got ") + MsgName(f.type));
+      }
+      HASYNC_ASSIGN_OR_RETURN(auto reqs, DecodeFileRequests(f.payload));
+      for (FileRequest& fr : reqs) HASYNC_RETURN_IF_ERROR(Enqueue(std::move(fr)));
+      if (failed_.load()) return Status::Ok();
+    }
+  }
+
+  // Checks a request against this side's own scan: only listed regular files are ever read.
+  Status Enqueue(FileRequest fr) {
+    if (fr.root >= roots_.size()) return Status(Code::kProtocol, "request for an unknown root");
+    Root& root = roots_[fr.root];
+    HASYNC_RETURN_IF_ERROR(ValidateRelativePath(fr.path));
+    const snapshot::Entry* e = root.manifest.Find(fr.path);
+    if (e == nullptr || e->type != FileType::kRegular || root.hardlink_to.count(fr.path)) {
+      return Status(Code::kProtocol, "request for '" + fr.path + "', which this side did not list");
+    }
+    if (!ids_.insert(fr.id).second) return Status(Code::kProtocol, "request id used twice");
+    auto r = std::make_unique<Request>();
+    r->root = &root;
+    r->entry = const_cast<snapshot::Entry*>(e);
+    r->path = JoinPath(root.cfg->root, fr.path);
+    r->req = std::move(fr);
+    auto info = env_.Stat(r->path);
+    if (!info.ok() || info->type != FileType::kRegular) {
+      FileDone done{.id = r->req.id, .vanished = true};
+      std::lock_guard<std::mutex> lock(write_mu_);
+      return link_.Send(MsgType::kFileDone, done);
+    }
+    r->size = info->size;
+    r->mtime_ns = info->mtime_ns;
+    r->cached = e->hashed && e->size == info->size && e->mtime_ns == info->mtime_ns &&
+                e->ctime_ns == info->ctime_ns;
+    r->hashes = r->cached ? e->blocks : std::vector<uint64_t>(snapshot::BlockCount(r->size), 0);
+    uint64_t nb = snapshot::BlockCount(r->size);
+    std::vector<Piece> pieces;
+    for (uint64_t first = 0; first < nb; first += kPieceBlocks) {
+      pieces.push_back(Piece{r.get(), first, std::min(kPieceBlocks, nb - first)});
+    }
+    r->pieces_left = pieces.size();
+    Request* raw = r.get();
+    requests_.push_back(std::move(r));
+    if (pieces.empty()) return FinishRequest(*raw);
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      for (auto& p : pieces) queue_.push_back(p);
+    }
+    queue_cv_.notify_all();
+    return Status::Ok();
+  }
+
+  void Worker() {
+    transport::FrameEncoder enc(s_.compression);
+    enc.SetPace(&ch_.pace());
+    // Allocated on first use and left uninitialised: a no-change sync never touches it.
+    std::unique_ptr<std::byte[]> buf;
+    for (;;) {
+      std::optional<Piece> p;
+      {
+        std::unique_lock<std::mutex> lock(queue_mu_);
+        queue_cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        p = queue_.front();
+        queue_.pop_front();
+      }
+      if (failed_.load()) continue;
+      Status st = p->r->req.kind == RequestKind::kDelta
+                      ? ServeDeltaPiece(*p, enc, buf)
+                      : ServePiece(*p, enc, buf, p->r->req.kind == RequestKind::kWhole);
+      if (st.ok() && p->r->pieces_left.fetch_sub(1) == 1) st = FinishRequest(*p->r);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(error_mu_);
+        if (worker_error_.ok()) worker_error_ = st;
+        failed_ = true;
+      }
+    }
+  }
+
+  // A range of a kDelta request: its librsync delta, or its blocks when the delta would pass
+  // the work cap (a quarter of the range, at most kMaxDelta): then blocks are cheaper.
+  Status ServeDeltaPiece(const Piece& p, transport::FrameEncoder& enc,
+                         std::unique_ptr<std::byte[]>& buf) {
+    Request& r = *p.r;
+    uint64_t offset = p.first * kBlockSize;
+    uint64_t len = std::min(r.size, (p.first + p.count) * kBlockSize) - offset;
+    const auto& s = r.req.signature;
+    HASYNC_ASSIGN_OR_RETURN(auto sig, LoadSignature(std::span<const std::byte>(
+                                          reinterpret_cast<const std::byte*>(s.data()), s.size())));
+    HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
+    size_t cap = static_cast<size_t>(std::min<uint64_t>(kMaxDelta, len / 4));
+    auto delta = ComputeDelta(sig, *file, offset, len, cap, r.hashes.data() + p.first);
+    if (!delta.ok()) return delta.status().Context(r.path);
+    bytes_read_ += len;
+    if (!delta->has_value()) {
+      log_->debug("{}: delta of [{}, +{}) passed the cap; sending its blocks", r.path, offset, len);
+      return ServePiece(p, enc, buf, true);
+    }
+    const std::string& d = **delta;
+    FileDelta m{.id = r.req.id,
+                .offset = offset,
+                .length = len,
+                .delta = std::span<const std::byte>(reinterpret_cast<const std::byte*>(d.data()),
+                                                    d.size())};
+    return SendData(enc, MsgType::kFileDelta, m);
+  }
+
+  // Encodes a worker's data message with its own encoder, then writes it under the lock.
+  template <typename Msg>
+  Status SendData(transport::FrameEncoder& enc, MsgType type, const Msg& m) {
+    Encoder e;
+    Encode(m, e);
+    std::vector<std::byte> frame;
+    enc.Encode(static_cast<uint8_t>(type), e.view(), frame);
+    std::lock_guard<std::mutex> lock(write_mu_);
+    HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
+    KillPoint("serve.data");
+    return Status::Ok();
+  }
+
+  Status ServePiece(const Piece& p, transport::FrameEncoder& enc, std::unique_ptr<std::byte[]>& buf,
+                    bool whole) {
+    Request& r = *p.r;
+    const auto& have = r.req.have_blocks;
+    HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
+    for (uint64_t b = p.first; b < p.first + p.count; b += kRunBlocks) {
+      uint64_t n = std::min(kRunBlocks, p.first + p.count - b);
+      // With valid cached hashes only blocks that differ from the Secondary's are read at all.
+      ReadOp ops[kRunBlocks];
+      uint64_t idx[kRunBlocks];
+      size_t nops = 0;
+      for (uint64_t i = b; i < b + n; ++i) {
+        bool need = whole || !r.cached || i >= have.size() || r.hashes[i] != have[i];
+        if (!need) continue;
+        uint64_t off = i * kBlockSize;
+        uint64_t len = std::min(kBlockSize, r.size - off);
+        if (!buf) buf.reset(new std::byte[kRunBlocks * kBlockSize]);
+        ops[nops] = ReadOp{off, std::span<std::byte>(buf.get() + (i - b) * kBlockSize, len), 0};
+        idx[nops++] = i;
+      }
+      if (nops == 0) continue;
+      if (nops < n) r.read_all = false;
+      HASYNC_RETURN_IF_ERROR(file->ReadMany(std::span<ReadOp>(ops, nops)));
+      bytes_read_ += nops * kBlockSize;
+      // Hash what was read; send each run of consecutive blocks that the Secondary lacks.
+      size_t k = 0;
+      while (k < nops) {
+        if (ops[k].done != ops[k].buf.size()) {
+          return Status(Code::kAborted, r.path + " shrank while it was being sent; sync again");
+        }
+        r.hashes[idx[k]] = Hash64(ops[k].buf);
+        bool send = whole || idx[k] >= have.size() || r.hashes[idx[k]] != have[idx[k]];
+        if (!send) {
+          ++k;
+          continue;
+        }
+        FileData d{.id = r.req.id, .first_block = idx[k], .hashes = {}, .data = {}};
+        size_t start = k;
+        while (k < nops && (k == start || idx[k] == idx[k - 1] + 1)) {
+          if (k != start) {
+            if (ops[k].done != ops[k].buf.size()) break;
+            r.hashes[idx[k]] = Hash64(ops[k].buf);
+            if (!whole && idx[k] < have.size() && r.hashes[idx[k]] == have[idx[k]]) break;
+          }
+          d.hashes.push_back(r.hashes[idx[k]]);
+          ++k;
+        }
+        const std::byte* begin = ops[start].buf.data();
+        const std::byte* end = ops[k - 1].buf.data() + ops[k - 1].buf.size();
+        d.data = std::span<const std::byte>(begin, end);
+        HASYNC_RETURN_IF_ERROR(SendData(enc, MsgType::kFileData, d));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status FinishRequest(Request& r) {
+    FileDone d{.id = r.req.id,
+               .vanished = false,
+               .size = r.size,
+               .digest = FileDigest(r.hashes, r.size),
+               .mtime_ns = r.mtime_ns};
+    if (r.read_all && !r.cached && r.size == r.entry->size) {
+      // Learnt while serving: keep for the next scan's quick check.
+      r.entry->blocks = r.hashes;
+      r.entry->digest = d.digest;
+      r.entry->hashed = true;
+      std::lock_guard<std::mutex> lock(error_mu_);
+      r.root->dirty = true;
+    }
+    ++files_sent_;
+    std::lock_guard<std::mutex> lock(write_mu_);
+    return link_.Send(MsgType::kFileDone, d);
+  }
+
+  void SaveManifests() {
+    Status st = CreateDirs(env_, s_.state_dir + "/manifests", 0700);
+    for (Root& root : roots_) {
+      if (!st.ok() || !root.dirty) continue;
+      st = root.manifest.Save(env_, ManifestPath(s_, "serve", root.cfg->name));
+    }
+    if (!st.ok()) log_->warn("could not save the manifest cache: {}", st.ToString());
+  }
+
+  const Settings& s_;
+  transport::Channel& ch_;
+  Env& env_;
+  // This thread's messages (its sends under write_mu_: the workers write frames too).
+  PeerLink link_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::vector<Root> roots_;
+  std::string peer_name_;
+  std::set<uint32_t> ids_;
+  std::vector<std::unique_ptr<Request>> requests_;
+
+  std::mutex write_mu_;
+  std::unique_ptr<DbSource> db_;
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Piece> queue_;
+  bool closed_ = false;
+  std::atomic<bool> failed_{false};
+  std::mutex error_mu_;
+  Status worker_error_;
+  std::atomic<uint64_t> files_sent_{0};
+  std::atomic<uint64_t> bytes_read_{0};
+};
+
+}  // namespace
+
+Status RunServe(const Settings& settings, transport::Channel& channel, const ServeOptions& o) {
+  Env* env = o.env;
+  if (env == nullptr) {
+    HASYNC_ASSIGN_OR_RETURN(env, Env::Default());
+  }
+  Server server(settings, channel, *env);
+  return server.Run();
+}
+
+}  // namespace hasync::engine

@@ -1,0 +1,142 @@
+// The node's own state (DESIGN.md: node-local, never replicated): HA enabled, mode, node status,
+// generation, client connections, the sync history and the event log, in SQLite at
+// <state_dir>/node.db. WAL journal mode and a busy timeout make the CLI and the daemon safe to
+// use at once; every change is one transaction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/config/settings.h"
+#include "engine/state/generation.h"
+
+struct sqlite3;
+
+namespace hasync::engine {
+
+enum class Mode { kPrimary, kSecondary };
+enum class NodeStatus { kStandby, kActive };
+const char* ModeName(Mode m);              // "primary"
+const char* NodeStatusName(NodeStatus s);  // "standby"
+
+struct NodeInfo {
+  bool ha_enabled = false;
+  Mode mode = Mode::kSecondary;
+  NodeStatus status = NodeStatus::kStandby;
+  uint64_t generation = 0;  // lineage.back().number; 0: no data of any generation yet
+  Lineage lineage;          // DESIGN.md invariant 8: every promotion starts a new generation
+  bool client_connections = true;
+  int64_t schedule_anchor = 0;  // unix seconds when the schedule was last saved
+  // Set on a Primary that found its peer Primary too, in a newer or diverged generation: it
+  // must not take traffic as if nothing happened (its status pages fail). Cleared by
+  // `failover mode primary` (taking the role back) or `failover mode secondary`.
+  std::string superseded;
+  bool serving() const {
+    return (mode == Mode::kPrimary || status == NodeStatus::kActive) && superseded.empty();
+  }
+};
+
+// One row of the Sync History.
+struct HistoryRow {
+  int64_t id = 0;
+  std::string trigger;  // manual | failover | scheduled
+  std::string peer;
+  int64_t pid = 0;
+  int64_t started = 0;  // unix ms
+  int64_t finished = 0;
+  std::string result;  // running | ok | failed | interrupted | skipped
+  std::string error_code;
+  std::string error;
+  double duration_s = 0;
+  uint64_t bytes_wire = 0;
+  uint64_t bytes_changed = 0;
+  uint64_t files_changed = 0;
+  uint64_t files_deleted = 0;
+  uint64_t db_changes = 0;
+  bool db_full = false;
+  std::string db_reason;
+  std::string phases_json;  // {"connect and scan": 0.1, ...}
+  std::string verified;     // the verification level that passed ([sync] verify)
+};
+
+struct EventRow {
+  int64_t id = 0;
+  int64_t at = 0;  // unix ms
+  std::string kind;
+  std::string message;
+  // Delivery to the notifiers (engine/notify.h): pending | sent | skipped | failed.
+  std::string email_state;
+  std::string command_state;
+  int64_t attempts = 0;
+};
+
+class NodeState {
+ public:
+  // Opens (creating on first use, seeded from the settings' [ha]) and marks syncs whose
+  // process is gone as interrupted.
+  static Result<std::unique_ptr<NodeState>> Open(const Settings& s);
+  ~NodeState();
+
+  Result<NodeInfo> Get();
+  // `failover mode primary`: Primary and Active, a new generation; idempotent (ok, changed).
+  Result<bool> Promote(const std::string& why);
+  // `failover mode secondary`: Secondary and Standby; idempotent.
+  Result<bool> Demote(const std::string& why);
+  // After a committed sync: this node's data now descends from the source's lineage.
+  Status AdoptLineage(const Lineage& source);
+  // A Primary that found its peer Primary in a newer or diverged generation (reason), or ""
+  // when that is over. Returns whether it changed (an event is recorded when it did).
+  Result<bool> SetSuperseded(const std::string& reason);
+  Status SetHaEnabled(bool enabled);
+  Status SetClientConnections(bool enabled);
+  Status SetScheduleAnchor(int64_t unix_s);
+
+  Result<int64_t> BeginSync(const std::string& trigger, const std::string& peer);
+  Status FinishSync(const HistoryRow& row);  // by row.id
+  // A sync that did not start: another was running or the node may not sync ("skipped"), or
+  // its peer could not be reached at all ("failed").
+  Status RecordSkipped(const std::string& trigger, const std::string& peer, const Status& why,
+                       const std::string& result = "skipped");
+  Result<std::vector<HistoryRow>> History(int limit);
+  Result<std::optional<HistoryRow>> Running();
+  // The newest row with this result (e.g. the last successful sync), if any.
+  Result<std::optional<HistoryRow>> Last(const std::string& result);
+  // How many history rows each result has (for /metrics).
+  Result<std::vector<std::pair<std::string, int64_t>>> ResultCounts();
+
+  // On the serving side: `peer` (its node name, reached from `address`) committed a sync
+  // from this node now. The guide's HA Status on a Primary shows these.
+  Status RecordServed(const std::string& peer, const std::string& address);
+  struct Served {
+    std::string peer;
+    std::string address;
+    int64_t last_sync = 0;  // unix ms
+  };
+  Result<std::vector<Served>> ServedPeers();
+
+  Status AddEvent(const std::string& kind, const std::string& message);
+  Result<std::vector<EventRow>> Events(int limit);
+  // The notifiers' outbox: events with a delivery still pending whose next try is due.
+  Result<std::vector<EventRow>> PendingEvents(int64_t now_ms, int limit);
+  Status SetDelivery(int64_t id, const std::string& email_state, const std::string& command_state,
+                     int64_t attempts, int64_t next_try_ms);
+  // Events older than cutoff still pending are not sent any more (a daemon starting after a
+  // long stop does not mail yesterday's news): marked "expired".
+  Status ExpirePending(int64_t cutoff_ms);
+
+ private:
+  NodeState(sqlite3* db, std::string node_name) : db_(db), node_name_(std::move(node_name)) {}
+  Status Exec(const std::string& sql);
+  Status Migrate();
+  Status RecoverInterrupted();
+  sqlite3* db_;
+  std::string node_name_;
+};
+
+int64_t NowMs();
+
+}  // namespace hasync::engine

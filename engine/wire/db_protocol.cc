@@ -1,0 +1,369 @@
+#include "engine/wire/db_protocol.h"
+
+#include <cstring>
+#include <optional>
+
+#include "engine/wire/protocol.h"
+
+namespace hasync::engine {
+namespace {
+
+using snapshot::PgMessage;
+using snapshot::PgTuple;
+using snapshot::PgValue;
+
+Status Bad(const std::string& what) { return Status(Code::kProtocol, what); }
+
+void PutTuple(const PgTuple& t, Encoder& e) {
+  e.PutVarint(t.size());
+  for (const PgValue& v : t) {
+    e.PutU8(v.kind);
+    if (v.kind == PgValue::kText) e.PutString(v.text);
+  }
+}
+
+Result<PgTuple> GetTuple(Decoder& d) {
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxColumns, "column count"));
+  PgTuple t(n);
+  for (PgValue& v : t) {
+    HASYNC_ASSIGN_OR_RETURN(uint8_t kind, d.GetU8());
+    if (kind != PgValue::kNull && kind != PgValue::kUnchanged && kind != PgValue::kText) {
+      return Bad("database changes: unknown value kind");
+    }
+    v.kind = static_cast<PgValue::Kind>(kind);
+    if (v.kind == PgValue::kText) {
+      HASYNC_ASSIGN_OR_RETURN(v.text, d.GetString(kMaxChangeRecord));
+    }
+  }
+  return t;
+}
+
+Result<std::string> GetName(Decoder& d) {
+  HASYNC_ASSIGN_OR_RETURN(std::string s, d.GetString(kMaxName));
+  if (s.empty() || s.find('\0') != std::string::npos) return Bad("malformed database object name");
+  return s;
+}
+
+Result<PgMessage> DecodeChangeBody(std::span<const std::byte> body) {
+  Decoder d(body);
+  PgMessage m;
+  HASYNC_ASSIGN_OR_RETURN(uint8_t type, d.GetU8());
+  switch (type) {
+    case PgMessage::kRelation: {
+      m.type = PgMessage::kRelation;
+      HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "relation id"));
+      m.relation.id = static_cast<uint32_t>(id);
+      HASYNC_ASSIGN_OR_RETURN(m.relation.schema, GetName(d));
+      HASYNC_ASSIGN_OR_RETURN(m.relation.name, GetName(d));
+      HASYNC_ASSIGN_OR_RETURN(uint8_t ident, d.GetU8());
+      if (ident != 'd' && ident != 'n' && ident != 'f' && ident != 'i') {
+        return Bad("database changes: unknown replica identity");
+      }
+      m.relation.replident = static_cast<char>(ident);
+      HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxColumns, "column count"));
+      m.relation.columns.resize(n);
+      for (auto& c : m.relation.columns) {
+        HASYNC_ASSIGN_OR_RETURN(c.name, GetName(d));
+        HASYNC_ASSIGN_OR_RETURN(uint8_t key, d.GetU8());
+        if (key > 1) return Bad("database changes: malformed column flags");
+        c.key = key == 1;
+      }
+      break;
+    }
+    case PgMessage::kInsert:
+    case PgMessage::kUpdate:
+    case PgMessage::kDelete: {
+      m.type = static_cast<PgMessage::Type>(type);
+      HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "relation id"));
+      m.rel_id = static_cast<uint32_t>(id);
+      HASYNC_ASSIGN_OR_RETURN(uint8_t old_kind, d.GetU8());
+      if (old_kind != 0 && old_kind != 'K' && old_kind != 'O') {
+        return Bad("database changes: malformed old-row kind");
+      }
+      if ((type == PgMessage::kDelete) != (old_kind != 0) && type != PgMessage::kUpdate) {
+        return Bad("database changes: a delete needs its key, an insert has none");
+      }
+      m.old_kind = static_cast<char>(old_kind);
+      if (old_kind != 0) {
+        HASYNC_ASSIGN_OR_RETURN(m.old_tuple, GetTuple(d));
+      }
+      if (type != PgMessage::kDelete) {
+        HASYNC_ASSIGN_OR_RETURN(m.new_tuple, GetTuple(d));
+      }
+      break;
+    }
+    case PgMessage::kTruncate: {
+      m.type = PgMessage::kTruncate;
+      HASYNC_ASSIGN_OR_RETURN(m.truncate_options, d.GetU8());
+      if (m.truncate_options > 3) return Bad("database changes: unknown truncate options");
+      HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "table count"));
+      if (n == 0) return Bad("database changes: a truncate of no table");
+      for (uint64_t i = 0; i < n; ++i) {
+        HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "relation id"));
+        m.truncate_rels.push_back(static_cast<uint32_t>(id));
+      }
+      break;
+    }
+    case PgMessage::kCommit: {
+      m.type = PgMessage::kCommit;
+      HASYNC_ASSIGN_OR_RETURN(m.end_lsn, d.GetVarint());
+      break;
+    }
+    default:
+      return Bad("database changes: unknown record type " + std::to_string(type));
+  }
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+constexpr size_t kMaxRepairRanges = 1 << 16;
+
+void EncodeRange(const DbRange& r, Encoder& e) {
+  e.PutString(r.schema);
+  e.PutString(r.name);
+  e.PutString(r.key);
+  e.PutString(r.from);
+  e.PutString(r.to);
+}
+
+Result<DbRange> DecodeRange(Decoder& d) {
+  DbRange r;
+  HASYNC_ASSIGN_OR_RETURN(r.schema, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(r.name, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(r.key, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(r.from, d.GetString(4096));
+  HASYNC_ASSIGN_OR_RETURN(r.to, d.GetString(4096));
+  return r;
+}
+
+}  // namespace
+
+void Encode(const DbRequest& m, Encoder& e) {
+  e.PutU8(static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.pinned ? 2 : 0) |
+                               (m.counts_only ? 4 : 0) | (m.sample ? 8 : 0)));
+  e.PutVarint(m.start_lsn);
+  e.PutString(m.source_id);
+  e.PutVarint(m.repair.size());
+  for (const auto& r : m.repair) EncodeRange(r, e);
+}
+
+Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
+  Decoder d(p);
+  DbRequest m;
+  HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
+  if (f > 15) return Bad("database request with unknown flags");
+  m.force_full = f & 1;
+  m.pinned = f & 2;
+  m.counts_only = f & 4;
+  m.sample = f & 8;
+  HASYNC_ASSIGN_OR_RETURN(m.start_lsn, d.GetVarint());
+  HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxRepairRanges, "repair range count"));
+  m.repair.resize(n);
+  for (auto& r : m.repair) {
+    HASYNC_ASSIGN_OR_RETURN(r, DecodeRange(d));
+  }
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void Encode(const DbBegin& m, Encoder& e) {
+  e.PutU8(m.full ? 1 : 0);
+  e.PutString(m.reason);
+  e.PutString(m.source_id);
+  e.PutVarint(m.tables.size());
+  for (const auto& t : m.tables) {
+    e.PutString(t.schema);
+    e.PutString(t.name);
+    e.PutString(t.description);
+  }
+}
+
+Result<DbBegin> DecodeDbBegin(std::span<const std::byte> p) {
+  Decoder d(p);
+  DbBegin m;
+  HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
+  if (f > 1) return Bad("database begin with unknown flags");
+  m.full = f == 1;
+  HASYNC_ASSIGN_OR_RETURN(m.reason, d.GetString(kMaxMessageString));
+  HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "table count"));
+  m.tables.resize(n);
+  for (auto& t : m.tables) {
+    HASYNC_ASSIGN_OR_RETURN(t.schema, GetName(d));
+    HASYNC_ASSIGN_OR_RETURN(t.name, GetName(d));
+    HASYNC_ASSIGN_OR_RETURN(t.description, d.GetString(1 << 20));
+  }
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void Encode(const DbSql& m, Encoder& e) {
+  e.PutU8(static_cast<uint8_t>(m.section));
+  e.PutU8(m.last ? 1 : 0);
+  e.PutBytes(m.text);
+}
+
+Result<DbSql> DecodeDbSql(std::span<const std::byte> p) {
+  Decoder d(p);
+  DbSql m;
+  HASYNC_ASSIGN_OR_RETURN(uint8_t s, d.GetU8());
+  HASYNC_ASSIGN_OR_RETURN(uint8_t last, d.GetU8());
+  if (s > 1 || last > 1) return Bad("malformed database schema message");
+  m.section = static_cast<DbSection>(s);
+  m.last = last == 1;
+  HASYNC_ASSIGN_OR_RETURN(m.text, d.GetSpan(p.size()));
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void Encode(const DbCopyBegin& m, Encoder& e) {
+  e.PutString(m.schema);
+  e.PutString(m.name);
+  e.PutU8(m.truncate ? 1 : 0);
+  e.PutVarint(m.columns.size());
+  for (const auto& c : m.columns) e.PutString(c);
+  EncodeRange(m.range, e);
+}
+
+Result<DbCopyBegin> DecodeDbCopyBegin(std::span<const std::byte> p) {
+  Decoder d(p);
+  DbCopyBegin m;
+  HASYNC_ASSIGN_OR_RETURN(m.schema, GetName(d));
+  HASYNC_ASSIGN_OR_RETURN(m.name, GetName(d));
+  HASYNC_ASSIGN_OR_RETURN(uint8_t t, d.GetU8());
+  if (t > 1) return Bad("malformed table copy begin");
+  m.truncate = t == 1;
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxColumns, "column count"));
+  m.columns.resize(n);
+  for (auto& c : m.columns) {
+    HASYNC_ASSIGN_OR_RETURN(c, GetName(d));
+  }
+  HASYNC_ASSIGN_OR_RETURN(m.range, DecodeRange(d));
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void Encode(const DbCopyEnd& m, Encoder& e) { e.PutVarint(m.rows); }
+
+Result<DbCopyEnd> DecodeDbCopyEnd(std::span<const std::byte> p) {
+  Decoder d(p);
+  DbCopyEnd m;
+  HASYNC_ASSIGN_OR_RETURN(m.rows, d.GetVarint());
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void Encode(const std::vector<DbSequence>& m, Encoder& e) {
+  e.PutVarint(m.size());
+  for (const auto& s : m) {
+    e.PutString(s.schema);
+    e.PutString(s.name);
+    e.PutU8(s.called ? 1 : 0);
+    e.PutSigned(s.value);
+  }
+}
+
+Result<std::vector<DbSequence>> DecodeDbSequences(std::span<const std::byte> p) {
+  Decoder d(p);
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "sequence count"));
+  std::vector<DbSequence> out(n);
+  for (auto& s : out) {
+    HASYNC_ASSIGN_OR_RETURN(s.schema, GetName(d));
+    HASYNC_ASSIGN_OR_RETURN(s.name, GetName(d));
+    HASYNC_ASSIGN_OR_RETURN(uint8_t c, d.GetU8());
+    if (c > 1) return Bad("malformed sequence values");
+    s.called = c == 1;
+    HASYNC_ASSIGN_OR_RETURN(s.value, d.GetSigned());
+  }
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return out;
+}
+
+void Encode(const DbEnd& m, Encoder& e) {
+  e.PutVarint(m.end_lsn);
+  e.PutVarint(m.transactions);
+  e.PutVarint(m.changes);
+  e.PutVarint(m.slot_retained_bytes);
+}
+
+Result<DbEnd> DecodeDbEnd(std::span<const std::byte> p) {
+  Decoder d(p);
+  DbEnd m;
+  HASYNC_ASSIGN_OR_RETURN(m.end_lsn, d.GetVarint());
+  HASYNC_ASSIGN_OR_RETURN(m.transactions, d.GetVarint());
+  HASYNC_ASSIGN_OR_RETURN(m.changes, d.GetVarint());
+  HASYNC_ASSIGN_OR_RETURN(m.slot_retained_bytes, d.GetVarint());
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void EncodeChange(const PgMessage& m, Encoder& e) {
+  Encoder body;
+  body.PutU8(m.type);
+  switch (m.type) {
+    case PgMessage::kRelation:
+      body.PutVarint(m.relation.id);
+      body.PutString(m.relation.schema);
+      body.PutString(m.relation.name);
+      body.PutU8(static_cast<uint8_t>(m.relation.replident));
+      body.PutVarint(m.relation.columns.size());
+      for (const auto& c : m.relation.columns) {
+        body.PutString(c.name);
+        body.PutU8(c.key ? 1 : 0);
+      }
+      break;
+    case PgMessage::kInsert:
+    case PgMessage::kUpdate:
+    case PgMessage::kDelete:
+      body.PutVarint(m.rel_id);
+      body.PutU8(static_cast<uint8_t>(m.old_kind));
+      if (m.old_kind != 0) PutTuple(m.old_tuple, body);
+      if (m.type != PgMessage::kDelete) PutTuple(m.new_tuple, body);
+      break;
+    case PgMessage::kTruncate:
+      body.PutU8(m.truncate_options);
+      body.PutVarint(m.truncate_rels.size());
+      for (uint32_t id : m.truncate_rels) body.PutVarint(id);
+      break;
+    case PgMessage::kCommit:
+      body.PutVarint(m.end_lsn);
+      break;
+    default:
+      break;  // never sent
+  }
+  e.PutBytes(body.view());
+}
+
+void ChangeReader::Append(std::span<const std::byte> payload) {
+  if (pos_ > 0 && pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  } else if (pos_ > (4u << 20)) {
+    buf_.erase(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(pos_));
+    pos_ = 0;
+  }
+  buf_.insert(buf_.end(), payload.begin(), payload.end());
+}
+
+Result<std::optional<PgMessage>> ChangeReader::Next() {
+  std::span<const std::byte> rest(buf_.data() + pos_, buf_.size() - pos_);
+  if (rest.empty()) return std::optional<PgMessage>();
+  // The varint length prefix: at most 10 bytes.
+  uint64_t len = 0;
+  size_t used = 0;
+  for (int shift = 0;; shift += 7) {
+    if (used == rest.size()) return std::optional<PgMessage>();  // need more
+    if (shift > 63) return Bad("database changes: malformed record length");
+    auto b = static_cast<uint8_t>(rest[used++]);
+    len |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  if (len > kMaxChangeRecord) return Bad("database changes: record too large");
+  if (rest.size() - used < len) return std::optional<PgMessage>();
+  HASYNC_ASSIGN_OR_RETURN(PgMessage m, DecodeChangeBody(rest.subspan(used, len)));
+  pos_ += used + len;
+  return std::optional<PgMessage>(std::move(m));
+}
+
+}  // namespace hasync::engine

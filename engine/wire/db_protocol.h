@@ -1,0 +1,124 @@
+// The database part of a sync (engine/FORMAT.md): the Secondary asks with a database request,
+// the Primary answers with database begin, then either a full copy (schema before data, table
+// copies, sequences, schema after data) or the changes since the Secondary's position, then
+// database end. Strict decoders as in engine/protocol.h.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/binary.h"
+#include "common/status.h"
+#include "snapshot/pgoutput.h"
+#include "verify/table_check.h"
+
+namespace hasync::engine {
+
+// A key range to copy again (a repair): verify/'s value type.
+using DbRange = verify::KeyRange;
+
+struct DbRequest {
+  bool force_full = false;  // `hasync sync --full-db`
+  uint64_t start_lsn = 0;   // the Secondary's applied position; 0: none
+  std::string source_id;    // the database it was applied from ("" none)
+  // Pinned: the changes up to a point the Primary pins (a temporary slot's exported snapshot)
+  // instead of up to a marker, then that snapshot's table checks (verify tables) after database
+  // end, for `hasync verify` (the Secondary rolls back) and verified or repairing syncs (it
+  // checks inside its transaction before committing).
+  bool pinned = false;
+  bool counts_only = false;  // pinned: row counts, no row hashes (the "counts" level)
+  bool sample = false;       // pinned: hashes in an eighth of the key ranges (the "sample" level)
+  int SampleSeed() const { return sample ? static_cast<int>(start_lsn % 8) : -1; }
+  // Key ranges to copy again at the pinned point (`hasync verify --repair`): the Secondary
+  // deletes each range and loads the Primary's rows of it.
+  std::vector<DbRange> repair;
+};
+
+struct DbTableDesc {
+  std::string schema;
+  std::string name;
+  std::string description;  // snapshot::TableInfo::description
+};
+
+struct DbBegin {
+  bool full = false;
+  std::string reason;     // why a full copy ("first sync", "slot missing", ...)
+  std::string source_id;  // "<system identifier>/<database>": what the position refers to
+  std::vector<DbTableDesc> tables;
+};
+
+// A piece of the schema script from pg_dump; `last` ends the section.
+enum class DbSection : uint8_t { kPreData = 0, kPostData = 1 };
+struct DbSql {
+  DbSection section = DbSection::kPreData;
+  bool last = false;
+  std::span<const std::byte> text;
+};
+
+struct DbCopyBegin {
+  std::string schema;
+  std::string name;
+  std::vector<std::string> columns;
+  bool truncate = false;  // empty the table first (an unlogged table's refresh)
+  DbRange range;          // key set: delete this key range first (a repair)
+};
+
+struct DbCopyEnd {
+  uint64_t rows = 0;
+};
+
+struct DbSequence {
+  std::string schema;
+  std::string name;
+  bool called = false;
+  int64_t value = 0;
+};
+
+struct DbEnd {
+  uint64_t end_lsn = 0;  // the position the Secondary is at once this is committed
+  uint64_t transactions = 0;
+  uint64_t changes = 0;
+  uint64_t slot_retained_bytes = 0;  // WAL the Primary's slot keeps
+};
+
+constexpr size_t kMaxTables = 1 << 20;
+constexpr size_t kMaxColumns = 1664;
+constexpr size_t kMaxName = 256;
+constexpr size_t kMaxChangeRecord = (1u << 30) + (64u << 20);  // one row: 1 GiB values + slack
+
+void Encode(const DbRequest& m, Encoder& e);
+void Encode(const DbBegin& m, Encoder& e);
+void Encode(const DbSql& m, Encoder& e);
+void Encode(const DbCopyBegin& m, Encoder& e);
+void Encode(const DbCopyEnd& m, Encoder& e);
+void Encode(const std::vector<DbSequence>& m, Encoder& e);
+void Encode(const DbEnd& m, Encoder& e);
+Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p);
+Result<DbBegin> DecodeDbBegin(std::span<const std::byte> p);
+Result<DbSql> DecodeDbSql(std::span<const std::byte> p);
+Result<DbCopyBegin> DecodeDbCopyBegin(std::span<const std::byte> p);
+Result<DbCopyEnd> DecodeDbCopyEnd(std::span<const std::byte> p);
+Result<std::vector<DbSequence>> DecodeDbSequences(std::span<const std::byte> p);
+Result<DbEnd> DecodeDbEnd(std::span<const std::byte> p);
+
+// Changes travel as a byte stream cut into database-changes frames at any point: each record is a
+// varint length and a body holding one relation, insert, update, delete, truncate or commit
+// (snapshot::PgMessage). A row larger than a frame spans several.
+void EncodeChange(const snapshot::PgMessage& m, Encoder& e);
+
+// Reassembles records from the frames' payloads.
+class ChangeReader {
+ public:
+  void Append(std::span<const std::byte> payload);
+  // The next complete record, or nullopt when more bytes are needed.
+  Result<std::optional<snapshot::PgMessage>> Next();
+  bool empty() const { return pos_ == buf_.size(); }
+
+ private:
+  std::vector<std::byte> buf_;
+  size_t pos_ = 0;
+};
+
+}  // namespace hasync::engine

@@ -1,0 +1,147 @@
+// Settings validation: every bad file gets one error naming the key.
+#include "engine/config/settings.h"
+
+#include <gtest/gtest.h>
+
+namespace hasync::engine {
+namespace {
+
+const char* kGood = R"([node]
+name = "mdm-b"
+state_dir = "/var/lib/hasync"
+software_version = "11.12.0.0"
+[ha]
+enabled = true
+[[files]]
+name = "certs"
+root = "/srv/certs/"
+exclude = ["*.tmp"]
+[sync]
+compression = "off"
+threads = 4
+)";
+
+TEST(SettingsTest, ParsesTheDesignShape) {
+  auto s = ParseSettings(kGood, "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->node_name, "mdm-b");
+  ASSERT_EQ(s->roots.size(), 1u);
+  EXPECT_EQ(s->roots[0].root, "/srv/certs");
+  EXPECT_EQ(s->threads, 4u);
+  EXPECT_FALSE(s->database.enabled());
+}
+
+TEST(SettingsTest, DatabaseSection) {
+  auto s = ParseSettings(std::string(kGood) +
+                             "[database]\nconninfo = \"host=127.0.0.1 dbname=mdm\"\n"
+                             "exclude_schemas = [\"scratch\"]\nmax_slot_wal_mb = 100\n",
+                         "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->database.enabled());
+  EXPECT_EQ(s->database.exclude_schemas, std::vector<std::string>{"scratch"});
+  EXPECT_EQ(s->database.max_slot_wal_mb, 100u);
+}
+
+TEST(SettingsTest, FailoverNotifyAndStatusSections) {
+  auto s =
+      ParseSettings(std::string(kGood) +
+                        "[secondary]\nprimary = 'mdm-a'\n"
+                        "[failover]\nheartbeat_interval = '2s'\nrecheck_interval = '500ms'\n"
+                        "failures_before_failover = 5\nif_failure_detected = 'keep-standby'\n"
+                        "witness_url = 'http://lb/status'\n"
+                        "[notify]\nemail = 'ops@example.com'\nsmtp_url = 'smtp://127.0.0.1:2525'\n"
+                        "on_sync_completion = true\ncommand = 'logger'\n"
+                        "[status]\nlisten = '0.0.0.0:8443'\n",
+                    "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->failover.heartbeat_interval_ms, 2000);
+  EXPECT_EQ(s->failover.recheck_interval_ms, 500);
+  EXPECT_EQ(s->failover.failures_before_failover, 5);
+  EXPECT_FALSE(s->failover.promote);
+  EXPECT_EQ(s->notify.from, "hasync@mdm-b");
+  EXPECT_TRUE(s->notify.on_sync_completion);
+  EXPECT_TRUE(s->notify.on_failure);
+  EXPECT_EQ(s->status.listen, "0.0.0.0:8443");
+  EXPECT_EQ(s->ha.peer, "mdm-a") << "the peer defaults to [secondary] primary";
+  // The defaults DESIGN.md shows.
+  auto d = ParseSettings(kGood, "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->failover.heartbeat_interval_ms, 10000);
+  EXPECT_EQ(d->failover.failures_before_failover, 3);
+  EXPECT_EQ(d->failover.recheck_interval_ms, 5000);
+  EXPECT_TRUE(d->failover.promote);
+  EXPECT_EQ(d->status.listen, "127.0.0.1:8443");
+}
+
+struct BadCase {
+  std::string text;
+  std::string names;
+};
+
+TEST(SettingsTest, BadFilesNameTheKey) {
+  std::vector<BadCase> cases = {
+      {"[node]\nname='a'\n", "node.state_dir"},
+      {"[node]\nname='a'\nstate_dir='/x'\ncolour='red'\n", "node.colour"},
+      {"[node]\nname='a'\nstate_dir='relative'\n", "node.state_dir"},
+      {"[nodes]\n", "nodes"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a b'\nroot='/r'\n", "files[0].name"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a'\nroot='r'\n", "files[0].root"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[[files]]\nname='a'\nroot='/"
+       "r'\n[[files]]\nname='a'\nroot='/q'\n",
+       "used twice"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\ncompression='fast'\n", "sync.compression"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nthreads=-1\n", "sync.threads"},
+      {"[node\n", "t.toml:1"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\ninclude_schemas=['x']\n",
+       "database.conninfo"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\nschemas=['x']\n",
+       "database.schemas"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
+       "include_schemas=['hasync']\n",
+       "database.include_schemas"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
+       "exclude_schemas=['a; DROP']\n",
+       "schema name 'a; DROP'"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\nmax_slot_wal_mb=0\n",
+       "database.max_slot_wal_mb"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
+       "exclude_tables=['events']\n",
+       "database.exclude_tables"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nheartbeat_interval='10'\n",
+       "failover.heartbeat_interval"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nrecheck_interval='1ms'\n",
+       "failover.recheck_interval"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nfailures_before_failover=0\n",
+       "failover.failures_before_failover"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nif_failure_detected='panic'\n",
+       "Keep in Standby"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nwitness_url='ftp://x'\n",
+       "failover.witness_url"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nemail='ops'\n", "notify.email"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nemail='a@b\\r\\nBcc: x@y'\n", "notify.email"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nsmtp_url='http://x'\n", "notify.smtp_url"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[notify]\non_failure='yes'\n", "notify.on_failure"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='8443'\n", "status.listen"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='h:99999'\n", "status.listen"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntls_cert='/c.pem'\n", "tls_key"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nport=1\n", "status.port"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[ha]\npeer='-oProxyCommand=x'\n", "ha.peer"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nverify='paranoid'\n", "sync.verify"},
+  };
+  for (const auto& c : cases) {
+    auto s = ParseSettings(c.text, "t.toml");
+    ASSERT_FALSE(s.ok()) << c.text;
+    EXPECT_EQ(s.status().code(), Code::kConfig);
+    EXPECT_NE(s.status().message().find(c.names), std::string::npos) << s.status().message();
+  }
+}
+
+TEST(SettingsTest, MissingFileSaysHowToPointAtOne) {
+  auto s = LoadSettings("/nonexistent/hasync.toml");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Code::kNotFound);
+  EXPECT_NE(s.status().message().find("--config"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hasync::engine

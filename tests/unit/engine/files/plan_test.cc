@@ -1,0 +1,66 @@
+// Validation of the Primary's list and the comparison with the local scan.
+#include "engine/files/plan.h"
+
+#include <gtest/gtest.h>
+
+namespace hasync::engine {
+namespace {
+
+WireEntry Dir(const std::string& p) {
+  return {.path = p, .type = FileType::kDirectory, .mode = 0755};
+}
+WireEntry File(const std::string& p) {
+  return {.path = p, .type = FileType::kRegular, .mode = 0644};
+}
+
+TEST(PlanTest, HostileListsAreRefused) {
+  EXPECT_EQ(ValidateRemoteList({File("../x")}).code(), Code::kUnsafePath);
+  EXPECT_EQ(ValidateRemoteList({File("/etc/passwd")}).code(), Code::kUnsafePath);
+  WireEntry link{.path = "a", .type = FileType::kSymlink, .link_target = "/etc"};
+  EXPECT_EQ(ValidateRemoteList({link, File("a/passwd")}).code(), Code::kUnsafePath);
+  EXPECT_EQ(ValidateRemoteList({File("b"), File("a")}).code(), Code::kProtocol);
+  EXPECT_EQ(ValidateRemoteList({File("a"), File("a")}).code(), Code::kProtocol);
+  WireEntry hard = File("b");
+  hard.hardlink_to = "zzz";
+  EXPECT_EQ(ValidateRemoteList({File("a"), hard}).code(), Code::kProtocol);
+  EXPECT_TRUE(ValidateRemoteList({Dir("a"), File("a/b")}).ok());
+}
+
+TEST(PlanTest, RemovalsComeDeepestFirstBeforeCreation) {
+  RootPlan p;
+  std::vector<snapshot::Entry> local = {
+      {.path = "gone", .type = FileType::kDirectory, .mode = 0755},
+      {.path = "gone/f", .type = FileType::kRegular, .mode = 0644}};
+  p.local = snapshot::Manifest(local);
+  p.remote = {File("gone2")};
+  std::vector<Action> out;
+  PlanRoot(0, p, {}, out);
+  ASSERT_GE(out.size(), 3u);
+  EXPECT_EQ(out[0].kind, ActionKind::kRemove);
+  EXPECT_EQ(out[0].path, "gone/f");
+  EXPECT_EQ(out[1].path, "gone");
+  EXPECT_EQ(out[2].kind, ActionKind::kFile);
+}
+
+TEST(PlanTest, SameDigestMeansNoTransfer) {
+  RootPlan p;
+  p.local = snapshot::Manifest({{.path = "f",
+                                 .type = FileType::kRegular,
+                                 .mode = 0644,
+                                 .size = 3,
+                                 .mtime_ns = 7,
+                                 .hashed = true,
+                                 .digest = 42}});
+  WireEntry r = File("f");
+  r.size = 3;
+  r.mtime_ns = 7;
+  r.hashed = true;
+  r.digest = 42;
+  p.remote = {r};
+  std::vector<Action> out;
+  PlanRoot(0, p, {}, out);
+  EXPECT_TRUE(out.empty());
+}
+
+}  // namespace
+}  // namespace hasync::engine

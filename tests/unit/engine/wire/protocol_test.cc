@@ -1,0 +1,100 @@
+// Message codecs: round trips, and truncated or out-of-range input refused.
+#include "engine/wire/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace hasync::engine {
+namespace {
+
+TEST(ProtocolTest, ListEntriesRoundTrip) {
+  ListEntries m{.root = 2, .entries = {}};
+  m.entries.push_back(WireEntry{.path = "a", .type = FileType::kDirectory, .mode = 0755});
+  m.entries.push_back(WireEntry{.path = "a/f",
+                                .type = FileType::kRegular,
+                                .mode = 0640,
+                                .size = 123,
+                                .mtime_ns = -5,
+                                .hashed = true,
+                                .digest = 99});
+  m.entries.push_back(WireEntry{.path = "a/l", .type = FileType::kSymlink, .link_target = "f"});
+  Encoder e;
+  Encode(m, e);
+  auto d = DecodeListEntries(e.view());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(d->entries.size(), 3u);
+  EXPECT_EQ(d->entries[1].mtime_ns, -5);
+  EXPECT_EQ(d->entries[1].digest, 99u);
+  EXPECT_EQ(d->entries[2].link_target, "f");
+}
+
+TEST(ProtocolTest, EveryTruncationIsAProtocolError) {
+  FileRequest r{
+      .id = 1, .root = 0, .path = "x/y", .kind = RequestKind::kBlocks, .have_blocks = {1, 2, 3}};
+  Encoder e;
+  e.PutVarint(1);
+  Encode(r, e);
+  auto full = e.view();
+  ASSERT_TRUE(DecodeFileRequests(full).ok());
+  for (size_t n = 0; n < full.size(); ++n) {
+    auto d = DecodeFileRequests(full.first(n));
+    ASSERT_FALSE(d.ok()) << "accepted a request cut at " << n;
+    EXPECT_EQ(d.status().code(), Code::kProtocol);
+  }
+}
+
+TEST(ProtocolTest, TrailingBytesAreRefused) {
+  Encoder e;
+  Encode(Done{.files_sent = 1, .bytes_read = 2}, e);
+  e.PutU8(0);
+  EXPECT_EQ(DecodeDone(e.view()).status().code(), Code::kProtocol);
+}
+
+TEST(ProtocolTest, DataRunMustMatchItsBlockCount) {
+  std::vector<std::byte> data(10);
+  FileData m{.id = 1, .first_block = 0, .hashes = {1, 2}, .data = data};
+  Encoder e;
+  Encode(m, e);
+  EXPECT_EQ(DecodeFileData(e.view()).status().code(), Code::kProtocol);
+}
+
+TEST(ProtocolTest, HugeCountsAreRefused) {
+  Encoder e;
+  e.PutVarint(0);
+  e.PutVarint(uint64_t{1} << 40);  // entry count
+  EXPECT_EQ(DecodeListEntries(e.view()).status().code(), Code::kProtocol);
+}
+
+TEST(ProtocolTest, HelloCarriesLineageAndRoleAndRefusesBadOnes) {
+  Hello h{.software_version = "11.12.0.0", .node_name = "mdm-a", .clock_ns = -5};
+  h.lineage = StartGeneration(StartGeneration({}, "mdm-a", 1000), "mdm-b", 2000);
+  h.primary = true;
+  h.active = true;
+  h.superseded = true;
+  Encoder e;
+  Encode(h, e);
+  auto d = DecodeHello(e.view());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->lineage, h.lineage);
+  EXPECT_EQ(d->lineage.back().number, 2u);
+  EXPECT_EQ(d->lineage.back().node, "mdm-b");
+  EXPECT_TRUE(d->primary && d->active && d->superseded);
+  EXPECT_FALSE(d->ha_enabled);
+  // Every truncation is one protocol error.
+  for (size_t cut = 0; cut < e.view().size(); ++cut) {
+    EXPECT_FALSE(DecodeHello(e.view().subspan(0, cut)).ok()) << cut;
+  }
+  // Unknown role flags, and more generations than the limit, are refused.
+  auto bytes = std::vector<std::byte>(e.view().begin(), e.view().end());
+  bytes.back() = std::byte{0x80};
+  EXPECT_EQ(DecodeHello(bytes).status().code(), Code::kProtocol);
+  Encoder big;
+  big.PutVarint(kProtocolVersion);
+  big.PutString("v");
+  big.PutString("n");
+  big.PutSigned(0);
+  big.PutVarint(kMaxLineage + 1);
+  EXPECT_EQ(DecodeHello(big.view()).status().code(), Code::kProtocol);
+}
+
+}  // namespace
+}  // namespace hasync::engine
