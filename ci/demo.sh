@@ -7,8 +7,36 @@
 # ${DEMO_DIR:-/tmp/hasync-demo}; the clusters and sshd it starts are stopped when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash ci/install-deps.sh
-[ -x build/release/engine/hasync ] || bash ci/build.sh release >/dev/null
+# Runs "$@" in the foreground and prints a line every 30 s meanwhile, so that a long quiet step
+# (apt-get on a fresh machine) is not taken for a hang. The ticker stops with the command, or
+# within 30 s of this script ending (its sleep holds no output open, so a pipe is not kept waiting).
+with_ticker() {
+  local label=$1 rc=0 ticker
+  shift
+  (
+    t=0
+    while sleep 30 >/dev/null 2>&1 && kill -0 $$ 2>/dev/null; do
+      t=$((t + 30))
+      echo "   ... still $label (${t} s)"
+    done
+  ) &
+  ticker=$!
+  "$@" || rc=$?
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
+  return "$rc"
+}
+echo "hasync demo: on a fresh machine, installing packages and building hasync take most of the"
+echo "first run (about 6 minutes on 2 cores); each step below says what it is doing."
+echo "== installing packages (apt-get, ci/install-deps.sh; nothing to do when all are present) ..."
+with_ticker "installing packages" bash ci/install-deps.sh
+echo "   packages: ready"
+if [ -x build/release/engine/hasync ]; then
+  echo "== hasync is already built (build/release; remove it to rebuild)"
+else
+  echo "== building hasync (release, ci/build.sh: configure, then ninja's [n/N] progress) ..."
+  bash ci/build.sh release
+fi
 H="$PWD/build/release/engine/hasync"
 D="${DEMO_DIR:-/tmp/hasync-demo}"
 # shellcheck source=ci/pg-cluster.sh
@@ -38,6 +66,7 @@ PSQL="$PG_BIN/psql -X -q -h 127.0.0.1 -U postgres"
 $PSQL -p "$PORT_A" -c "CREATE DATABASE mdm"
 $PSQL -p "$PORT_B" -c "CREATE DATABASE mdm"
 echo "   Primary's cluster on 127.0.0.1:$PORT_A, Secondary's on 127.0.0.1:$PORT_B"
+echo "== settings for the two nodes: $D/a.toml (mdm-a, the Primary), $D/b.toml (mdm-b, the Secondary)"
 for n in a b; do
   cat >"$D/$n.toml" <<TOML
 [node]
@@ -122,6 +151,7 @@ echo "== incremental sync (JSON summary)"
 "$H" sync --config "$D/b.toml" --transport "$T" --json --log-level warn
 echo
 rm "$P/config/edit.tmp"
+echo "== comparing the two trees (diff -r) and every table (row count and md5 of the rows)"
 if diff -r "$P" "$D/secondary" >/dev/null; then
   echo "== the Secondary is byte-identical to the Primary (diff -r, excluded *.tmp aside)"
 else
@@ -178,6 +208,7 @@ echo "device-9 = retired" >>"$P/config/device-9.conf"
 $PSQL -p "$PORT_A" -d mdm -c "UPDATE devices SET attrs = attrs || '{\"retired\": true}' WHERE id = 900"
 echo "-- hasync sync --host 127.0.0.1"
 "$H" sync --config "$D/b.toml" --host 127.0.0.1 --log-level warn
+echo "== comparing the two trees and every table again"
 if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
   echo "== over ssh too, the Secondary's files and database are identical to the Primary's"
   echo
@@ -225,6 +256,7 @@ wait_page() {  # port path text: waits up to 30 s for the page to contain text
   echo "== timed out waiting for $2 on port $1 to say '$3'" >&2
   return 1
 }
+echo "== starting both daemons (logs: $D/a-daemon.log, $D/b-daemon.log) and waiting for their status pages"
 "$H" daemon --config "$D/a.toml" >"$D/a-daemon.log" 2>&1 &
 A_PID=$!
 DAEMONS+=("$A_PID")
@@ -245,6 +277,7 @@ pkill -P "$SSHD_PID" 2>/dev/null || true  # its open sessions too, as a dead hos
 kill "$SSHD_PID"
 wait "$SSHD_PID" 2>/dev/null || true
 SSHD_PID=""
+echo "-- waiting for mdm-b's heartbeat to fail 3 times and promote it (a few seconds)"
 wait_page "$SB" /status/status.html "MOBILEIRON-STATUS: OK"
 echo "-- mdm-b promoted itself: /status/status.html $(page "$SB" /status/status.html)"
 grep '\[heartbeat\]' "$D/b-daemon.log" | grep -v alive | tail -n 4
@@ -270,6 +303,7 @@ echo "-- mdm-a /status/status.html: $(page "$SA" /status/status.html)"
 echo "-- mdm-b /hastatus.html:      $(page "$SB" /hastatus.html)"
 echo "-- the events both nodes' notify command received:"
 cat "$D/events.log"
+echo "== comparing the two trees and every table after the recovery"
 if diff -r "$P" "$D/secondary" >/dev/null && same_db; then
   echo "== after fail-over and recovery, the pair is identical again (files and every table)"
 else

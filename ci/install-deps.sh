@@ -6,6 +6,8 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake ninja-build pkg-config clang-format
+  # ci/check-size.sh: Universal Ctags gives each function's first and last line (STYLE.md rule 8).
+  universal-ctags
   # Libraries the design names (README.md says why each is there).
   liburing-dev libzstd-dev libxxhash-dev librsync-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
