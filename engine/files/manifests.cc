@@ -1,0 +1,86 @@
+// NewLocalManifest: the Secondary's cache after a sync.
+#include "engine/files/manifests.h"
+
+#include <map>
+#include <set>
+#include <string_view>
+
+#include "common/hash.h"
+#include "common/path.h"
+
+namespace hasync::engine {
+namespace {
+
+// A touched entry as it is now on disk, with the hashes it is known to have.
+bool Restat(Env& env, const std::string& root_path, const WireEntry& r, const snapshot::Entry* l,
+            const FileJob* job, snapshot::Entry& e) {
+  e.path = r.path;
+  auto info = env.Stat(JoinPath(root_path, r.path));
+  if (!info.ok()) return false;
+  e.type = info->type;
+  e.mode = info->mode;
+  e.uid = info->uid;
+  e.gid = info->gid;
+  e.size = info->type == FileType::kRegular ? info->size : 0;
+  e.mtime_ns = info->mtime_ns;
+  e.ctime_ns = info->ctime_ns;
+  e.inode = info->inode;
+  e.device = info->device;
+  e.nlink = info->nlink;
+  e.link_target = r.link_target;
+  if (job != nullptr && !job->vanished) {
+    e.blocks = job->hashes;
+    e.digest = FileDigest(e.blocks, e.size);
+    e.hashed = e.size == job->size;
+  } else if (l && l->hashed && r.hashed && l->digest == r.digest) {
+    e.blocks = l->blocks;
+    e.digest = l->digest;
+    e.hashed = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+snapshot::Manifest NewLocalManifest(Env& env, const std::string& root_path, uint32_t root,
+                                    const RootPlan& rp, const std::vector<Action>& actions,
+                                    const std::vector<std::unique_ptr<FileJob>>& jobs) {
+  std::map<std::string_view, const FileJob*> job_of;
+  for (const auto& j : jobs) {
+    if (j->action->root == root) job_of[j->action->path] = j.get();
+  }
+  std::set<std::string_view> acted;
+  for (const Action& a : actions) {
+    if (a.root == root) acted.insert(a.path);
+  }
+  std::vector<snapshot::Entry> out;
+  out.reserve(rp.remote.size());
+  for (const WireEntry& r : rp.remote) {
+    const snapshot::Entry* l = rp.local.Find(r.path);
+    bool same = l && !acted.count(r.path) && l->type == r.type;
+    if (same && l->type == FileType::kRegular && !l->hashed) same = false;
+    if (same) {
+      out.push_back(*l);
+      continue;
+    }
+    auto jt = job_of.find(r.path);
+    snapshot::Entry e;
+    if (Restat(env, root_path, r, l, jt == job_of.end() ? nullptr : jt->second, e)) {
+      out.push_back(std::move(e));
+    }
+  }
+  snapshot::Manifest m(std::move(out));
+  for (const WireEntry& r : rp.remote) {
+    if (r.hardlink_to.empty()) continue;
+    const snapshot::Entry* t = m.Find(r.hardlink_to);
+    auto* e = const_cast<snapshot::Entry*>(m.Find(r.path));
+    if (t && e && t->hashed && t->inode == e->inode) {
+      e->blocks = t->blocks;
+      e->digest = t->digest;
+      e->hashed = true;
+    }
+  }
+  return m;
+}
+
+}  // namespace hasync::engine

@@ -1,0 +1,280 @@
+// Receiver: the checks on every data run (its job, block sizes, hashes, growth) happen on the
+// session's thread before a task is queued, so nothing unchecked reaches a shard; the shards
+// only write. In-place files run inline: their bytes go to the one redo log of their root.
+#include "engine/files/receiver.h"
+
+#include <algorithm>
+
+#include "common/hash.h"
+#include "common/kill_point.h"
+#include "common/log.h"
+#include "engine/files/delta.h"
+#include "snapshot/manifest.h"
+
+namespace hasync::engine {
+
+using snapshot::kBlockSize;
+
+Status CheckGrowth(const std::string& path, uint64_t listed, uint64_t end_offset) {
+  if (end_offset > std::max<uint64_t>(2 * listed, listed + (64ull << 20))) {
+    return Status(Code::kAborted, path + " grew from " + std::to_string(listed) + " bytes past " +
+                                      std::to_string(end_offset) + " during the sync; sync again");
+  }
+  return Status::Ok();
+}
+
+MetaOptions MetaFor(const WireEntry& r, int64_t mtime_ns, bool symlink, bool set_owner) {
+  return MetaOptions{.set_mode = !symlink,
+                     .mode = r.mode,
+                     .set_owner = set_owner,
+                     .uid = r.uid,
+                     .gid = r.gid,
+                     .set_mtime = true,
+                     .mtime_ns = mtime_ns};
+}
+
+Receiver::Receiver(Env& env, const StagingArea& staging, const ReceiverOptions& options)
+    : env_(env), staging_(staging), options_(options) {}
+
+Receiver::~Receiver() { Stop(); }
+
+uint32_t Receiver::Add(std::unique_ptr<FileJob> job) {
+  total_bytes_ += job->action->remote->size;
+  jobs_.push_back(std::move(job));
+  return static_cast<uint32_t>(jobs_.size() - 1);
+}
+
+void Receiver::Start(Progress* progress) {
+  progress_ = progress;
+  pool_ = std::make_unique<ShardPool>(std::max(1u, options_.threads), options_.queue_bytes);
+}
+
+void Receiver::Stop() {
+  pool_.reset();  // no task may still use a job
+  progress_ = nullptr;
+  jobs_.clear();  // closes staged files
+  redo_.clear();
+}
+
+Result<FileJob*> Receiver::Find(uint32_t id) {
+  if (id >= jobs_.size() || jobs_[id]->done) {
+    return Status(Code::kProtocol, "data for an unknown or finished request " + std::to_string(id));
+  }
+  return jobs_[id].get();
+}
+
+Status Receiver::OnData(std::shared_ptr<std::vector<std::byte>> payload) {
+  HASYNC_RETURN_IF_ERROR(pool_->error());
+  // The task keeps the payload alive; d's spans point into it.
+  HASYNC_ASSIGN_OR_RETURN(FileData d, DecodeFileData(*payload));
+  HASYNC_ASSIGN_OR_RETURN(FileJob * j, CheckData(d));
+  if (j->action->in_place) return ApplyData(*j, d);
+  pool_->Submit(d.id, payload->size(), [this, j, d, payload] { return ApplyData(*j, d); });
+  return Status::Ok();
+}
+
+Status Receiver::OnDelta(std::shared_ptr<std::vector<std::byte>> payload) {
+  HASYNC_RETURN_IF_ERROR(pool_->error());
+  HASYNC_ASSIGN_OR_RETURN(FileDelta d, DecodeFileDelta(*payload));
+  HASYNC_ASSIGN_OR_RETURN(FileJob * j, Find(d.id));
+  if (j->action->request != RequestKind::kDelta) {
+    return Status(Code::kProtocol, "a delta for " + j->action->path + ", which was not asked for");
+  }
+  HASYNC_RETURN_IF_ERROR(
+      CheckGrowth(j->action->path, j->action->remote->size, d.offset + d.length));
+  bytes_changed_ += d.delta.size();
+  if (progress_) progress_->AddBytes(d.length);
+  pool_->Submit(d.id, payload->size() + (1 << 20),
+                [this, j, d, payload] { return ApplyDeltaRange(*j, d); });
+  KillPoint("receive.data");
+  return Status::Ok();
+}
+
+Status Receiver::OnDone(std::span<const std::byte> payload) {
+  HASYNC_RETURN_IF_ERROR(pool_->error());
+  HASYNC_ASSIGN_OR_RETURN(FileDone d, DecodeFileDone(payload));
+  HASYNC_ASSIGN_OR_RETURN(FileJob * j, Find(d.id));
+  j->done = true;
+  if (progress_) progress_->FileDone();
+  if (d.vanished) {
+    j->vanished = true;
+    ++vanished_;
+    Log("sync")->warn("{} vanished on the Primary during the sync; left as it was",
+                      j->action->path);
+    return Status::Ok();
+  }
+  if (j->action->in_place) return FinishFile(*j, d);
+  pool_->Submit(d.id, 0, [this, j, d] { return FinishFile(*j, d); });
+  return Status::Ok();
+}
+
+Status Receiver::OnEnd() {
+  HASYNC_RETURN_IF_ERROR(pool_->Drain());
+  for (const auto& j : jobs_) {
+    if (!j->done) {
+      return Status(Code::kProtocol, "the Primary finished without sending " + j->target);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Receiver::CloseRedo() {
+  for (auto& [root, redo] : redo_) {
+    HASYNC_RETURN_IF_ERROR(redo.file->Close());
+    redo.file.reset();
+  }
+  return Status::Ok();
+}
+
+// Checks a data run before anything is written: its job, and each block against its hash.
+Result<FileJob*> Receiver::CheckData(const FileData& d) {
+  HASYNC_ASSIGN_OR_RETURN(FileJob * j, Find(d.id));
+  uint64_t first = d.first_block, n = d.hashes.size();
+  HASYNC_RETURN_IF_ERROR(
+      CheckGrowth(j->action->path, j->action->remote->size, (first + n) * kBlockSize));
+  uint64_t pos = 0;
+  for (uint64_t k = 0; k < n; ++k) {
+    uint64_t len = std::min<uint64_t>(kBlockSize, d.data.size() - pos);
+    if (k + 1 < n && len != kBlockSize) return Status(Code::kProtocol, "short block in a data run");
+    auto block = d.data.subspan(pos, k + 1 < n ? kBlockSize : d.data.size() - pos);
+    if (block.size() > kBlockSize) return Status(Code::kProtocol, "oversized block in a data run");
+    // Invariant 2: every block is checked against the Primary's hash before it is kept.
+    if (Hash64(block) != d.hashes[k]) {
+      return Status(Code::kChecksum, "block " + std::to_string(first + k) + " of " +
+                                         j->action->path + " does not match its checksum");
+    }
+    pos += block.size();
+  }
+  bytes_changed_ += d.data.size();
+  if (progress_) progress_->AddBytes(d.data.size());
+  KillPoint("receive.data");
+  return j;
+}
+
+Status Receiver::OpenStaged(FileJob& j) {
+  if (!j.out) {
+    HASYNC_ASSIGN_OR_RETURN(j.out, env_.OpenForWrite(j.staged, {.exclusive = true}));
+  }
+  return Status::Ok();
+}
+
+// Writes a checked data run; on the job's shard (or inline for in-place jobs). The Primary's
+// file may have grown since its scan; blocks up to the growth bound are accepted and the final
+// size is checked at file-done.
+Status Receiver::ApplyData(FileJob& j, const FileData& d) {
+  uint64_t nb = snapshot::BlockCount(j.action->remote->size);
+  uint64_t first = d.first_block, n = d.hashes.size();
+  if (j.got.size() < first + n) {
+    j.got.resize(std::max(first + n, nb), false);
+    j.hashes.resize(j.got.size(), 0);
+  }
+  for (uint64_t k = 0; k < n; ++k) {
+    j.got[first + k] = true;
+    j.hashes[first + k] = d.hashes[k];
+  }
+  if (j.action->in_place) return AppendRedo(j, first * kBlockSize, d.data);
+  HASYNC_RETURN_IF_ERROR(OpenStaged(j));
+  return j.out->WriteAt(first * kBlockSize, d.data);
+}
+
+// Rebuilds a range from the old file and the Primary's delta into the staged file, hashing its
+// blocks for the digest check at file-done.
+Status Receiver::ApplyDeltaRange(FileJob& j, const FileDelta& d) {
+  const Action& a = *j.action;
+  if (!j.basis) {
+    HASYNC_ASSIGN_OR_RETURN(j.basis, env_.OpenForRead(j.target));
+  }
+  HASYNC_RETURN_IF_ERROR(OpenStaged(j));
+  uint64_t end_block = snapshot::BlockCount(d.offset + d.length);
+  if (j.got.size() < end_block) {
+    j.got.resize(end_block, false);
+    j.hashes.resize(end_block, 0);
+  }
+  std::vector<std::byte> pend;
+  uint64_t at = d.offset;  // file offset of pend[0]
+  auto flush = [&](bool last) -> Status {
+    size_t n = last ? pend.size() : pend.size() / kBlockSize * kBlockSize;
+    if (n == 0) return Status::Ok();
+    for (size_t b = 0; b < n; b += kBlockSize) {
+      uint64_t i = (at + b) / kBlockSize;
+      j.hashes[i] =
+          Hash64(std::span<const std::byte>(pend).subspan(b, std::min(kBlockSize, n - b)));
+      j.got[i] = true;
+    }
+    HASYNC_RETURN_IF_ERROR(j.out->WriteAt(at, std::span<const std::byte>(pend.data(), n)));
+    at += n;
+    pend.erase(pend.begin(), pend.begin() + static_cast<ptrdiff_t>(n));
+    return Status::Ok();
+  };
+  auto sink = [&](std::span<const std::byte> b) -> Status {
+    pend.insert(pend.end(), b.begin(), b.end());
+    return pend.size() >= (1u << 20) ? flush(false) : Status::Ok();
+  };
+  Status st = ApplyDelta(*j.basis, a.local->size, d.delta, d.length, sink);
+  if (st.ok()) st = flush(true);
+  if (!st.ok()) return st.Context("rebuilding " + a.path + " from the Primary's delta");
+  return Status::Ok();
+}
+
+Status Receiver::AppendRedo(FileJob& j, uint64_t offset, std::span<const std::byte> data) {
+  uint32_t root = j.action->root;
+  Redo& redo = redo_[root];
+  if (!redo.file) {
+    redo.path = staging_.RedoPath(root);
+    HASYNC_ASSIGN_OR_RETURN(redo.file, env_.OpenForWrite(redo.path, {.exclusive = true}));
+  }
+  HASYNC_RETURN_IF_ERROR(redo.file->WriteAt(redo.size, data));
+  j.runs.push_back(BlockRun{offset, data.size(), redo.size});
+  redo.size += data.size();
+  return Status::Ok();
+}
+
+// Blocks the Primary did not send are the Secondary's own (a kBlocks request): copied into the
+// staged file from the old one (in place, they are already there).
+Status Receiver::CopyUnsentBlocks(FileJob& j, uint64_t nb) {
+  const Action& a = *j.action;
+  uint64_t have = a.local ? snapshot::BlockCount(a.local->size) : 0;
+  for (uint64_t i = 0; i < nb; ++i) {
+    if (j.got[i]) continue;
+    if (a.request != RequestKind::kBlocks || i >= have) {
+      return Status(Code::kProtocol,
+                    "the Primary did not send block " + std::to_string(i) + " of " + a.path);
+    }
+    if (a.in_place) continue;
+    uint64_t run = 1;
+    while (i + run < nb && !j.got[i + run] && i + run < have) ++run;
+    HASYNC_RETURN_IF_ERROR(OpenStaged(j));
+    uint64_t len = std::min(run * kBlockSize, a.local->size - i * kBlockSize);
+    HASYNC_RETURN_IF_ERROR(env_.CopyRange(j.target, i * kBlockSize, j.staged, i * kBlockSize, len));
+    i += run - 1;
+  }
+  return Status::Ok();
+}
+
+// Completes a file after its last data: blocks kept from the old file, the digest check, size,
+// metadata. On the job's shard (or inline for in-place jobs).
+Status Receiver::FinishFile(FileJob& j, const FileDone& d) {
+  const Action& a = *j.action;
+  uint64_t nb = snapshot::BlockCount(d.size);
+  if (a.in_place && d.size != a.local->size) {
+    return Status(Code::kAborted,
+                  a.path + " changed size on the Primary during the sync; sync again");
+  }
+  j.got.resize(nb, false);
+  j.hashes.resize(nb, 0);
+  HASYNC_RETURN_IF_ERROR(CopyUnsentBlocks(j, nb));
+  if (FileDigest(j.hashes, d.size) != d.digest) {
+    return Status(Code::kChecksum, a.path + " does not match the Primary's digest after transfer");
+  }
+  j.size = d.size;
+  j.mtime_ns = d.mtime_ns;
+  if (a.in_place) return Status::Ok();
+  HASYNC_RETURN_IF_ERROR(OpenStaged(j));
+  HASYNC_RETURN_IF_ERROR(j.out->Truncate(d.size));
+  j.out->StartWriteback();
+  HASYNC_RETURN_IF_ERROR(j.out->Close());
+  j.out.reset();
+  return env_.SetMeta(j.staged, MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner));
+}
+
+}  // namespace hasync::engine

@@ -1,0 +1,128 @@
+// The receiver on the real and the fault Env: checked blocks become the staged file, a block
+// that does not match its hash writes nothing, a full disk and data nobody asked for fail
+// clearly, and a file cannot grow without bound.
+#include "engine/files/receiver.h"
+
+#include <gtest/gtest.h>
+
+#include "common/fault_env.h"
+#include "common/hash.h"
+#include "snapshot/manifest.h"
+#include "tests/test_util.h"
+
+namespace hasync::engine {
+namespace {
+
+using snapshot::kBlockSize;
+
+std::shared_ptr<std::vector<std::byte>> Payload(const Encoder& e) {
+  auto v = e.view();
+  return std::make_shared<std::vector<std::byte>>(v.begin(), v.end());
+}
+
+class ReceiverTest : public ::testing::Test {
+ protected:
+  ReceiverTest()
+      : dir_(testing::MakeTempDir()), env_(Env::Default().value()), staging_(*env_, {dir_}) {
+    content_ = testing::RandomBytes(3 * kBlockSize + 100, 7);
+    remote_.path = "new.bin";
+    remote_.size = content_.size();
+    remote_.mode = 0644;
+    remote_.mtime_ns = 1'000'000'000;
+    action_ = Action{.kind = ActionKind::kFile, .path = "new.bin", .remote = &remote_};
+  }
+  ~ReceiverTest() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Receiver> Make(Env& env) {
+    EXPECT_TRUE(staging_.Prepare().ok());
+    auto r = std::make_unique<Receiver>(env, staging_, ReceiverOptions{.threads = 2});
+    auto job = std::make_unique<FileJob>();
+    job->action = &action_;
+    job->target = dir_ + "/new.bin";
+    job->staged = staging_.PathFor(0, "new.bin", 'f', 0);
+    r->Add(std::move(job));
+    r->Start(nullptr);
+    return r;
+  }
+  // The whole file as one data run.
+  Encoder Data(bool corrupt = false) {
+    FileData d{.id = 0, .first_block = 0};
+    for (size_t pos = 0; pos < content_.size(); pos += kBlockSize) {
+      size_t n = std::min<size_t>(kBlockSize, content_.size() - pos);
+      d.hashes.push_back(Hash64(content_.data() + pos, n));
+    }
+    std::string bytes = content_;
+    if (corrupt) bytes[kBlockSize + 5] ^= 1;
+    d.data = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
+    Encoder e;
+    Encode(d, e);
+    return e;
+  }
+  Encoder Done() {
+    std::vector<uint64_t> hashes;
+    for (size_t pos = 0; pos < content_.size(); pos += kBlockSize) {
+      hashes.push_back(
+          Hash64(content_.data() + pos, std::min<size_t>(kBlockSize, content_.size() - pos)));
+    }
+    Encoder e;
+    Encode(FileDone{.id = 0,
+                    .size = content_.size(),
+                    .digest = FileDigest(hashes, content_.size()),
+                    .mtime_ns = remote_.mtime_ns},
+           e);
+    return e;
+  }
+
+  std::string dir_;
+  Env* env_;
+  StagingArea staging_;
+  std::string content_;
+  WireEntry remote_;
+  Action action_;
+};
+
+TEST_F(ReceiverTest, CheckedBlocksBecomeTheStagedFile) {
+  auto r = Make(*env_);
+  ASSERT_TRUE(r->OnData(Payload(Data())).ok());
+  ASSERT_TRUE(r->OnDone(Done().view()).ok());
+  ASSERT_TRUE(r->OnEnd().ok());
+  std::string staged = r->jobs()[0]->staged;
+  EXPECT_EQ(testing::ReadFile(staged), content_);
+  EXPECT_EQ(r->bytes_changed(), content_.size());
+  EXPECT_EQ(r->jobs()[0]->size, content_.size());
+}
+
+TEST_F(ReceiverTest, ABlockThatDoesNotMatchItsHashWritesNothing) {
+  auto r = Make(*env_);
+  Status st = r->OnData(Payload(Data(/*corrupt=*/true)));
+  EXPECT_EQ(st.code(), Code::kChecksum) << st.ToString();
+  EXPECT_NE(st.message().find("block 1 of new.bin"), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(r->jobs()[0]->staged));
+}
+
+TEST_F(ReceiverTest, AFullDiskFailsTheTransferWithNoSpace) {
+  FaultEnv full(*env_, FaultOptions{.no_space_after_bytes = kBlockSize});
+  auto r = Make(full);
+  ASSERT_TRUE(r->OnData(Payload(Data())).ok());  // checked here, written on a shard
+  Status st = r->OnEnd();
+  EXPECT_EQ(st.code(), Code::kNoSpace) << st.ToString();
+}
+
+TEST_F(ReceiverTest, DataForARequestNobodyMadeIsAProtocolError) {
+  auto r = Make(*env_);
+  FileData d{.id = 5, .first_block = 0};
+  Encoder e;
+  Encode(d, e);
+  EXPECT_EQ(r->OnData(Payload(e)).code(), Code::kProtocol);
+  EXPECT_EQ(r->OnEnd().code(), Code::kProtocol);  // the asked-for file never came
+}
+
+TEST_F(ReceiverTest, AFileCannotGrowWithoutBound) {
+  EXPECT_TRUE(CheckGrowth("f", 100, 64ull << 20).ok());
+  EXPECT_EQ(CheckGrowth("f", 100, (64ull << 20) + 101).code(), Code::kAborted);
+  EXPECT_TRUE(CheckGrowth("f", 1ull << 30, 2ull << 30).ok());
+  EXPECT_EQ(CheckGrowth("f", 1ull << 30, (2ull << 30) + 1).code(), Code::kAborted);
+}
+
+}  // namespace
+}  // namespace hasync::engine
