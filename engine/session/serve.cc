@@ -18,6 +18,7 @@
 #include "common/path.h"
 #include "engine/db/db_serve.h"
 #include "engine/files/delta.h"
+#include "engine/files/listing.h"
 #include "engine/files/manifests.h"
 #include "engine/session/hello.h"
 #include "engine/session/verify_session.h"
@@ -171,28 +172,12 @@ class Server {
     return link_.SendRaw(MsgType::kListEnd, {});
   }
 
+  // The root's list (engine/files/listing.h) in batches of kListBatch entries.
   Status SendList(uint32_t index, Root& root) {
-    std::map<std::pair<uint64_t, uint64_t>, std::string> first_path;
+    RootListing listing = ListRoot(root.manifest);
+    root.hardlink_to = std::move(listing.hardlink_to);
     ListEntries batch{.root = index, .entries = {}};
-    for (const snapshot::Entry& e : root.manifest.entries()) {
-      WireEntry w{.path = e.path,
-                  .type = e.type,
-                  .mode = e.mode,
-                  .uid = e.uid,
-                  .gid = e.gid,
-                  .size = e.size,
-                  .mtime_ns = e.mtime_ns,
-                  .link_target = e.link_target,
-                  .hardlink_to = "",
-                  .hashed = e.hashed,
-                  .digest = e.digest};
-      if (e.type == FileType::kRegular && e.nlink > 1) {
-        auto [it, fresh] = first_path.emplace(std::make_pair(e.device, e.inode), e.path);
-        if (!fresh) {
-          w.hardlink_to = it->second;
-          root.hardlink_to[e.path] = it->second;
-        }
-      }
+    for (WireEntry& w : listing.entries) {
       batch.entries.push_back(std::move(w));
       if (batch.entries.size() == kListBatch) {
         HASYNC_RETURN_IF_ERROR(link_.Send(MsgType::kListEntries, batch));
