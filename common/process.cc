@@ -1,3 +1,6 @@
+// Child processes (pg_dump, ssh-keygen, hooks): fork and exec with everything the child needs
+// built before the fork, their output read through poll so neither pipe can fill and stall the
+// child. The child gets this process's environment plus the variables given.
 #include "common/process.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// `config set`: edits one key in place so the operator's comments and layout survive, validates
+// the whole new file with the same parser as every command, and replaces it atomically.
 #include "engine/config/config_edit.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// Syncs as the node runs them (manual, scheduled, fail-over, repair), each recorded in the
+// history with its outcome; promotion and its hook; the schedule's arithmetic.
 #include "engine/node/node.h"
 
 #include <signal.h>

@@ -1,3 +1,6 @@
+// NodeState on SQLite: one database per node (WAL mode, a busy timeout, since the CLI and the
+// daemon open it at once); every change is one transaction, so the history and the node's mode
+// never disagree after a crash.
 #include "engine/state/node_state.h"
 
 #include <signal.h>

@@ -1,3 +1,5 @@
+// The database messages' codecs and the change-record stream: strict decoders that check every
+// count and length against what is left, so a hostile Primary's bytes become one protocol error.
 #include "engine/wire/db_protocol.h"
 
 #include <cstring>
