@@ -25,6 +25,9 @@ pkgs=(
   # Peers for the end-to-end benchmark and the demo; the tests' private sshd (its own config
   # on a loopback port: the system's sshd is not started, see below).
   rsync openssh-client openssh-server time
+  # The .deb (ci/package.sh): CPack's DEB generator runs dpkg-shlibdeps (dpkg-dev) on the binary,
+  # and finds the binaries to read with file.
+  dpkg-dev file
 )
 
 missing=()

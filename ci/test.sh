@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs what it needs, builds from scratch, checks formatting and
 # that every test is built, runs the unit tests under ASan/UBSan and every tier on the release
-# build, then a short benchmark smoke run.
+# build, builds and checks the .deb from a packager's plain build (ci/package.sh), then a short
+# benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
@@ -15,6 +16,8 @@ bash ci/build.sh asan-ubsan
 echo "== release build: every tier"
 bash ci/build.sh release
 (cd build/release && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+echo "== package"
+bash ci/package.sh
 echo "== benchmark smoke run"
 build/release/bench/hasync_kernels --benchmark_min_time=0.01 >/dev/null
 # The end-to-end suite on a 1% scale tree: the script, rsync side by side, every copy checked.
