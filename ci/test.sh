@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The test command (README): installs what it needs, builds from scratch, checks formatting and
-# that every test is built, runs the unit tests under ASan/UBSan and every tier on the release
+# The test command (README): installs what it needs, builds from scratch, checks that every
+# test is built, the size limits and formatting, runs the unit tests under ASan/UBSan and every tier on the release
 # build, builds and checks the .deb from a packager's plain build (ci/package.sh), then a short
 # benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
 bash ci/check-tests.sh
+echo "== size limits (product sources: 800-line files, 120-line functions)"
+bash ci/check-size.sh
 echo "== clang-format"
 find common transport snapshot engine verify bench tests \( -name '*.cc' -o -name '*.h' \) -print0 |
   xargs -0 clang-format --dry-run --Werror

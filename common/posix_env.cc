@@ -23,62 +23,52 @@ FileType TypeOfMode(mode_t m) {
   return FileType::kOther;
 }
 
-class PosixReadFile : public RandomAccessFile {
- public:
-  PosixReadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override {
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n = ::pread(fd_.fd(), buf.data() + done, buf.size() - done, offset + done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("reading " + path_, errno);
-      }
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-    }
-    return done;
-  }
-
- private:
-  FdHolder fd_;
-  std::string path_;
-};
-
-class PosixWriteFile : public WritableFile {
- public:
-  PosixWriteFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  Status WriteAt(uint64_t offset, std::span<const std::byte> data) override {
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::pwrite(fd_.fd(), data.data() + done, data.size() - done, offset + done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("writing " + path_, errno);
-      }
-      done += static_cast<size_t>(n);
-    }
-    return Status::Ok();
-  }
-  Status Truncate(uint64_t size) override {
-    if (::ftruncate(fd_.fd(), static_cast<off_t>(size)) != 0) {
-      return ErrnoStatus("truncating " + path_, errno);
-    }
-    return Status::Ok();
-  }
-  void StartWriteback() override { ::sync_file_range(fd_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE); }
-  Status Sync() override {
-    if (::fdatasync(fd_.fd()) != 0) return ErrnoStatus("syncing " + path_, errno);
-    return Status::Ok();
-  }
-  Status Close() override { return fd_.CloseFd("closing " + path_); }
-
- protected:
-  FdHolder fd_;
-  std::string path_;
-};
-
 }  // namespace
+
+Result<size_t> PosixReadFile::Read(uint64_t offset, std::span<std::byte> buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::pread(fd_.fd(), buf.data() + done, buf.size() - done, offset + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("reading " + path_, errno);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+Status PosixWriteFile::WriteAt(uint64_t offset, std::span<const std::byte> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd_.fd(), data.data() + done, data.size() - done, offset + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("writing " + path_, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PosixWriteFile::Truncate(uint64_t size) {
+  if (::ftruncate(fd_.fd(), static_cast<off_t>(size)) != 0) {
+    return ErrnoStatus("truncating " + path_, errno);
+  }
+  return Status::Ok();
+}
+
+void PosixWriteFile::StartWriteback() { ::sync_file_range(fd_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE); }
+
+Status PosixWriteFile::Sync() {
+  if (::fdatasync(fd_.fd()) != 0) return ErrnoStatus("syncing " + path_, errno);
+  return Status::Ok();
+}
+
+Status PosixWriteFile::Close() { return fd_.CloseFd("closing " + path_); }
+
+namespace {}  // namespace
 
 FdHolder::~FdHolder() {
   if (fd_ >= 0) ::close(fd_);

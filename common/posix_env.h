@@ -49,4 +49,31 @@ class FdHolder {
   int fd_;
 };
 
+// A file read with pread. The io_uring backend derives from it and overrides the reads.
+class PosixReadFile : public RandomAccessFile {
+ public:
+  PosixReadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override;
+
+ protected:
+  FdHolder fd_;
+  std::string path_;
+};
+
+// A file written with pwrite; truncate, write-back, fdatasync and close on its fd. The io_uring
+// backend derives from it and overrides only the writes: the rest is the same syscall on both.
+class PosixWriteFile : public WritableFile {
+ public:
+  PosixWriteFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Status WriteAt(uint64_t offset, std::span<const std::byte> data) override;
+  Status Truncate(uint64_t size) override;
+  void StartWriteback() override;
+  Status Sync() override;
+  Status Close() override;
+
+ protected:
+  FdHolder fd_;
+  std::string path_;
+};
+
 }  // namespace hasync

@@ -104,9 +104,9 @@ Status RunBatch(int fd, std::vector<Op>& ops, bool write, const std::string& pat
   return first_error;
 }
 
-class UringReadFile : public RandomAccessFile {
+class UringReadFile : public PosixReadFile {
  public:
-  UringReadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  using PosixReadFile::PosixReadFile;
   Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override {
     ReadOp op{offset, buf, 0};
     HASYNC_RETURN_IF_ERROR(ReadMany(std::span<ReadOp>(&op, 1)));
@@ -121,15 +121,12 @@ class UringReadFile : public RandomAccessFile {
     for (size_t i = 0; i < runs.size(); ++i) SetRunDone(reads, runs[i], ops[i].done);
     return Status::Ok();
   }
-
- private:
-  FdHolder fd_;
-  std::string path_;
 };
 
-class UringWriteFile : public WritableFile {
+// Truncate, StartWriteback, Sync and Close are the portable backend's (the same syscalls).
+class UringWriteFile : public PosixWriteFile {
  public:
-  UringWriteFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  using PosixWriteFile::PosixWriteFile;
   Status WriteAt(uint64_t offset, std::span<const std::byte> data) override {
     WriteOp op{offset, data};
     return WriteMany(std::span<const WriteOp>(&op, 1));
@@ -142,22 +139,6 @@ class UringWriteFile : public WritableFile {
     }
     return RunBatch(fd_.fd(), ops, true, path_);
   }
-  Status Truncate(uint64_t size) override {
-    if (::ftruncate(fd_.fd(), static_cast<off_t>(size)) != 0) {
-      return ErrnoStatus("truncating " + path_, errno);
-    }
-    return Status::Ok();
-  }
-  void StartWriteback() override { ::sync_file_range(fd_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE); }
-  Status Sync() override {
-    if (::fdatasync(fd_.fd()) != 0) return ErrnoStatus("syncing " + path_, errno);
-    return Status::Ok();
-  }
-  Status Close() override { return fd_.CloseFd("closing " + path_); }
-
- private:
-  FdHolder fd_;
-  std::string path_;
 };
 
 // One read or write on a stream (pipe, socket) through this thread's ring.

@@ -101,7 +101,8 @@ class PgCluster {
     std::string out;
     for (int i = 0; i < r->rows(); ++i) {
       for (int j = 0; j < r->cols(); ++j) {
-        out += (j ? "|" : "") + (r->IsNull(i, j) ? std::string("<null>") : r->Get(i, j));
+        if (j) out += '|';
+        out += r->IsNull(i, j) ? std::string("<null>") : r->Get(i, j);
       }
       out += "\n";
     }

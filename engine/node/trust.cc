@@ -370,7 +370,10 @@ std::string Trust::SshCommand(const TrustedHost& h, const std::string& remote,
   }
   args.insert(args.end(), {"--", h.host, remote});
   std::string cmd;
-  for (const auto& a : args) cmd += (cmd.empty() ? "" : " ") + ShellQuote(a);
+  for (const auto& a : args) {
+    if (!cmd.empty()) cmd += ' ';
+    cmd += ShellQuote(a);
+  }
   return cmd;
 }
 
