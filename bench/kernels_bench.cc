@@ -80,17 +80,22 @@ void BM_PlanNoChange(benchmark::State& state) {
                         .mtime_ns = i,
                         .hashed = true,
                         .digest = static_cast<uint64_t>(i)});
-    local.push_back({.path = path,
-                     .type = FileType::kRegular,
-                     .mode = 0644,
-                     .size = 4096,
-                     .mtime_ns = i,
-                     .hashed = true,
-                     .digest = static_cast<uint64_t>(i)});
+    snapshot::Entry e;  // the same file on the Secondary, hashed
+    e.path = path;
+    e.mode = 0644;
+    e.size = 4096;
+    e.mtime_ns = i;
+    e.hashed = true;
+    e.digest = static_cast<uint64_t>(i);
+    local.push_back(std::move(e));
   }
   for (int d = 0; d < 200; ++d) {
     p.remote.push_back({.path = Name("d", d), .type = FileType::kDirectory, .mode = 0755});
-    local.push_back({.path = Name("d", d), .type = FileType::kDirectory, .mode = 0755});
+    snapshot::Entry e;
+    e.path = Name("d", d);
+    e.type = FileType::kDirectory;
+    e.mode = 0755;
+    local.push_back(std::move(e));
   }
   std::sort(p.remote.begin(), p.remote.end(), [](auto& a, auto& b) { return a.path < b.path; });
   p.local = snapshot::Manifest(std::move(local));

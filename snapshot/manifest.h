@@ -22,19 +22,18 @@ constexpr uint64_t kBlockSize = 8 * 1024;
 
 inline uint64_t BlockCount(uint64_t size) { return (size + kBlockSize - 1) / kBlockSize; }
 
-struct Entry {
-  std::string path;  // relative to the root, '/'-separated
-  FileType type = FileType::kRegular;
-  uint32_t mode = 0;
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  // The cache key beside size and mtime; local to this node, never compared across peers.
-  int64_t ctime_ns = 0;
-  uint64_t inode = 0;
-  uint64_t device = 0;
-  uint64_t nlink = 0;
+// A file as scanned: its stat data (FileInfo: type, mode, owner, size, mtime, and the cache key
+// beside size and mtime, ctime, inode and device, which is local to this node and never
+// compared across peers), its path and, once hashed, its block hashes. The wire's list entry
+// (engine/wire/protocol.h's WireEntry) is a subset of it on purpose: no node-local fields.
+struct Entry : FileInfo {
+  Entry() { type = FileType::kRegular; }
+  // Takes info's stat data (a non-regular file's size is 0).
+  Entry(std::string p, const FileInfo& info) : FileInfo(info), path(std::move(p)) {
+    if (type != FileType::kRegular) size = 0;
+  }
+
+  std::string path;              // relative to the root, '/'-separated
   std::string link_target;       // symlinks only
   bool hashed = false;           // blocks and digest are valid
   std::vector<uint64_t> blocks;  // xxh3 of each kBlockSize block

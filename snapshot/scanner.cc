@@ -33,18 +33,7 @@ Status Walk(Env& env, const std::string& root, const std::string& rel, const Sca
       ++stats.skipped_special;
       continue;
     }
-    Entry e;
-    e.path = std::move(path);
-    e.type = info.type;
-    e.mode = info.mode;
-    e.uid = info.uid;
-    e.gid = info.gid;
-    e.size = info.type == FileType::kRegular ? info.size : 0;
-    e.mtime_ns = info.mtime_ns;
-    e.ctime_ns = info.ctime_ns;
-    e.inode = info.inode;
-    e.device = info.device;
-    e.nlink = info.nlink;
+    Entry e(std::move(path), info);
     if (info.type == FileType::kSymlink) {
       HASYNC_ASSIGN_OR_RETURN(e.link_target, env.ReadLink(JoinPath(root, e.path)));
     }

@@ -14,19 +14,9 @@ namespace {
 // A touched entry as it is now on disk, with the hashes it is known to have.
 bool Restat(Env& env, const std::string& root_path, const WireEntry& r, const snapshot::Entry* l,
             const FileJob* job, snapshot::Entry& e) {
-  e.path = r.path;
   auto info = env.Stat(JoinPath(root_path, r.path));
   if (!info.ok()) return false;
-  e.type = info->type;
-  e.mode = info->mode;
-  e.uid = info->uid;
-  e.gid = info->gid;
-  e.size = info->type == FileType::kRegular ? info->size : 0;
-  e.mtime_ns = info->mtime_ns;
-  e.ctime_ns = info->ctime_ns;
-  e.inode = info->inode;
-  e.device = info->device;
-  e.nlink = info->nlink;
+  e = snapshot::Entry(r.path, *info);
   e.link_target = r.link_target;
   if (job != nullptr && !job->vanished) {
     e.blocks = job->hashes;
