@@ -6,6 +6,14 @@
 namespace hasync::engine {
 namespace {
 
+snapshot::Entry Local(const std::string& path, FileType type, uint32_t mode) {
+  snapshot::Entry e;
+  e.path = path;
+  e.type = type;
+  e.mode = mode;
+  return e;
+}
+
 WireEntry Dir(const std::string& p) {
   return {.path = p, .type = FileType::kDirectory, .mode = 0755};
 }
@@ -28,9 +36,8 @@ TEST(PlanTest, HostileListsAreRefused) {
 
 TEST(PlanTest, RemovalsComeDeepestFirstBeforeCreation) {
   RootPlan p;
-  std::vector<snapshot::Entry> local = {
-      {.path = "gone", .type = FileType::kDirectory, .mode = 0755},
-      {.path = "gone/f", .type = FileType::kRegular, .mode = 0644}};
+  std::vector<snapshot::Entry> local = {Local("gone", FileType::kDirectory, 0755),
+                                        Local("gone/f", FileType::kRegular, 0644)};
   p.local = snapshot::Manifest(local);
   p.remote = {File("gone2")};
   std::vector<Action> out;
@@ -44,13 +51,12 @@ TEST(PlanTest, RemovalsComeDeepestFirstBeforeCreation) {
 
 TEST(PlanTest, SameDigestMeansNoTransfer) {
   RootPlan p;
-  p.local = snapshot::Manifest({{.path = "f",
-                                 .type = FileType::kRegular,
-                                 .mode = 0644,
-                                 .size = 3,
-                                 .mtime_ns = 7,
-                                 .hashed = true,
-                                 .digest = 42}});
+  snapshot::Entry f = Local("f", FileType::kRegular, 0644);
+  f.size = 3;
+  f.mtime_ns = 7;
+  f.hashed = true;
+  f.digest = 42;
+  p.local = snapshot::Manifest({f});
   WireEntry r = File("f");
   r.size = 3;
   r.mtime_ns = 7;
