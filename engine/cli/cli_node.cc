@@ -20,26 +20,6 @@
 
 namespace hasync::engine {
 
-int Fail(const Status& st, bool json) {
-  if (json) {
-    nlohmann::json j = {
-        {"result", "error"}, {"error", CodeName(st.code())}, {"message", st.message()}};
-    std::cout << j.dump(2) << std::endl;
-  }
-  Log("hasync")->error("{}", st.ToString());
-  return ExitCode(st.code());
-}
-
-std::string IsoTime(int64_t ms) {
-  if (ms <= 0) return "";
-  time_t t = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 nlohmann::ordered_json HistoryJson(const HistoryRow& h) {
   nlohmann::ordered_json j = {{"id", h.id},
                               {"trigger", h.trigger},

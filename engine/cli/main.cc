@@ -1,13 +1,16 @@
-// The hasync binary (also installed as `failover`): parses the command line with CLI11, runs the
-// command, and turns its Status into the exit code of the closed table in common/status.h.
+// The hasync binary (also installed as `failover`, the same program told apart by argv[0]):
+// the common options, the table of command groups (one `<group>_cmd.cc` each, registering its
+// own subcommands and options), and the dispatch to the command parsed. A command's Status
+// becomes the exit code of the closed table in common/status.h; a bad command line exits 2.
+// The commands not yet in a group of their own are registered by RegisterLegacy, after the
+// groups (help order), into one Cli struct.
 #include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <iostream>
-#include <thread>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -17,239 +20,37 @@
 #include "common/log.h"
 #include "engine/cli/cli.h"
 #include "engine/config/settings.h"
-#include "engine/files/progress.h"
-#include "engine/node/node.h"
 #include "engine/node/trust.h"
 #include "engine/session/pull.h"
 #include "engine/session/serve.h"
-#include "engine/session/verify_session.h"
-#include "engine/state/node_state.h"
 #include "engine/wire/protocol.h"
-#include "snapshot/pg.h"
 
 namespace hasync::engine {
 namespace {
 
-int CmdSync(const Cli& c) {
-  auto s = LoadSettings(c.config);
-  if (!s.ok()) return Fail(s.status(), c.json);
-  std::string transport = c.transport;
-  bool over_ssh = transport.empty();
-  if (over_ssh) {
-    std::string host = c.host.empty() ? s->primary : c.host;
-    if (host.empty()) {
-      return Fail(Status(Code::kUsage,
-                         "no Primary to sync from: give --host, set [secondary] primary, or "
-                         "give --transport 'COMMAND'"),
-                  c.json);
-    }
-    auto t = SshTransportTo(*s, host);
-    if (!t.ok()) {
-      if (!c.dry_run) {
-        auto state = NodeState::Open(*s);
-        if (state.ok()) (void)(*state)->RecordSkipped(c.trigger, host, t.status(), "failed");
-      }
-      return Fail(t.status(), c.json);
-    }
-    transport = *t;
-  }
-  SyncOptions o{.transport_command = transport,
-                .dry_run = c.dry_run,
-                .rehash_all = c.checksum,
-                .full_db = c.full_db,
-                .progress = c.progress,
-                .force_generation = c.force,
-                .verify_level = c.verify_level,
-                .env = nullptr};
-  auto r = RunNodeSync(*s, o, c.trigger, over_ssh ? (c.host.empty() ? s->primary : c.host) : "");
-  if (!r.ok()) return Fail(over_ssh ? ClassifySshFailure(r.status()) : r.status(), c.json);
-  const SyncSummary& m = *r;
-  double mbps = m.duration_s > 0 ? m.bytes_changed / m.duration_s / 1e6 : 0;
-  if (c.json) {
-    nlohmann::json j = {
-        {"result", "ok"},
-        {"dry_run", c.dry_run},
-        {"files_scanned", m.files_scanned},
-        {"bytes_scanned", m.bytes_scanned},
-        {"files_changed", m.files_changed},
-        {"files_deleted", m.files_deleted},
-        {"dirs_created", m.dirs_created},
-        {"metadata_changed", m.meta_changed},
-        {"bytes_changed", m.bytes_changed},
-        {"bytes_wire", m.bytes_wire},
-        {"files_vanished", m.vanished},
-        {"recovered_interrupted_sync", m.recovered},
-        {"duration_s", m.duration_s},
-        {"throughput_mb_s", mbps},
-        {"generation", m.source_lineage.empty() ? 0 : m.source_lineage.back().number}};
-    if (!m.generation_warning.empty()) j["forced"] = m.generation_warning;
-    j["verified"] = m.verified.empty() ? "none" : m.verified;
-    if (c.dry_run) j["would_change"] = m.actions;
-    if (m.database) {
-      j["database"] = {{"full_copy", m.db.full},
-                       {"full_copy_reason", m.db.reason},
-                       {"transactions", m.db.transactions},
-                       {"changes", m.db.changes},
-                       {"position", snapshot::FormatLsn(m.db.end_lsn)},
-                       {"slot_retained_bytes", m.db.slot_retained_bytes}};
-    }
-    nlohmann::ordered_json phases = nlohmann::ordered_json::object();
-    for (const auto& [name, secs] : m.phases) phases[name] = secs;
-    j["phases_s"] = phases;
-    std::cout << j.dump(2) << std::endl;
-    return 0;
-  }
-  if (c.dry_run) {
-    for (const auto& a : m.actions) std::cout << a << "\n";
-    std::cout << m.actions.size() << " changes would be made (dry run: nothing changed)\n";
-    return 0;
-  }
-  if (m.database) {
-    if (m.db.full) {
-      std::printf("database: full copy (%s), %llu rows, at %s\n", m.db.reason.c_str(),
-                  static_cast<unsigned long long>(m.db.changes),
-                  snapshot::FormatLsn(m.db.end_lsn).c_str());
-    } else {
-      std::printf("database: %llu transactions, %llu changes applied, at %s\n",
-                  static_cast<unsigned long long>(m.db.transactions),
-                  static_cast<unsigned long long>(m.db.changes),
-                  snapshot::FormatLsn(m.db.end_lsn).c_str());
-    }
-  }
-  std::printf(
-      "sync complete: %llu files (%s) on the Primary; %llu created or updated, %llu deleted, "
-      "%llu directories created, %llu re-stamped; %s of file data, %s on the wire; %.2f s\n",
-      static_cast<unsigned long long>(m.files_scanned), HumanBytes(m.bytes_scanned).c_str(),
-      static_cast<unsigned long long>(m.files_changed),
-      static_cast<unsigned long long>(m.files_deleted),
-      static_cast<unsigned long long>(m.dirs_created),
-      static_cast<unsigned long long>(m.meta_changed), HumanBytes(m.bytes_changed).c_str(),
-      HumanBytes(m.bytes_wire).c_str(), m.duration_s);
-  return 0;
+struct Group {
+  const char* name;  // the group's file: <name>_cmd.cc
+  RegisterFn register_commands;
+};
+
+// In the order `hasync --help` lists the subcommands (CLI11 keeps the registration order).
+constexpr Group kGroups[] = {
+    {"sync", RegisterSync},      // sync (and `failover sync`)
+    {"verify", RegisterVerify},  // verify
+};
+
+Program ProgramOf(const std::string& argv0) {
+  bool failover = argv0.size() >= 8 && argv0.substr(argv0.size() - 8) == "failover";
+  return failover ? Program::kFailover : Program::kHasync;
 }
 
-nlohmann::ordered_json ReportJson(const VerifyReport& v) {
-  nlohmann::ordered_json j;
-  j["result"] = v.equal() ? "equal" : "differs";
-  j["primary"] = v.primary;
-  j["duration_s"] = v.duration_s;
-  j["roots"] = nlohmann::ordered_json::array();
-  for (const auto& root : v.roots) {
-    nlohmann::ordered_json diffs = nlohmann::ordered_json::array();
-    for (const auto& d : root.differences) {
-      nlohmann::ordered_json blocks = nlohmann::ordered_json::array();
-      for (const auto& [first, last] : d.blocks) blocks.push_back({first, last});
-      diffs.push_back({{"path", d.path}, {"what", d.what}, {"blocks", blocks}});
-    }
-    j["roots"].push_back({{"name", root.name},
-                          {"equal", root.equal},
-                          {"primary_entries", root.primary_entries},
-                          {"secondary_entries", root.secondary_entries},
-                          {"levels_descended", root.rounds},
-                          {"differences", diffs}});
-  }
-  if (v.database) {
-    j["tables"] = nlohmann::ordered_json::array();
-    for (const auto& t : v.tables) {
-      nlohmann::ordered_json ranges = nlohmann::ordered_json::array();
-      for (const auto& [from, to] : t.ranges) ranges.push_back({from, to});
-      j["tables"].push_back({{"table", t.table},
-                             {"primary_rows", t.primary_rows},
-                             {"secondary_rows", t.secondary_rows},
-                             {"rows_replicated", t.rows_replicated},
-                             {"equal", t.equal},
-                             {"what", t.what},
-                             {"key", t.key},
-                             {"key_ranges", ranges}});
-    }
-  }
-  return j;
-}
-
-void PrintReport(const VerifyReport& v) {
-  for (const auto& root : v.roots) {
-    std::printf("files %s: %s (%llu entries on the Primary, %llu here)\n", root.name.c_str(),
-                root.equal ? "equal" : "DIFFER",
-                static_cast<unsigned long long>(root.primary_entries),
-                static_cast<unsigned long long>(root.secondary_entries));
-    for (const auto& d : root.differences) {
-      std::string blocks;
-      for (const auto& [first, last] : d.blocks) {
-        blocks += (blocks.empty() ? " blocks " : ", ") + std::to_string(first) +
-                  (last != first ? "-" + std::to_string(last) : "");
-      }
-      std::printf("  %s: %s%s\n", d.path.c_str(), d.what.c_str(), blocks.c_str());
-    }
-  }
-  if (v.database) {
-    // The guide's check (Step 7, task 3): row counts on both sides, the device count among them.
-    std::printf("%-40s %14s %14s  %s\n", "table", "Primary rows", "Secondary rows", "");
-    for (const auto& t : v.tables) {
-      std::string what = t.equal ? (t.rows_replicated ? "equal" : "rows not replicated") : t.what;
-      for (const auto& [from, to] : t.ranges) {
-        what += "; " + t.key + " in [" + (from.empty() ? "start" : from) + ", " +
-                (to.empty() ? "end" : to) + ")";
-      }
-      std::printf("%-40s %14lld %14lld  %s\n", t.table.c_str(),
-                  static_cast<long long>(t.primary_rows), static_cast<long long>(t.secondary_rows),
-                  what.c_str());
-    }
-  }
-  std::printf("%s: the Secondary %s the Primary (%s), %.2f s\n",
-              v.equal() ? "verified" : "DIFFERENCES", v.equal() ? "equals" : "differs from",
-              v.primary.c_str(), v.duration_s);
-}
-
-int CmdVerify(const Cli& c) {
-  auto s = LoadSettings(c.config);
-  if (!s.ok()) return Fail(s.status(), c.json);
-  std::string transport = c.transport;
-  std::string host = c.host.empty() ? s->primary : c.host;
-  if (transport.empty()) {
-    if (host.empty()) {
-      return Fail(Status(Code::kUsage,
-                         "no Primary to verify against: give a host, set [secondary] primary, or "
-                         "give --transport 'COMMAND'"),
-                  c.json);
-    }
-    auto t = SshTransportTo(*s, host);
-    if (!t.ok()) return Fail(t.status(), c.json);
-    transport = *t;
-  }
-  auto classify = [&](const Status& st) {
-    return c.transport.empty() ? ClassifySshFailure(st) : st;
-  };
-  VerifyOptions vo{.transport_command = transport, .rehash_all = c.checksum};
-  auto r = RunVerify(*s, vo);
-  if (!r.ok()) return Fail(classify(r.status()), c.json);
-  nlohmann::ordered_json out = ReportJson(*r);
-  if (!c.json) PrintReport(*r);
-  if (c.repair && !r->equal()) {
-    auto plan = PrepareRepair(*s, *r);
-    if (!plan.ok()) return Fail(plan.status(), c.json);
-    if (!c.json) {
-      std::printf("repairing:\n");
-      for (const auto& n : plan->notes) std::printf("  %s\n", n.c_str());
-    }
-    SyncOptions so{.transport_command = transport,
-                   .full_db = plan->full_db,
-                   .verify_level = "full",
-                   .db_repair = plan->ranges};
-    auto synced = RunNodeSync(*s, so, "repair", c.transport.empty() ? host : "");
-    if (!synced.ok()) return Fail(classify(synced.status()), c.json);
-    r = RunVerify(*s, vo);
-    if (!r.ok()) return Fail(classify(r.status()), c.json);
-    nlohmann::ordered_json after = ReportJson(*r);
-    after["repaired"] = {{"before", out},
-                         {"notes", plan->notes},
-                         {"full_db", plan->full_db},
-                         {"key_ranges", plan->ranges.size()},
-                         {"paths", plan->files}};
-    out = after;
-    if (!c.json) PrintReport(*r);
-  }
-  if (c.json) std::cout << out.dump(2) << std::endl;
-  return r->equal() ? 0 : ExitCode(Code::kDiffers);
+void AddCommonOptions(CLI::App& app, CommonOptions& common) {
+  app.require_subcommand(1);
+  app.fallthrough();  // --config and --log-level may follow the subcommand too
+  app.add_option("--config", common.config,
+                 "settings file (default: $HASYNC_CONFIG, else /etc/hasync/hasync.toml)");
+  app.add_option("--log-level", common.log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 }
 
 int CmdServe(const Cli& c) {
@@ -399,62 +200,14 @@ int CmdVersion(const Cli& c) {
   return 0;
 }
 
-}  // namespace
-
-int Main(int argc, char** argv) {
-  // A peer that goes away must be an error we report, not a signal that kills us mid-commit.
-  ::signal(SIGPIPE, SIG_IGN);
-  std::string self = argc > 0 ? argv[0] : "hasync";
-  bool invoked_as_failover = self.size() >= 8 && self.substr(self.size() - 8) == "failover";
-  Cli c;
-  c.config = DefaultConfigPath();
-  CLI::App app{
-      "hasync: keeps a Secondary an exact, verified, crash-consistent copy of its Primary"};
-  app.require_subcommand(1);
-  app.fallthrough();  // --config and --log-level may follow the subcommand too
-  app.add_option("--config", c.config,
-                 "settings file (default: $HASYNC_CONFIG, else /etc/hasync/hasync.toml)");
-  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-
-  auto* sync = app.add_subcommand(
-      "sync", "pull the database and file roots from the Primary now (run on the Secondary)");
-  sync->add_option("host,--host", c.host,
-                   "the trusted Primary to pull from over ssh (default: [secondary] primary)");
-  sync->add_option("--transport", c.transport,
-                   "instead of ssh: a command whose stdin/stdout reach the Primary's `hasync "
-                   "serve --stdio` (tests, custom tunnels)");
-  sync->add_flag("--progress", c.progress, "show files, bytes, rate and ETA on stderr");
-  sync->add_flag("--json", c.json, "print the summary as JSON on stdout");
-  sync->add_flag("--dry-run", c.dry_run, "list what would change; change nothing");
-  sync->add_flag("--checksum", c.checksum,
-                 "re-hash every file on both sides instead of trusting the quick check");
-  sync->add_flag("--full-db", c.full_db,
-                 "copy the Primary's database whole instead of its changes (after a schema "
-                 "change, or to repair)");
-  sync->add_option(
-          "--verify", c.verify_level,
-          "verification after this sync: none, counts, sample or full (default: [sync] verify)")
-      ->check(CLI::IsMember({"none", "counts", "sample", "full"}));
-  sync->add_flag("--force", c.force,
-                 "sync even from a source of an older or diverged generation (split brain): "
-                 "what only this node has is discarded, and the sync says what");
-
-  auto* verify = app.add_subcommand(
-      "verify",
-      "prove this Secondary equals its Primary: files by Merkle tree and block hashes, every "
-      "table by row count and an order-independent hash; exit 0 only when all match (22 when "
-      "something differs)");
-  verify->add_option("host,--host", c.host,
-                     "the trusted Primary to compare with over ssh (default: [secondary] primary)");
-  verify->add_option("--transport", c.transport,
-                     "instead of ssh: a command reaching its serve side");
-  verify->add_flag("--checksum", c.checksum,
-                   "re-read every file on both sides instead of trusting the manifest caches");
-  verify->add_flag("--json", c.json, "print the report as JSON");
-  verify->add_flag("--repair", c.repair,
-                   "re-sync only what differs (those blocks, those key ranges) in one verified "
-                   "sync, then verify again");
+// The commands still parsed into one Cli; their runners copy the common options in.
+std::vector<Command> RegisterLegacy(CLI::App& app, const CommonOptions& common, Cli& c) {
+  auto run = [&c, &common](int (*cmd)(const Cli&)) {
+    return [&c, &common, cmd] {
+      c.config = common.config;
+      return cmd(c);
+    };
+  };
   auto* status = app.add_subcommand(
       "status", "mode, node status, HA, generation, last sync, next scheduled sync");
   status->add_flag("--json", c.json, "print as JSON");
@@ -545,7 +298,43 @@ int Main(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "print the version, protocol and I/O backend");
   version->add_flag("--json", c.json, "print as JSON");
+  return {{status, run(CmdStatus)},
+          {history, run(CmdHistory)},
+          {events, run(CmdEvents)},
+          {notify_test, run(CmdNotifyTest)},
+          {mode, run(CmdMode)},
+          {clients, run(CmdClients)},
+          {ha, run(CmdHa)},
+          {daemon, run(CmdDaemon)},
+          {config_show, run(CmdConfigShow)},
+          {config_set, run(CmdConfigSet)},
+          {serve, run(CmdServe)},
+          {version, run(CmdVersion)},
+          {trust_key, run(CmdTrustKey)},
+          {trust_add, run(CmdTrustAdd)},
+          {trust_list, run(CmdTrustList)},
+          {trust_remove, run(CmdTrustRemove)},
+          {trust_test, run(CmdTrustTest)}};
+}
 
+}  // namespace
+
+int Main(int argc, char** argv) {
+  // A peer that goes away must be an error we report, not a signal that kills us mid-commit.
+  ::signal(SIGPIPE, SIG_IGN);
+  CommonOptions common{.config = DefaultConfigPath(),
+                       .program = ProgramOf(argc > 0 ? argv[0] : "hasync")};
+  CLI::App app{
+      "hasync: keeps a Secondary an exact, verified, crash-consistent copy of its Primary"};
+  AddCommonOptions(app, common);
+  std::vector<Command> commands;
+  for (const Group& group : kGroups) {
+    for (Command& command : group.register_commands(app, common)) {
+      commands.push_back(std::move(command));
+    }
+  }
+  Cli c;
+  for (Command& command : RegisterLegacy(app, common, c)) commands.push_back(std::move(command));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -556,30 +345,11 @@ int Main(int argc, char** argv) {
     app.exit(e);
     return ExitCode(Code::kUsage);
   }
-  Status st = InitLogging(c.log_level);
-  if (!st.ok()) return Fail(st, false);
-  if (sync->parsed()) {
-    if (invoked_as_failover) c.trigger = "failover";
-    return CmdSync(c);
+  Status st = InitLogging(common.log_level);
+  if (!st.ok()) return Fail(st);
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
   }
-  if (verify->parsed()) return CmdVerify(c);
-  if (status->parsed()) return CmdStatus(c);
-  if (history->parsed()) return CmdHistory(c);
-  if (events->parsed()) return CmdEvents(c);
-  if (notify_test->parsed()) return CmdNotifyTest(c);
-  if (mode->parsed()) return CmdMode(c);
-  if (clients->parsed()) return CmdClients(c);
-  if (ha->parsed()) return CmdHa(c);
-  if (daemon->parsed()) return CmdDaemon(c);
-  if (config_show->parsed()) return CmdConfigShow(c);
-  if (config_set->parsed()) return CmdConfigSet(c);
-  if (serve->parsed()) return CmdServe(c);
-  if (version->parsed()) return CmdVersion(c);
-  if (trust_key->parsed()) return CmdTrustKey(c);
-  if (trust_add->parsed()) return CmdTrustAdd(c);
-  if (trust_list->parsed()) return CmdTrustList(c);
-  if (trust_remove->parsed()) return CmdTrustRemove(c);
-  if (trust_test->parsed()) return CmdTrustTest(c);
   return ExitCode(Code::kUsage);
 }
 
