@@ -47,6 +47,8 @@ using RegisterFn = std::vector<Command> (*)(CLI::App& root, const CommonOptions&
 // The groups, in help order (main.cc's table); more follow as the commands move.
 std::vector<Command> RegisterSync(CLI::App& root, const CommonOptions& common);
 std::vector<Command> RegisterVerify(CLI::App& root, const CommonOptions& common);
+std::vector<Command> RegisterNode(CLI::App& root, const CommonOptions& common);
+std::vector<Command> RegisterFailover(CLI::App& root, const CommonOptions& common);
 
 // Logs the error once and, for JSON output, prints it as JSON on stdout; returns its exit code.
 int Fail(const Status& st, Output out = {});
@@ -54,17 +56,12 @@ int Fail(const Status& st, Output out = {});
 std::string IsoTime(int64_t ms);
 
 // Until every command has a group of its own: the commands still parsed into one struct,
-// in main.cc (serve, trust, version) and cli_node.cc (the HA node's).
+// in main.cc (serve, trust, version) and cli_node.cc (config).
 struct Cli {
   std::string config;
   bool json = false;
-  // status, history, mode, client-connection, ha
-  int limit = 20;
-  std::string word;  // primary | secondary, enable | disable
-  bool wait = false;
   std::string config_key;  // config set
   std::string value;
-  std::string transport;  // daemon
   // serve
   bool stdio = false;
   // trust
@@ -77,15 +74,7 @@ struct Cli {
 
 inline int Fail(const Status& st, bool json) { return Fail(st, Output{.json = json}); }
 
-int CmdStatus(const Cli& c);
-int CmdHistory(const Cli& c);
-int CmdEvents(const Cli& c);
-int CmdMode(const Cli& c);
-int CmdClients(const Cli& c);
-int CmdHa(const Cli& c);
 int CmdConfigShow(const Cli& c);
 int CmdConfigSet(const Cli& c);
-int CmdDaemon(const Cli& c);
-int CmdNotifyTest(const Cli& c);
 
 }  // namespace hasync::engine

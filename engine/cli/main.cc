@@ -35,8 +35,10 @@ struct Group {
 
 // In the order `hasync --help` lists the subcommands (CLI11 keeps the registration order).
 constexpr Group kGroups[] = {
-    {"sync", RegisterSync},      // sync (and `failover sync`)
-    {"verify", RegisterVerify},  // verify
+    {"sync", RegisterSync},          // sync (and `failover sync`)
+    {"verify", RegisterVerify},      // verify
+    {"node", RegisterNode},          // status, events, notify test, history
+    {"failover", RegisterFailover},  // mode, client-connection, ha, daemon
 };
 
 Program ProgramOf(const std::string& argv0) {
@@ -208,55 +210,6 @@ std::vector<Command> RegisterLegacy(CLI::App& app, const CommonOptions& common, 
       return cmd(c);
     };
   };
-  auto* status = app.add_subcommand(
-      "status", "mode, node status, HA, generation, last sync, next scheduled sync");
-  status->add_flag("--json", c.json, "print as JSON");
-  auto* events = app.add_subcommand(
-      "events", "the event log (syncs, heartbeat, promotion, split brain) and its delivery");
-  events->add_option("-n", c.limit, "how many rows (default 20)")->check(CLI::Range(1, 100000));
-  events->add_flag("--json", c.json, "print as JSON");
-  auto* notify = app.add_subcommand("notify", "notifications ([notify])");
-  notify->require_subcommand(1);
-  auto* notify_test = notify->add_subcommand(
-      "test", "send a test email to [notify] email now (the guide's Test Email Notification)");
-  notify_test->add_flag("--json", c.json, "print the result as JSON");
-  auto* history = app.add_subcommand("history", "the Sync History, newest first");
-  history->add_option("-n", c.limit, "how many rows (default 20)")->check(CLI::Range(1, 100000));
-  history->add_flag("--json", c.json, "print as JSON");
-  auto* mode = app.add_subcommand(
-      "mode",
-      "`failover mode primary`: become the Primary now (as a fail-over: Active, a new "
-      "generation, the promote hook); `failover mode secondary`: become a Secondary "
-      "(Standby) without restarting the scheduler");
-  mode->add_option("mode", c.word, "primary or secondary")
-      ->required()
-      ->check(CLI::IsMember({"primary", "secondary"}));
-  mode->add_flag("--json", c.json, "print the new state as JSON");
-  auto* clients = app.add_subcommand(
-      "client-connection",
-      "`failover client-connection disable|enable`: stop or resume new "
-      "client connections (persisted; /status/status.html fails while disabled, so the load "
-      "balancer drains this node)");
-  clients->add_option("action", c.word, "disable or enable")
-      ->required()
-      ->check(CLI::IsMember({"disable", "enable"}));
-  auto* ha = app.add_subcommand("ha",
-                                "`hasync ha enable|disable [--wait]`: start or stop "
-                                "scheduled syncs and the heartbeat's fail-over (a running sync "
-                                "finishes first)");
-  ha->add_option("action", c.word, "enable or disable")
-      ->required()
-      ->check(CLI::IsMember({"disable", "enable"}));
-  ha->add_flag("--wait", c.wait, "disable: wait for a running sync and report the last result");
-  auto* daemon = app.add_subcommand(
-      "daemon",
-      "run the node: scheduled syncs and the heartbeat (fail-over) on a Secondary in Standby "
-      "with HA enabled, the split-brain watch on a Primary, the status pages ([status]) and "
-      "notifications ([notify])");
-  daemon->add_option("--transport", c.transport,
-                     "instead of ssh to the peer ([secondary] primary, or [ha] peer): a command "
-                     "reaching its serve side");
-
   auto* config = app.add_subcommand("config", "show or change the settings");
   config->require_subcommand(1);
   auto* config_show = config->add_subcommand("show", "the effective settings (secrets masked)");
@@ -298,15 +251,7 @@ std::vector<Command> RegisterLegacy(CLI::App& app, const CommonOptions& common, 
 
   auto* version = app.add_subcommand("version", "print the version, protocol and I/O backend");
   version->add_flag("--json", c.json, "print as JSON");
-  return {{status, run(CmdStatus)},
-          {history, run(CmdHistory)},
-          {events, run(CmdEvents)},
-          {notify_test, run(CmdNotifyTest)},
-          {mode, run(CmdMode)},
-          {clients, run(CmdClients)},
-          {ha, run(CmdHa)},
-          {daemon, run(CmdDaemon)},
-          {config_show, run(CmdConfigShow)},
+  return {{config_show, run(CmdConfigShow)},
           {config_set, run(CmdConfigSet)},
           {serve, run(CmdServe)},
           {version, run(CmdVersion)},
