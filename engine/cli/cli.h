@@ -44,37 +44,19 @@ struct Command {
 // read `common`, which must outlive them and holds the parsed values when they run.
 using RegisterFn = std::vector<Command> (*)(CLI::App& root, const CommonOptions& common);
 
-// The groups, in help order (main.cc's table); more follow as the commands move.
+// The groups, in help order (main.cc's table).
 std::vector<Command> RegisterSync(CLI::App& root, const CommonOptions& common);
 std::vector<Command> RegisterVerify(CLI::App& root, const CommonOptions& common);
 std::vector<Command> RegisterNode(CLI::App& root, const CommonOptions& common);
 std::vector<Command> RegisterFailover(CLI::App& root, const CommonOptions& common);
+std::vector<Command> RegisterConfig(CLI::App& root, const CommonOptions& common);
+std::vector<Command> RegisterServe(CLI::App& root, const CommonOptions& common);
+std::vector<Command> RegisterTrust(CLI::App& root, const CommonOptions& common);
+std::vector<Command> RegisterVersion(CLI::App& root, const CommonOptions& common);
 
 // Logs the error once and, for JSON output, prints it as JSON on stdout; returns its exit code.
 int Fail(const Status& st, Output out = {});
 // "2026-11-28T14:00:00Z" (empty for 0).
 std::string IsoTime(int64_t ms);
-
-// Until every command has a group of its own: the commands still parsed into one struct,
-// in main.cc (serve, trust, version) and cli_node.cc (config).
-struct Cli {
-  std::string config;
-  bool json = false;
-  std::string config_key;  // config set
-  std::string value;
-  // serve
-  bool stdio = false;
-  // trust
-  std::string host;
-  std::string key;
-  std::string host_key;
-  int port = 0;  // 0: [ssh] port
-  bool accept_host_key = false;
-};
-
-inline int Fail(const Status& st, bool json) { return Fail(st, Output{.json = json}); }
-
-int CmdConfigShow(const Cli& c);
-int CmdConfigSet(const Cli& c);
 
 }  // namespace hasync::engine
