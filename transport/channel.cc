@@ -64,7 +64,13 @@ Status FdChannel::WriteAll(std::span<const std::byte> data) {
   while (done < data.size()) {
     ssize_t n = env_->WriteStream(write_fd_, data.subspan(done));
     if (n < 0) {
-      if (n == -EPIPE) return Status(Code::kPeer, EndOfStreamCause() + " while we were sending");
+      // A peer that ended before it said anything did so whether our first write or our first
+      // read notices: one message for both (which one notices is a race with its exit).
+      if (n == -EPIPE) {
+        return Status(Code::kPeer,
+                      EndOfStreamCause() +
+                          (bytes_read_ > 0 ? " while we were sending" : " before saying anything"));
+      }
       return Status(Code::kPeer, std::string("writing to the peer: ") + std::strerror(-n));
     }
     done += static_cast<size_t>(n);
