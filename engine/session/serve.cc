@@ -1,5 +1,7 @@
-// The serve side: one reader of requests (this thread) and a pool of workers that read, hash,
-// compress and send file data, so a slow channel and a slow disk overlap and both cores work.
+// The serve session, as named steps (Server::Session): hello, then a connection test, a verify,
+// or a sync: the database, the list (engine/files/listing.h), the requests, the transfer by a
+// pool of workers that read, hash, compress and send (engine/files/transfer.h), so a slow
+// channel and a slow disk overlap and every core works; then the Secondary's committed.
 #include "engine/session/serve.h"
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "engine/files/delta.h"
 #include "engine/files/listing.h"
 #include "engine/files/manifests.h"
+#include "engine/files/transfer.h"
 #include "engine/session/hello.h"
 #include "engine/session/verify_session.h"
 #include "engine/state/node_state.h"
@@ -28,10 +31,7 @@
 namespace hasync::engine {
 namespace {
 
-using snapshot::kBlockSize;
-constexpr uint64_t kRunBlocks = (1 << 20) / kBlockSize;     // blocks per data message: 1 MiB
-constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;  // a worker's share of a large file
-constexpr size_t kListBatch = 16384;                        // list entries per frame
+constexpr size_t kListBatch = 16384;  // list entries per frame
 
 struct Root {
   const FileRootSettings* cfg = nullptr;
@@ -40,23 +40,15 @@ struct Root {
   bool dirty = false;  // hashes learnt while serving: save the manifest
 };
 
+// A file being sent (engine/files/transfer.h) and the root it belongs to.
 struct Request {
-  FileRequest req;
+  ServedFile file;
   Root* root = nullptr;
-  snapshot::Entry* entry = nullptr;
-  std::string path;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  bool cached = false;  // entry's hashes describe the file as scanned
-  std::vector<uint64_t> hashes;
-  std::atomic<uint64_t> pieces_left{0};
-  std::atomic<bool> read_all{true};
 };
 
 struct Piece {
+  FilePiece piece;
   Request* r;
-  uint64_t first;
-  uint64_t count;
 };
 
 class Server {
@@ -238,32 +230,28 @@ class Server {
     if (!ids_.insert(fr.id).second) return Status(Code::kProtocol, "request id used twice");
     auto r = std::make_unique<Request>();
     r->root = &root;
-    r->entry = const_cast<snapshot::Entry*>(e);
-    r->path = JoinPath(root.cfg->root, fr.path);
-    r->req = std::move(fr);
-    auto info = env_.Stat(r->path);
+    ServedFile& f = r->file;
+    f.entry = const_cast<snapshot::Entry*>(e);
+    f.path = JoinPath(root.cfg->root, fr.path);
+    f.req = std::move(fr);
+    auto info = env_.Stat(f.path);
     if (!info.ok() || info->type != FileType::kRegular) {
-      FileDone done{.id = r->req.id, .vanished = true};
+      FileDone done{.id = f.req.id, .vanished = true};
       std::lock_guard<std::mutex> lock(write_mu_);
       return link_.Send(MsgType::kFileDone, done);
     }
-    r->size = info->size;
-    r->mtime_ns = info->mtime_ns;
-    r->cached = e->hashed && e->size == info->size && e->mtime_ns == info->mtime_ns &&
-                e->ctime_ns == info->ctime_ns;
-    r->hashes = r->cached ? e->blocks : std::vector<uint64_t>(snapshot::BlockCount(r->size), 0);
-    uint64_t nb = snapshot::BlockCount(r->size);
-    std::vector<Piece> pieces;
-    for (uint64_t first = 0; first < nb; first += kPieceBlocks) {
-      pieces.push_back(Piece{r.get(), first, std::min(kPieceBlocks, nb - first)});
-    }
-    r->pieces_left = pieces.size();
+    f.size = info->size;
+    f.mtime_ns = info->mtime_ns;
+    f.cached = e->hashed && e->size == info->size && e->mtime_ns == info->mtime_ns &&
+               e->ctime_ns == info->ctime_ns;
+    f.hashes = f.cached ? e->blocks : std::vector<uint64_t>(snapshot::BlockCount(f.size), 0);
+    std::vector<FilePiece> pieces = SplitIntoPieces(f);
     Request* raw = r.get();
     requests_.push_back(std::move(r));
     if (pieces.empty()) return FinishRequest(*raw);
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
-      for (auto& p : pieces) queue_.push_back(p);
+      for (const FilePiece& p : pieces) queue_.push_back(Piece{p, raw});
     }
     queue_cv_.notify_all();
     return Status::Ok();
@@ -272,8 +260,16 @@ class Server {
   void Worker() {
     transport::FrameEncoder enc(s_.compression);
     enc.SetPace(&ch_.pace());
-    // Allocated on first use and left uninitialised: a no-change sync never touches it.
-    std::unique_ptr<std::byte[]> buf;
+    PieceBuffer buf;
+    // Encodes a data message with this worker's encoder, then writes it under the lock.
+    SendPieceMessage send = [&](MsgType type, const Encoder& e) -> Status {
+      std::vector<std::byte> frame;
+      enc.Encode(U8(type), e.view(), frame);
+      std::lock_guard<std::mutex> lock(write_mu_);
+      HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
+      KillPoint("serve.data");
+      return Status::Ok();
+    };
     for (;;) {
       std::optional<Piece> p;
       {
@@ -284,10 +280,12 @@ class Server {
         queue_.pop_front();
       }
       if (failed_.load()) continue;
-      Status st = p->r->req.kind == RequestKind::kDelta
-                      ? ServeDeltaPiece(*p, enc, buf)
-                      : ServePiece(*p, enc, buf, p->r->req.kind == RequestKind::kWhole);
-      if (st.ok() && p->r->pieces_left.fetch_sub(1) == 1) st = FinishRequest(*p->r);
+      RequestKind kind = p->r->file.req.kind;
+      Status st =
+          kind == RequestKind::kDelta
+              ? SendDelta(env_, p->piece, buf, send, bytes_read_)
+              : SendBlocks(env_, p->piece, kind == RequestKind::kWhole, buf, send, bytes_read_);
+      if (st.ok() && p->r->file.pieces_left.fetch_sub(1) == 1) st = FinishRequest(*p->r);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(error_mu_);
         if (worker_error_.ok()) worker_error_ = st;
@@ -296,120 +294,15 @@ class Server {
     }
   }
 
-  // A range of a kDelta request: its librsync delta, or its blocks when the delta would pass
-  // the work cap (a quarter of the range, at most kMaxDelta): then blocks are cheaper.
-  Status ServeDeltaPiece(const Piece& p, transport::FrameEncoder& enc,
-                         std::unique_ptr<std::byte[]>& buf) {
-    Request& r = *p.r;
-    uint64_t offset = p.first * kBlockSize;
-    uint64_t len = std::min(r.size, (p.first + p.count) * kBlockSize) - offset;
-    const auto& s = r.req.signature;
-    HASYNC_ASSIGN_OR_RETURN(auto sig, LoadSignature(std::span<const std::byte>(
-                                          reinterpret_cast<const std::byte*>(s.data()), s.size())));
-    HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
-    size_t cap = static_cast<size_t>(std::min<uint64_t>(kMaxDelta, len / 4));
-    auto delta = ComputeDelta(sig, *file, offset, len, cap, r.hashes.data() + p.first);
-    if (!delta.ok()) return delta.status().Context(r.path);
-    bytes_read_ += len;
-    if (!delta->has_value()) {
-      log_->debug("{}: delta of [{}, +{}) passed the cap; sending its blocks", r.path, offset, len);
-      return ServePiece(p, enc, buf, true);
-    }
-    const std::string& d = **delta;
-    FileDelta m{.id = r.req.id,
-                .offset = offset,
-                .length = len,
-                .delta = std::span<const std::byte>(reinterpret_cast<const std::byte*>(d.data()),
-                                                    d.size())};
-    return SendData(enc, MsgType::kFileDelta, m);
-  }
-
-  // Encodes a worker's data message with its own encoder, then writes it under the lock.
-  template <typename Msg>
-  Status SendData(transport::FrameEncoder& enc, MsgType type, const Msg& m) {
-    Encoder e;
-    Encode(m, e);
-    std::vector<std::byte> frame;
-    enc.Encode(static_cast<uint8_t>(type), e.view(), frame);
-    std::lock_guard<std::mutex> lock(write_mu_);
-    HASYNC_RETURN_IF_ERROR(ch_.WriteAll(frame));
-    KillPoint("serve.data");
-    return Status::Ok();
-  }
-
-  Status ServePiece(const Piece& p, transport::FrameEncoder& enc, std::unique_ptr<std::byte[]>& buf,
-                    bool whole) {
-    Request& r = *p.r;
-    const auto& have = r.req.have_blocks;
-    HASYNC_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(r.path));
-    for (uint64_t b = p.first; b < p.first + p.count; b += kRunBlocks) {
-      uint64_t n = std::min(kRunBlocks, p.first + p.count - b);
-      // With valid cached hashes only blocks that differ from the Secondary's are read at all.
-      ReadOp ops[kRunBlocks];
-      uint64_t idx[kRunBlocks];
-      size_t nops = 0;
-      for (uint64_t i = b; i < b + n; ++i) {
-        bool need = whole || !r.cached || i >= have.size() || r.hashes[i] != have[i];
-        if (!need) continue;
-        uint64_t off = i * kBlockSize;
-        uint64_t len = std::min(kBlockSize, r.size - off);
-        if (!buf) buf.reset(new std::byte[kRunBlocks * kBlockSize]);
-        ops[nops] = ReadOp{off, std::span<std::byte>(buf.get() + (i - b) * kBlockSize, len), 0};
-        idx[nops++] = i;
-      }
-      if (nops == 0) continue;
-      if (nops < n) r.read_all = false;
-      HASYNC_RETURN_IF_ERROR(file->ReadMany(std::span<ReadOp>(ops, nops)));
-      bytes_read_ += nops * kBlockSize;
-      // Hash what was read; send each run of consecutive blocks that the Secondary lacks.
-      size_t k = 0;
-      while (k < nops) {
-        if (ops[k].done != ops[k].buf.size()) {
-          return Status(Code::kAborted, r.path + " shrank while it was being sent; sync again");
-        }
-        r.hashes[idx[k]] = Hash64(ops[k].buf);
-        bool send = whole || idx[k] >= have.size() || r.hashes[idx[k]] != have[idx[k]];
-        if (!send) {
-          ++k;
-          continue;
-        }
-        FileData d{.id = r.req.id, .first_block = idx[k], .hashes = {}, .data = {}};
-        size_t start = k;
-        while (k < nops && (k == start || idx[k] == idx[k - 1] + 1)) {
-          if (k != start) {
-            if (ops[k].done != ops[k].buf.size()) break;
-            r.hashes[idx[k]] = Hash64(ops[k].buf);
-            if (!whole && idx[k] < have.size() && r.hashes[idx[k]] == have[idx[k]]) break;
-          }
-          d.hashes.push_back(r.hashes[idx[k]]);
-          ++k;
-        }
-        const std::byte* begin = ops[start].buf.data();
-        const std::byte* end = ops[k - 1].buf.data() + ops[k - 1].buf.size();
-        d.data = std::span<const std::byte>(begin, end);
-        HASYNC_RETURN_IF_ERROR(SendData(enc, MsgType::kFileData, d));
-      }
-    }
-    return Status::Ok();
-  }
-
   Status FinishRequest(Request& r) {
-    FileDone d{.id = r.req.id,
-               .vanished = false,
-               .size = r.size,
-               .digest = FileDigest(r.hashes, r.size),
-               .mtime_ns = r.mtime_ns};
-    if (r.read_all && !r.cached && r.size == r.entry->size) {
-      // Learnt while serving: keep for the next scan's quick check.
-      r.entry->blocks = r.hashes;
-      r.entry->digest = d.digest;
-      r.entry->hashed = true;
+    FinishedFile f = FinishServedFile(r.file);
+    if (f.learnt) {
       std::lock_guard<std::mutex> lock(error_mu_);
       r.root->dirty = true;
     }
     ++files_sent_;
     std::lock_guard<std::mutex> lock(write_mu_);
-    return link_.Send(MsgType::kFileDone, d);
+    return link_.Send(MsgType::kFileDone, f.done);
   }
 
   void SaveManifests() {

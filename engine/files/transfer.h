@@ -1,0 +1,73 @@
+// The Primary's transfer of one requested file: the file is split into pieces (a worker's share
+// of a large file), and each piece is read and sent as runs of the blocks the Secondary lacks,
+// or as a librsync delta of its range. With valid cached hashes only the blocks that differ
+// from the Secondary's are read at all. The serve session's workers call these; the sending
+// itself (encoding with the worker's encoder, writing under the session's lock) is theirs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/binary.h"
+#include "common/env.h"
+#include "common/status.h"
+#include "engine/wire/protocol.h"
+#include "snapshot/manifest.h"
+
+namespace hasync::engine {
+
+constexpr uint64_t kRunBlocks = (1 << 20) / snapshot::kBlockSize;     // per data message: 1 MiB
+constexpr uint64_t kPieceBlocks = (64 << 20) / snapshot::kBlockSize;  // a worker's share
+
+// One file being sent. Fields are set before its pieces are queued; afterwards each piece's
+// worker writes only hashes[its blocks], and the counters are atomic.
+struct ServedFile {
+  FileRequest req;
+  snapshot::Entry* entry = nullptr;  // the Primary's scan of it
+  std::string path;                  // absolute
+  uint64_t size = 0;                 // as stat'ed when the request came
+  int64_t mtime_ns = 0;
+  bool cached = false;  // entry's hashes describe the file as it is now
+  std::vector<uint64_t> hashes;
+  std::atomic<uint64_t> pieces_left{0};
+  std::atomic<bool> read_all{true};  // every block was read (so the hashes may be cached)
+};
+
+struct FilePiece {
+  ServedFile* file;
+  uint64_t first;  // block
+  uint64_t count;
+};
+
+// The pieces of f, in order; none for an empty file. Sets f.pieces_left.
+std::vector<FilePiece> SplitIntoPieces(ServedFile& f);
+
+// Sends one message of a piece: a data run or a delta (already a FileData or FileDelta).
+using SendPieceMessage = std::function<Status(MsgType type, const Encoder& payload)>;
+
+// A worker's reusable read buffer (kRunBlocks blocks), allocated on first use.
+using PieceBuffer = std::unique_ptr<std::byte[]>;
+
+// Reads the piece's blocks the Secondary lacks (all of them when `whole`), hashes them into
+// f.hashes and sends each run of consecutive blocks to send. bytes_read counts what was read.
+Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
+                  const SendPieceMessage& send, std::atomic<uint64_t>& bytes_read);
+
+// A piece of a kDelta request: its librsync delta against the Secondary's signature, or its
+// blocks when the delta would pass the work cap (a quarter of the range, at most kMaxDelta).
+Status SendDelta(Env& env, const FilePiece& p, PieceBuffer& buf, const SendPieceMessage& send,
+                 std::atomic<uint64_t>& bytes_read);
+
+// After the last piece: the file's done message. When every block was read and the scan had
+// no hashes, they are learnt into f.entry (returns true: the manifest should be saved).
+struct FinishedFile {
+  FileDone done;
+  bool learnt = false;
+};
+FinishedFile FinishServedFile(ServedFile& f);
+
+}  // namespace hasync::engine
