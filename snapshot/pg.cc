@@ -1,3 +1,6 @@
+// libpq behind PgConn and PgResult: every connection gets hasync's application name, a connect
+// timeout and its notices routed to the log, a plain one an empty search_path (so catalog output
+// is the same whatever the role's settings); errors carry the server's message, detail and hint.
 #include "snapshot/pg.h"
 
 #include <libpq-fe.h>
