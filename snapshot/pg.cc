@@ -61,7 +61,8 @@ void PgConn::Free(pg_conn* c) {
   if (c != nullptr) PQfinish(c);
 }
 
-Result<PgConn> PgConn::Connect(const std::string& conninfo, bool replication) {
+Result<PgConn> PgConn::Connect(const std::string& conninfo, const ConnectOptions& options) {
+  const bool replication = options.replication;
   std::vector<const char*> keys = {"dbname", "fallback_application_name", "connect_timeout"};
   std::vector<const char*> values = {conninfo.c_str(), "hasync", "10"};
   if (replication) {

@@ -214,7 +214,8 @@ struct DbSource::Impl {
 
   Status Full(const std::string& reason, const std::string& source_id, bool slot_exists,
               const DbRequest& req) {
-    HASYNC_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(s.database.conninfo, true));
+    HASYNC_ASSIGN_OR_RETURN(PgConn repl,
+                            PgConn::Connect(s.database.conninfo, {.replication = true}));
     std::string qslot = repl.QuoteIdent(slot);
     if (slot_exists) HASYNC_RETURN_IF_ERROR(repl.Run("DROP_REPLICATION_SLOT " + qslot + " WAIT"));
     HASYNC_ASSIGN_OR_RETURN(PgResult cr, repl.Exec("CREATE_REPLICATION_SLOT " + qslot +
@@ -365,7 +366,8 @@ struct DbSource::Impl {
     Lsn bound = 0;
     PgConn pinned;
     if (verify) {
-      HASYNC_ASSIGN_OR_RETURN(PgConn tmp, PgConn::Connect(s.database.conninfo, true));
+      HASYNC_ASSIGN_OR_RETURN(PgConn tmp,
+                              PgConn::Connect(s.database.conninfo, {.replication = true}));
       HASYNC_ASSIGN_OR_RETURN(
           PgResult cr, tmp.Exec("CREATE_REPLICATION_SLOT " + tmp.QuoteIdent("hasync_v_" + token) +
                                 " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')"));
@@ -382,7 +384,8 @@ struct DbSource::Impl {
     HASYNC_RETURN_IF_ERROR(conn.ExecParams("SELECT pg_logical_emit_message(true, $1, $2)",
                                            {std::string(kMarkerPrefix), token})
                                .status());
-    HASYNC_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(s.database.conninfo, true));
+    HASYNC_ASSIGN_OR_RETURN(PgConn repl,
+                            PgConn::Connect(s.database.conninfo, {.replication = true}));
     std::string cmd = "START_REPLICATION SLOT " + repl.QuoteIdent(slot) + " LOGICAL " +
                       snapshot::FormatLsn(start) + " (proto_version '1', publication_names '\"" +
                       kPublication + "\"', messages 'true')";
