@@ -1,3 +1,6 @@
+// The catalog queries behind the database's scope. Tables are read one row per column (names
+// may hold any character, so no list is split again), filtered to user schemas and away from
+// extension members, in a fixed order, so both sides describe equal tables equally.
 #include "snapshot/db_catalog.h"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// libpq behind PgConn and PgResult: every connection gets hasync's application name, a connect
+// timeout and its notices routed to the log, a plain one an empty search_path (so catalog output
+// is the same whatever the role's settings); errors carry the server's message, detail and hint.
 #include "snapshot/pg.h"
 
 #include <libpq-fe.h>
@@ -58,7 +61,8 @@ void PgConn::Free(pg_conn* c) {
   if (c != nullptr) PQfinish(c);
 }
 
-Result<PgConn> PgConn::Connect(const std::string& conninfo, bool replication) {
+Result<PgConn> PgConn::Connect(const std::string& conninfo, const ConnectOptions& options) {
+  const bool replication = options.replication;
   std::vector<const char*> keys = {"dbname", "fallback_application_name", "connect_timeout"};
   std::vector<const char*> values = {conninfo.c_str(), "hasync", "10"};
   if (replication) {

@@ -38,10 +38,14 @@ class PgResult {
   std::unique_ptr<pg_result, void (*)(pg_result*)> r_{nullptr, Free};
 };
 
+struct ConnectOptions {
+  // A walsender connection ("replication=database") for the replication protocol.
+  bool replication = false;
+};
+
 class PgConn {
  public:
-  // replication: a walsender connection ("replication=database") for the replication protocol.
-  static Result<PgConn> Connect(const std::string& conninfo, bool replication = false);
+  static Result<PgConn> Connect(const std::string& conninfo, const ConnectOptions& options = {});
 
   PgConn() = default;
   PgConn(PgConn&&) noexcept = default;

@@ -1,3 +1,6 @@
+// pgoutput and the replication protocol's CopyData messages, decoded with one bounds-checked
+// reader: every length is checked against what is left before it is used, and a message with
+// bytes left over is refused, so a malformed stream fails loudly instead of being guessed at.
 #include "snapshot/pgoutput.h"
 
 #include <chrono>

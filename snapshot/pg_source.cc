@@ -1,0 +1,190 @@
+// The Primary's side of change capture. A sync's end is a marker, a transactional logical
+// message committed just before the stream starts: everything committed before it reaches the
+// Secondary in this sync, everything after in the next, and the slot is advanced to the marker's
+// commit only when the Secondary says it has committed, so a failed sync is simply read again.
+#include "snapshot/pg_source.h"
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "common/log.h"
+#include "snapshot/change_filter.h"
+#include "snapshot/change_stream.h"
+
+namespace hasync::snapshot {
+
+Status PgSource::Connect() {
+  HASYNC_ASSIGN_OR_RETURN(conn_, PgConn::Connect(options_.conninfo));
+  return Status::Ok();
+}
+
+Status PgSource::CheckWalLevel() {
+  HASYNC_ASSIGN_OR_RETURN(PgResult wl, conn_.Exec("SHOW wal_level"));
+  if (wl.Get(0, 0) == "logical") return Status::Ok();
+  return Status(Code::kConfig,
+                "the Primary's PostgreSQL runs with wal_level = " + wl.Get(0, 0) +
+                    "; replicating its changes needs wal_level = logical: run ALTER SYSTEM SET "
+                    "wal_level = logical; on the Primary, restart PostgreSQL, then sync again");
+}
+
+Result<std::string> PgSource::SourceId() {
+  HASYNC_ASSIGN_OR_RETURN(PgResult sys,
+                          conn_.Exec("SELECT system_identifier::text || '/' || current_database() "
+                                     "FROM pg_control_system()"));
+  return sys.Get(0, 0);
+}
+
+Result<std::vector<TableInfo>> PgSource::ListReplicatedTables() {
+  HASYNC_ASSIGN_OR_RETURN(auto tables, ListTables(conn_, options_.scope));
+  auto no_key = TablesWithoutIdentity(tables);
+  if (no_key.empty()) return tables;
+  std::string list;
+  for (const auto& t : no_key) list += (list.empty() ? "" : ", ") + t;
+  return Status(Code::kConfig,
+                "on the Primary, " + list + (no_key.size() == 1 ? " has" : " have") +
+                    " no primary key and no replica identity, so updates and deletes cannot "
+                    "be replicated: add a primary key, or run ALTER TABLE ... REPLICA "
+                    "IDENTITY FULL");
+}
+
+Status PgSource::EnsurePublication() {
+  HASYNC_ASSIGN_OR_RETURN(
+      PgResult r, conn_.ExecParams("SELECT puballtables FROM pg_publication WHERE pubname = $1",
+                                   {std::string(kPublication)}));
+  if (r.rows() == 1) {
+    if (r.Get(0, 0) != "t") {
+      return Status(Code::kConfig,
+                    "publication hasync exists on the Primary but is not FOR "
+                    "ALL TABLES; drop it and hasync recreates it");
+    }
+    return Status::Ok();
+  }
+  return conn_.Run(std::string("CREATE PUBLICATION ") + kPublication + " FOR ALL TABLES");
+}
+
+Result<SlotState> PgSource::ReadSlot() {
+  HASYNC_ASSIGN_OR_RETURN(PgResult sr,
+                          conn_.ExecParams("SELECT confirmed_flush_lsn, coalesce(wal_status, '') "
+                                           "FROM pg_replication_slots WHERE slot_name = $1 AND "
+                                           "database = current_database()",
+                                           {options_.slot}));
+  if (sr.rows() == 0) return SlotState{};
+  return SlotState{.exists = true, .lost = sr.Get(0, 1) == "lost", .confirmed_flush = sr.Get(0, 0)};
+}
+
+Result<PgSnapshot> PgSource::CreateSlot(const CreateSlotOptions& options) {
+  HASYNC_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(options_.conninfo, {.replication = true}));
+  std::string qslot = repl.QuoteIdent(options_.slot);
+  if (options.replace) HASYNC_RETURN_IF_ERROR(repl.Run("DROP_REPLICATION_SLOT " + qslot + " WAIT"));
+  HASYNC_ASSIGN_OR_RETURN(PgResult cr, repl.Exec("CREATE_REPLICATION_SLOT " + qslot +
+                                                 " LOGICAL pgoutput (SNAPSHOT 'export')"));
+  HASYNC_ASSIGN_OR_RETURN(Lsn consistent, ParseLsn(cr.Get(0, 1)));
+  ExportedSnapshot exported{.point = consistent, .name = cr.Get(0, 2)};
+  Log("database")
+      ->info("slot {} created at {}; copying snapshot {}", options_.slot, FormatLsn(consistent),
+             exported.name);
+  // repl stays open with the snapshot: pg_dump imports it as well.
+  return PgSnapshot::Open(options_.conninfo, std::move(exported), std::move(repl));
+}
+
+Result<PgSnapshot> PgSource::Pin(const std::string& token) {
+  HASYNC_ASSIGN_OR_RETURN(PgConn tmp, PgConn::Connect(options_.conninfo, {.replication = true}));
+  HASYNC_ASSIGN_OR_RETURN(
+      PgResult cr, tmp.Exec("CREATE_REPLICATION_SLOT " + tmp.QuoteIdent("hasync_v_" + token) +
+                            " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')"));
+  HASYNC_ASSIGN_OR_RETURN(Lsn bound, ParseLsn(cr.Get(0, 1)));
+  HASYNC_ASSIGN_OR_RETURN(
+      PgSnapshot pinned,
+      PgSnapshot::Open(options_.conninfo, {.point = bound, .name = cr.Get(0, 2)}, PgConn()));
+  Log("database")->info("verify: pinned at {}", FormatLsn(bound));
+  return pinned;  // the temporary slot goes with tmp; the snapshot stays with `pinned`
+}
+
+Result<SchemaDump> PgSource::StartSchemaDump(PgSnapshot& snapshot) const {
+  HASYNC_ASSIGN_OR_RETURN(auto env, ConninfoEnvironment(options_.conninfo));
+  std::string pg_dump =
+      options_.pg_dump.empty() ? PgDumpPath(snapshot.conn().server_version()) : options_.pg_dump;
+  return SchemaDump::Start(SchemaDumpOptions{
+      .pg_dump = pg_dump, .snapshot = snapshot.name(), .scope = options_.scope, .env = env});
+}
+
+Result<ChangesRead> PgSource::ReadChanges(const ReadChangesOptions& options,
+                                          const ChangeSink& sink) {
+  // The sync point. When a bound is set it only ends the stream: it commits after the bound.
+  HASYNC_RETURN_IF_ERROR(conn_
+                             .ExecParams("SELECT pg_logical_emit_message(true, $1, $2)",
+                                         {std::string(kMarkerPrefix), options.token})
+                             .status());
+  HASYNC_ASSIGN_OR_RETURN(ChangeStream stream, ChangeStream::Start({.conninfo = options_.conninfo,
+                                                                    .slot = options_.slot,
+                                                                    .publication = kPublication,
+                                                                    .start = options.start}));
+  ChangeFilter filter({.scope = options_.scope, .token = options.token, .bound = options.bound});
+  while (!filter.done()) {
+    HASYNC_ASSIGN_OR_RETURN(std::optional<PgMessage> m, stream.Next());
+    if (!m) {
+      return Status(Code::kDatabase, "replication slot " + options_.slot +
+                                         " ended its stream before this sync's marker");
+    }
+    HASYNC_ASSIGN_OR_RETURN(std::optional<PgMessage> out, filter.Add(std::move(*m)));
+    if (out) HASYNC_RETURN_IF_ERROR(sink(*out));
+  }
+  stream.End();
+  return ChangesRead{.end_lsn = filter.end_lsn(),
+                     .transactions = filter.transactions(),
+                     .changes = filter.changes()};
+}
+
+Status PgSource::AdvanceSlot(Lsn lsn) {
+  // The walsender of this sync may still be exiting: the slot is busy until it has.
+  for (int attempt = 0;; ++attempt) {
+    auto r = conn_.ExecParams("SELECT pg_replication_slot_advance($1, $2::pg_lsn)",
+                              {options_.slot, FormatLsn(lsn)});
+    if (r.ok()) return Status::Ok();
+    if (attempt >= 100 || r.status().message().find("is active") == std::string::npos) {
+      return r.status().Context("confirming the Secondary's position");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+uint64_t PgSource::RetainedBytes() {
+  auto r = conn_.ExecParams(
+      "SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
+      "FROM pg_replication_slots WHERE slot_name = $1",
+      {options_.slot});
+  return r.ok() && r->rows() == 1 ? std::stoull(r->Get(0, 0)) : 0;
+}
+
+std::string PgSource::SlotName(const std::string& peer_node) {
+  std::string out = "hasync_";
+  for (char c : peer_node) {
+    out += isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(tolower(c)) : '_';
+  }
+  return out.substr(0, 63);  // NAMEDATALEN - 1
+}
+
+std::string NewMarkerToken() {
+  std::random_device rd;
+  uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+               static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo) {
+  HASYNC_ASSIGN_OR_RETURN(PgConn c, PgConn::Connect(conninfo));
+  HASYNC_ASSIGN_OR_RETURN(
+      PgResult r,
+      c.Exec("SELECT slot_name, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), "
+             "0)::bigint FROM pg_replication_slots WHERE slot_name LIKE 'hasync\\_%' ORDER BY 1"));
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.Get(i, 0), std::stoull(r.Get(i, 1)));
+  return out;
+}
+
+}  // namespace hasync::snapshot

@@ -1,0 +1,116 @@
+// The Primary's database as the source of one Secondary's syncs, protocol-free: the checks
+// change capture needs (wal_level, replica identities, the publication), the Secondary's logical
+// slot (its state, its re-creation with an exported snapshot for a full copy, its advance once the
+// Secondary has committed, the WAL it keeps), a snapshot pinned by a temporary slot, pg_dump of
+// an exported snapshot, and the slot's changes read up to a marker this sync writes. What it reads
+// goes to callbacks; engine/db decides full or incremental and frames it for the wire.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "snapshot/db_catalog.h"
+#include "snapshot/pg.h"
+#include "snapshot/pg_snapshot.h"
+#include "snapshot/pgoutput.h"
+#include "snapshot/schema_dump.h"
+
+namespace hasync::snapshot {
+
+// The publication every hasync slot decodes through: FOR ALL TABLES, so a new table is captured
+// from its creation; the scope is applied while reading (ChangeFilter), not by the publication.
+constexpr char kPublication[] = "hasync";
+
+struct PgSourceOptions {
+  std::string conninfo;
+  DbScope scope;
+  std::string slot;     // the Secondary's slot (SlotName)
+  std::string pg_dump;  // "": the one matching the server (PgDumpPath)
+};
+
+// The Secondary's slot as the server has it.
+struct SlotState {
+  bool exists = false;
+  bool lost = false;            // invalidated: the WAL it needed was removed
+  std::string confirmed_flush;  // exists: its confirmed_flush_lsn as the server wrote it
+};
+
+struct CreateSlotOptions {
+  bool replace = false;  // drop the existing slot first
+};
+
+struct ReadChangesOptions {
+  Lsn start = 0;      // the Secondary's position
+  std::string token;  // this sync's marker (NewMarkerToken)
+  Lsn bound = 0;      // a pinned point (Pin): stop there instead of at the marker; 0: none
+};
+
+struct ChangesRead {
+  Lsn end_lsn = 0;  // where the Secondary is once it has applied what was read
+  uint64_t transactions = 0;
+  uint64_t changes = 0;
+};
+
+using ChangeSink = std::function<Status(const PgMessage&)>;
+
+// Not thread-safe; one per sync. Every method but the static ones needs Connect() first.
+class PgSource {
+ public:
+  explicit PgSource(PgSourceOptions options) : options_(std::move(options)) {}
+
+  Status Connect();
+  bool connected() const { return conn_.connected(); }
+  // The plain connection (outside any snapshot): what an incremental sync reads whole.
+  PgConn& conn() { return conn_; }
+  const DbScope& scope() const { return options_.scope; }
+  const std::string& slot() const { return options_.slot; }
+
+  // kConfig, with the fix, unless the server runs with wal_level = logical.
+  Status CheckWalLevel();
+  // "<system identifier>/<database>": what a Secondary's position refers to.
+  Result<std::string> SourceId();
+  // The tables in scope; kConfig naming those whose updates and deletes cannot be replicated.
+  Result<std::vector<TableInfo>> ListReplicatedTables();
+  // Creates the publication if missing; kConfig if one of that name is not FOR ALL TABLES.
+  // REQUIRES: before the slot is created (decoding looks the publication up as of each change).
+  Status EnsurePublication();
+  Result<SlotState> ReadSlot();
+
+  // (Re-)creates the slot and opens its exported snapshot: the slot streams what commits after
+  // the snapshot's point.
+  Result<PgSnapshot> CreateSlot(const CreateSlotOptions& options);
+  // A snapshot pinned by a temporary slot named after token (gone when this returns: the
+  // snapshot stays with the returned transaction).
+  Result<PgSnapshot> Pin(const std::string& token);
+  // pg_dump of snapshot's schema, started in the background.
+  Result<SchemaDump> StartSchemaDump(PgSnapshot& snapshot) const;
+
+  // Writes this sync's marker, then streams the slot from options.start and hands sink every
+  // change in scope (ChangeFilter) until the marker's commit (or the bound). The first failing
+  // sink call stops it with that Status. The slot does not move.
+  Result<ChangesRead> ReadChanges(const ReadChangesOptions& options, const ChangeSink& sink);
+  // Moves the slot to lsn (the Secondary committed it): the WAL before it may go. Waits for this
+  // sync's walsender to let go of the slot.
+  Status AdvanceSlot(Lsn lsn);
+  // The WAL the slot keeps on the server's disk (0 when it cannot be read).
+  uint64_t RetainedBytes();
+
+  // hasync_<peer node>, folded to what a slot name may hold: one slot per Secondary.
+  static std::string SlotName(const std::string& peer_node);
+
+ private:
+  PgSourceOptions options_;
+  PgConn conn_;
+};
+
+// A fresh random marker token.
+std::string NewMarkerToken();
+
+// The WAL each hasync slot keeps on the server at conninfo: (slot, bytes), by slot name.
+Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo);
+
+}  // namespace hasync::snapshot
