@@ -37,6 +37,9 @@ bool QuickCheckMatches(const Entry& cached, const FileInfo& now) {
          cached.inode == now.inode;
 }
 
+// The on-disk encoding (FORMAT.md, versioned by kVersion). The Merkle tree's digest encodes a
+// file entry separately (verify/merkle.cc) on purpose: that one is what peers compare, this one
+// is a cache with node-local fields; neither format may move when the other does.
 std::vector<std::byte> Manifest::Serialize() const {
   Encoder e;
   e.PutFixed32(kMagic);

@@ -14,6 +14,10 @@ std::string Parent(const std::string& path) {
   return slash == std::string::npos ? "" : path.substr(0, slash);
 }
 
+// A directory's digest over its children's names and what both sides must agree on. It encodes
+// a file entry on its own, apart from the manifest's encoding (snapshot/manifest.cc), on
+// purpose: the manifest is a versioned on-disk cache with node-local fields (inode, ctime),
+// this is a comparison both peers compute, and either may change without the other.
 uint64_t DigestOf(const std::vector<TreeChild>& children) {
   Encoder e;
   for (const TreeChild& c : children) {

@@ -41,18 +41,13 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
   h.id = id;
   if (r.ok()) {
     h.result = "ok";
-    h.duration_s = r->duration_s;
-    h.bytes_wire = r->bytes_wire;
-    h.bytes_changed = r->bytes_changed;
-    h.files_changed = r->files_changed;
-    h.files_deleted = r->files_deleted;
+    static_cast<SyncTotals&>(h) = *r;
     h.db_changes = r->db.changes;
     h.db_full = r->db.full;
     h.db_reason = r->db.reason;
     nlohmann::ordered_json phases = nlohmann::ordered_json::object();
     for (const auto& [name, secs] : r->phases) phases[name] = secs;
     h.phases_json = phases.dump();
-    h.verified = r->verified;
   } else {
     h.result = r.status().code() == Code::kBusy ? "skipped" : "failed";
     h.error_code = CodeName(r.status().code());

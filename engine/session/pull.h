@@ -11,6 +11,7 @@
 #include "common/env.h"
 #include "engine/config/settings.h"
 #include "engine/db/db_apply.h"
+#include "engine/state/node_state.h"
 #include "engine/wire/db_protocol.h"
 #include "engine/wire/protocol.h"
 
@@ -30,17 +31,14 @@ struct SyncOptions {
   Env* env = nullptr;              // default: Env::Default()
 };
 
-struct SyncSummary {
+// SyncTotals (engine/state/node_state.h: duration, bytes on the wire and changed, files
+// changed and deleted, the verification level that passed) and the rest a caller may show.
+struct SyncSummary : SyncTotals {
   uint64_t files_scanned = 0;  // regular files on the Primary
   uint64_t bytes_scanned = 0;
-  uint64_t files_changed = 0;  // created or updated (content, symlinks, links)
-  uint64_t files_deleted = 0;
   uint64_t dirs_created = 0;
   uint64_t meta_changed = 0;
-  uint64_t bytes_changed = 0;  // file data received
-  uint64_t bytes_wire = 0;     // both directions, as framed and compressed
-  uint64_t vanished = 0;       // files gone on the Primary between its scan and their transfer
-  double duration_s = 0;
+  uint64_t vanished = 0;  // files gone on the Primary between its scan and their transfer
   bool recovered = false;            // a crashed sync's journal was rolled forward first
   std::vector<std::string> actions;  // --dry-run: what would change
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
@@ -51,7 +49,6 @@ struct SyncSummary {
   bool db_full_expected = false;
   Lineage source_lineage;          // the source's generations: this node adopts them on commit
   std::string generation_warning;  // what --force discarded
-  std::string verified;            // the verification level that passed ("none": not checked)
 };
 
 Result<SyncSummary> RunSync(const Settings& settings, const SyncOptions& options);

@@ -40,8 +40,20 @@ struct NodeInfo {
   }
 };
 
+// What a finished sync moved and how long it took: the part of a sync's summary
+// (engine/session/pull.h's SyncSummary) that its Sync History row keeps. Both derive from it,
+// so the row takes it in one assignment.
+struct SyncTotals {
+  double duration_s = 0;
+  uint64_t bytes_wire = 0;     // both directions, as framed and compressed
+  uint64_t bytes_changed = 0;  // file data received
+  uint64_t files_changed = 0;  // created or updated (content, symlinks, links)
+  uint64_t files_deleted = 0;
+  std::string verified;  // the verification level that passed ("none": not checked)
+};
+
 // One row of the Sync History.
-struct HistoryRow {
+struct HistoryRow : SyncTotals {
   int64_t id = 0;
   std::string trigger;  // manual | failover | scheduled
   std::string peer;
@@ -51,16 +63,10 @@ struct HistoryRow {
   std::string result;  // running | ok | failed | interrupted | skipped
   std::string error_code;
   std::string error;
-  double duration_s = 0;
-  uint64_t bytes_wire = 0;
-  uint64_t bytes_changed = 0;
-  uint64_t files_changed = 0;
-  uint64_t files_deleted = 0;
   uint64_t db_changes = 0;
   bool db_full = false;
   std::string db_reason;
   std::string phases_json;  // {"connect and scan": 0.1, ...}
-  std::string verified;     // the verification level that passed ([sync] verify)
 };
 
 struct EventRow {

@@ -61,7 +61,10 @@ TEST(ChangeSqlTest, InsertCopiesTheIdentityValuesTheyCarry) {
 }
 
 TEST(ChangeSqlTest, UpdateSetsWhatChangedAndMustMatchOneRow) {
-  ApplyStatement st = Row(Change(PgMessage::kUpdate, {Text("7"), Text("b"), kUnchanged}));
+  PgMessage change =
+      Change(PgMessage::kUpdate,
+             {Text("7"), Text("b"), kUnchanged});  // the statement's parameters point into it
+  ApplyStatement st = Row(change);
   EXPECT_EQ(st.sql,
             "UPDATE \"public\".\"devices\" SET \"id\" = $1, \"name\" = $2 WHERE \"id\" = $3");
   EXPECT_EQ(Values(st), (std::vector<std::string>{"7", "b", "7"}));
@@ -70,8 +73,9 @@ TEST(ChangeSqlTest, UpdateSetsWhatChangedAndMustMatchOneRow) {
 }
 
 TEST(ChangeSqlTest, UpdateOfAChangedKeyFindsTheRowByItsOldKey) {
-  ApplyStatement st = Row(
-      Change(PgMessage::kUpdate, {Text("8"), Text("b"), kNull}, 'K', {Text("7"), kNull, kNull}));
+  PgMessage change = Change(PgMessage::kUpdate, {Text("8"), Text("b"), kNull}, 'K',
+                            {Text("7"), kNull, kNull});  // the statement's parameters point into it
+  ApplyStatement st = Row(change);
   EXPECT_EQ(st.sql,
             "UPDATE \"public\".\"devices\" SET \"id\" = $1, \"name\" = $2, \"attrs\" = $3 WHERE "
             "\"id\" = $4");
@@ -86,7 +90,9 @@ TEST(ChangeSqlTest, UpdateOfOnlyUnchangedValuesIsNoStatement) {
 }
 
 TEST(ChangeSqlTest, NullKeyValueMatchesWithIsNull) {
-  ApplyStatement st = Row(Change(PgMessage::kDelete, {}, 'K', {kNull, kNull, kNull}));
+  PgMessage change = Change(PgMessage::kDelete, {}, 'K',
+                            {kNull, kNull, kNull});  // the statement's parameters point into it
+  ApplyStatement st = Row(change);
   EXPECT_EQ(st.sql, "DELETE FROM \"public\".\"devices\" WHERE \"id\" IS NULL");
   EXPECT_TRUE(st.params.empty());
   EXPECT_EQ(st.what, "a delete from public.devices (key )");
@@ -95,7 +101,8 @@ TEST(ChangeSqlTest, NullKeyValueMatchesWithIsNull) {
 TEST(ChangeSqlTest, FullIdentityDeleteRemovesOneMatchingRow) {
   ApplyRelation r = Devices('f');
   r.key = {true, true, true};
-  ApplyStatement st = Row(Change(PgMessage::kDelete, {}, 'O', {Text("1"), Text("a"), kNull}), r);
+  PgMessage change = Change(PgMessage::kDelete, {}, 'O', {Text("1"), Text("a"), kNull});
+  ApplyStatement st = Row(change, r);
   EXPECT_EQ(st.sql,
             "DELETE FROM \"public\".\"devices\" WHERE ctid = (SELECT ctid FROM "
             "\"public\".\"devices\" WHERE \"id\" = $1 AND \"name\" = $2 AND \"attrs\" IS NULL "

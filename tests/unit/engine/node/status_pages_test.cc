@@ -56,12 +56,13 @@ TEST(StatusPagesTest, JsonAndMetricsCarryTheLastSyncAndHeartbeat) {
   NodeSnapshot n = Node(Mode::kSecondary, NodeStatus::kStandby);
   n.node.lineage = StartGeneration({}, "mdm-a", 1);
   n.node.generation = 1;
-  HistoryRow ok{.id = 7,
-                .started = 40000,
-                .finished = 42000,
-                .result = "ok",
-                .duration_s = 2.0,
-                .bytes_wire = 1234};
+  HistoryRow ok;
+  ok.id = 7;
+  ok.started = 40000;
+  ok.finished = 42000;
+  ok.result = "ok";
+  ok.duration_s = 2.0;
+  ok.bytes_wire = 1234;
   n.last = ok;
   n.last_ok = ok;
   n.results = {{"failed", 2}, {"ok", 5}};
