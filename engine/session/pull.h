@@ -38,9 +38,9 @@ struct SyncSummary : SyncTotals {
   uint64_t bytes_scanned = 0;
   uint64_t dirs_created = 0;
   uint64_t meta_changed = 0;
-  uint64_t vanished = 0;  // files gone on the Primary between its scan and their transfer
-  bool recovered = false;            // a crashed sync's journal was rolled forward first
-  std::vector<std::string> actions;  // --dry-run: what would change
+  uint64_t vanished = 0;   // files gone on the Primary between its scan and their transfer
+  bool recovered = false;  // a crashed sync's journal was rolled forward first
+  std::vector<std::string> actions;                    // --dry-run: what would change
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
   bool database = false;                               // the database was synced (DbSummary below)
   DbSummary db;
