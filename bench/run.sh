@@ -48,9 +48,9 @@ if [ "$suite" != files ]; then
 fi
 
 command -v rsync >/dev/null && [ -x /usr/bin/time ] && [ -x /usr/sbin/sshd ] || bash ci/install-deps.sh
-[ -x build/release/engine/hasync ] && [ -x build/release/bench/make_tree ] ||
+[ -x build/release/engine/cli/hasync ] && [ -x build/release/bench/make_tree ] ||
   bash ci/build.sh release >/dev/null
-H="$ROOT/build/release/engine/hasync"
+H="$ROOT/build/release/engine/cli/hasync"
 MT="$ROOT/build/release/bench/make_tree"
 
 if [ -e "$dir" ]; then

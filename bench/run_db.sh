@@ -30,8 +30,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -x /usr/lib/postgresql/15/bin/initdb ] || bash ci/install-deps.sh
-[ -x build/release/engine/hasync ] || bash ci/build.sh release >/dev/null
-H="$ROOT/build/release/engine/hasync"
+[ -x build/release/engine/cli/hasync ] || bash ci/build.sh release >/dev/null
+H="$ROOT/build/release/engine/cli/hasync"
 # shellcheck source=ci/pg-cluster.sh
 . "$ROOT/ci/pg-cluster.sh"
 stop_pg_cluster "$dir/pg-a"

@@ -27,9 +27,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v rsync >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ] || bash ci/install-deps.sh
-[ -x build/release/engine/hasync ] && [ -x build/release/bench/make_tree ] ||
+[ -x build/release/engine/cli/hasync ] && [ -x build/release/bench/make_tree ] ||
   bash ci/build.sh release >/dev/null
-H="$ROOT/build/release/engine/hasync"
+H="$ROOT/build/release/engine/cli/hasync"
 MT="$ROOT/build/release/bench/make_tree"
 # shellcheck source=ci/pg-cluster.sh
 . "$ROOT/ci/pg-cluster.sh"

@@ -31,13 +31,13 @@ echo "first run (about 6 minutes on 2 cores); each step below says what it is do
 echo "== installing packages (apt-get, ci/install-deps.sh; nothing to do when all are present) ..."
 with_ticker "installing packages" bash ci/install-deps.sh
 echo "   packages: ready"
-if [ -x build/release/engine/hasync ]; then
+if [ -x build/release/engine/cli/hasync ]; then
   echo "== hasync is already built (build/release; remove it to rebuild)"
 else
   echo "== building hasync (release, ci/build.sh: configure, then ninja's [n/N] progress) ..."
   bash ci/build.sh release
 fi
-H="$PWD/build/release/engine/hasync"
+H="$PWD/build/release/engine/cli/hasync"
 D="${DEMO_DIR:-/tmp/hasync-demo}"
 # shellcheck source=ci/pg-cluster.sh
 . ci/pg-cluster.sh
