@@ -35,7 +35,7 @@ if [ -x build/release/engine/cli/hasync ]; then
   echo "== hasync is already built (build/release; remove it to rebuild)"
 else
   echo "== building hasync (release, ci/build.sh: configure, then ninja's [n/N] progress) ..."
-  bash ci/build.sh release
+  bash ci/build.sh release hasync  # the binary only: the tests are ci/test.sh's
 fi
 H="$PWD/build/release/engine/cli/hasync"
 D="${DEMO_DIR:-/tmp/hasync-demo}"
