@@ -1,6 +1,7 @@
 // Env helpers over any backend, and the choice of the default backend.
 #include "common/env.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+
+#include "common/beneath.h"
 
 namespace hasync {
 
@@ -136,13 +139,16 @@ Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::b
   return env.SyncDir(DirName(path));
 }
 
-Status RemoveTree(Env& env, const std::string& path) {
-  auto info = env.Stat(path);
-  if (!info.ok()) return info.status().code() == Code::kNotFound ? Status::Ok() : info.status();
-  if (info->type != FileType::kDirectory) return env.RemoveFile(path);
-  HASYNC_ASSIGN_OR_RETURN(auto entries, env.ListDir(path));
-  for (const DirEntry& e : entries) HASYNC_RETURN_IF_ERROR(RemoveTree(env, path + "/" + e.name));
-  return env.RemoveDir(path);
+// The caller's path names a trusted parent (a root, the state folder); below it the walk holds
+// directory handles, so a subfolder swapped for a symlink cannot take it outside (the rm -rf
+// race). Not through the Env: removal has no data path to hand to a ring.
+Status RemoveTree(Env&, const std::string& path) {
+  std::string parent = DirName(path);
+  std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? Status::Ok() : ErrnoStatus("opening " + parent, errno);
+  UniqueFd dir(fd);
+  return RemoveTreeAt(dir.get(), name, path);
 }
 
 Status CreateDirs(Env& env, const std::string& path, uint32_t mode) {

@@ -15,6 +15,8 @@
 
 namespace hasync {
 
+class RootDir;  // common/beneath.h
+
 enum class FileType : uint8_t { kRegular = 0, kDirectory = 1, kSymlink = 2, kOther = 3 };
 
 struct FileInfo {
@@ -147,6 +149,18 @@ class Env {
   virtual Status CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
                            uint64_t dst_offset, uint64_t len) = 0;
 
+  // The same beneath a root's handle (common/beneath.h): rel is resolved by the root's resolver
+  // without following a symlink in any component, and only a regular file is accepted (a FIFO
+  // or device swapped in is refused before it can block). The apply, the staging writes and the
+  // Primary's reads use these, never the path forms above.
+  virtual Result<std::unique_ptr<RandomAccessFile>> OpenForReadAt(const RootDir& root,
+                                                                  const std::string& rel) = 0;
+  virtual Result<std::unique_ptr<WritableFile>> OpenForWriteAt(const RootDir& root,
+                                                               const std::string& rel,
+                                                               const OpenWriteOptions& options) = 0;
+  virtual Status CopyRangeAt(const RootDir& root, const std::string& src, uint64_t src_offset,
+                             const std::string& dst, uint64_t dst_offset, uint64_t len) = 0;
+
   // The process-wide default: io_uring when the probe finds it usable, else posix.
   // HASYNC_IO=uring|posix forces one (uring when unavailable is an error at first use).
   static Result<Env*> Default();
@@ -163,7 +177,8 @@ bool UringAvailable();
 Result<std::string> ReadFileToString(Env& env, const std::string& path);
 // Writes path atomically: temp file, fsync, rename, fsync of the directory.
 Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::byte> data);
-// Removes path and, for a directory, all below it. Missing is fine.
+// Removes path and, for a directory, all below it, recursing on directory handles (a directory
+// swapped for a symlink loses only the symlink; see RemoveTreeAt). Missing is fine.
 Status RemoveTree(Env& env, const std::string& path);
 // Creates path and its missing parents.
 Status CreateDirs(Env& env, const std::string& path, uint32_t mode);

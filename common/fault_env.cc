@@ -54,6 +54,19 @@ Result<std::unique_ptr<WritableFile>> FaultEnv::OpenForWrite(const std::string& 
   return std::unique_ptr<WritableFile>(new FaultWriteFile(*this, std::move(file), path));
 }
 
+Result<std::unique_ptr<WritableFile>> FaultEnv::OpenForWriteAt(const RootDir& root,
+                                                               const std::string& rel,
+                                                               const OpenWriteOptions& options) {
+  HASYNC_ASSIGN_OR_RETURN(auto file, base_.OpenForWriteAt(root, rel, options));
+  return std::unique_ptr<WritableFile>(new FaultWriteFile(*this, std::move(file), rel));
+}
+
+Status FaultEnv::CopyRangeAt(const RootDir& root, const std::string& src, uint64_t src_offset,
+                             const std::string& dst, uint64_t dst_offset, uint64_t len) {
+  HASYNC_RETURN_IF_ERROR(ChargeWrite(len, dst));
+  return base_.CopyRangeAt(root, src, src_offset, dst, dst_offset, len);
+}
+
 Status FaultEnv::Rename(const std::string& from, const std::string& to) {
   if (!options_.fail_rename_to.empty() && to.find(options_.fail_rename_to) != std::string::npos) {
     return ErrnoStatus("renaming " + from + " to " + to + " (injected)", EIO);

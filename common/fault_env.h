@@ -61,6 +61,14 @@ class FaultEnv : public Env {
   Status SyncFs(const std::string& path) override;
   Status CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
                    uint64_t dst_offset, uint64_t len) override;
+  Result<std::unique_ptr<RandomAccessFile>> OpenForReadAt(const RootDir& root,
+                                                          const std::string& rel) override {
+    return base_.OpenForReadAt(root, rel);
+  }
+  Result<std::unique_ptr<WritableFile>> OpenForWriteAt(const RootDir& root, const std::string& rel,
+                                                       const OpenWriteOptions& options) override;
+  Status CopyRangeAt(const RootDir& root, const std::string& src, uint64_t src_offset,
+                     const std::string& dst, uint64_t dst_offset, uint64_t len) override;
 
  private:
   Env& base_;

@@ -1,6 +1,8 @@
 // The portable backend: pread/pwrite, the *at() calls, O_NOFOLLOW everywhere.
 #include "common/posix_env.h"
 
+#include "common/beneath.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -94,18 +96,55 @@ Result<std::unique_ptr<RandomAccessFile>> PosixEnv::OpenForRead(const std::strin
   return std::unique_ptr<RandomAccessFile>(new PosixReadFile(fd, path));
 }
 
-Result<std::unique_ptr<WritableFile>> PosixEnv::OpenForWrite(const std::string& path,
-                                                             const OpenWriteOptions& o) {
+int PosixEnv::WriteFlags(const OpenWriteOptions& o) {
   int flags = O_WRONLY;
   if (o.create) flags |= O_CREAT;
   if (o.truncate) flags |= O_TRUNC;
   if (o.exclusive) flags |= O_EXCL;
-  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, flags, o.mode));
+  return flags;
+}
+
+Result<std::unique_ptr<WritableFile>> PosixEnv::OpenForWrite(const std::string& path,
+                                                             const OpenWriteOptions& o) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, WriteFlags(o), o.mode));
   return std::unique_ptr<WritableFile>(new PosixWriteFile(fd, path));
 }
 
-namespace {
-FileInfo InfoOf(const struct stat& st) {
+// O_TRUNC waits until fstat has confirmed a regular file, so nothing else is truncated; the
+// O_NONBLOCK that kept a FIFO from blocking the open is cleared again (io_uring would return
+// EAGAIN on a non-blocking file instead of waiting for the disk).
+Result<int> PosixEnv::OpenRegularAt(const RootDir& root, const std::string& rel, int flags,
+                                    uint32_t mode) {
+  HASYNC_ASSIGN_OR_RETURN(UniqueFd fd, root.OpenFd(rel, (flags & ~O_TRUNC) | O_NONBLOCK, mode));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat " + root.Describe(rel), errno);
+  if (!S_ISREG(st.st_mode)) {
+    return Status(Code::kUnsafePath, "refused " + root.Describe(rel) + ": not a regular file");
+  }
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    return ErrnoStatus("opening " + root.Describe(rel), errno);
+  }
+  if ((flags & O_TRUNC) && ::ftruncate(fd.get(), 0) != 0) {
+    return ErrnoStatus("truncating " + root.Describe(rel), errno);
+  }
+  return fd.Release();
+}
+
+Result<std::unique_ptr<RandomAccessFile>> PosixEnv::OpenForReadAt(const RootDir& root,
+                                                                  const std::string& rel) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenRegularAt(root, rel, O_RDONLY, 0));
+  return std::unique_ptr<RandomAccessFile>(new PosixReadFile(fd, root.Describe(rel)));
+}
+
+Result<std::unique_ptr<WritableFile>> PosixEnv::OpenForWriteAt(const RootDir& root,
+                                                               const std::string& rel,
+                                                               const OpenWriteOptions& o) {
+  HASYNC_ASSIGN_OR_RETURN(int fd, OpenRegularAt(root, rel, WriteFlags(o), o.mode));
+  return std::unique_ptr<WritableFile>(new PosixWriteFile(fd, root.Describe(rel)));
+}
+
+FileInfo InfoOfStat(const struct stat& st) {
   FileInfo info;
   info.type = TypeOfMode(st.st_mode);
   info.mode = st.st_mode & 07777;
@@ -119,12 +158,11 @@ FileInfo InfoOf(const struct stat& st) {
   info.nlink = st.st_nlink;
   return info;
 }
-}  // namespace
 
 Result<FileInfo> PosixEnv::Stat(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat " + path, errno);
-  return InfoOf(st);
+  return InfoOfStat(st);
 }
 
 namespace {
@@ -165,7 +203,7 @@ Result<std::vector<DirEntryInfo>> PosixEnv::ListDirInfo(const std::string& path)
       if (errno == ENOENT) return Status::Ok();  // gone since readdir: not part of this scan
       return ErrnoStatus("stat " + path + "/" + name, errno);
     }
-    out.push_back(DirEntryInfo{name, InfoOf(st)});
+    out.push_back(DirEntryInfo{name, InfoOfStat(st)});
     return Status::Ok();
   }));
   return out;
@@ -263,24 +301,45 @@ Status PosixEnv::SyncFs(const std::string& path) {
   return holder.CloseFd("closing " + path);
 }
 
-Status PosixEnv::CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
-                           uint64_t dst_offset, uint64_t len) {
-  HASYNC_ASSIGN_OR_RETURN(int in, OpenFd(src, O_RDONLY, 0));
-  FdHolder in_holder(in);
-  HASYNC_ASSIGN_OR_RETURN(int out, OpenFd(dst, O_WRONLY, 0));
-  FdHolder out_holder(out);
+namespace {
+// copy_file_range until len bytes moved; `what` names the pair in errors.
+Status CopyBetween(int in, uint64_t src_offset, int out, uint64_t dst_offset, uint64_t len,
+                   const std::string& what) {
   auto in_off = static_cast<loff_t>(src_offset);
   auto out_off = static_cast<loff_t>(dst_offset);
   while (len > 0) {
     ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, len, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus("copying from " + src + " to " + dst, errno);
+      return ErrnoStatus(what, errno);
     }
-    if (n == 0) return Status(Code::kIo, "copying from " + src + ": file shrank underneath");
+    if (n == 0) return Status(Code::kIo, what + ": file shrank underneath");
     len -= static_cast<uint64_t>(n);
   }
+  return Status::Ok();
+}
+}  // namespace
+
+Status PosixEnv::CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
+                           uint64_t dst_offset, uint64_t len) {
+  HASYNC_ASSIGN_OR_RETURN(int in, OpenFd(src, O_RDONLY, 0));
+  FdHolder in_holder(in);
+  HASYNC_ASSIGN_OR_RETURN(int out, OpenFd(dst, O_WRONLY, 0));
+  FdHolder out_holder(out);
+  HASYNC_RETURN_IF_ERROR(
+      CopyBetween(in, src_offset, out, dst_offset, len, "copying from " + src + " to " + dst));
   return out_holder.CloseFd("closing " + dst);
+}
+
+Status PosixEnv::CopyRangeAt(const RootDir& root, const std::string& src, uint64_t src_offset,
+                             const std::string& dst, uint64_t dst_offset, uint64_t len) {
+  HASYNC_ASSIGN_OR_RETURN(int in, OpenRegularAt(root, src, O_RDONLY, 0));
+  FdHolder in_holder(in);
+  HASYNC_ASSIGN_OR_RETURN(int out, OpenRegularAt(root, dst, O_WRONLY, 0));
+  FdHolder out_holder(out);
+  HASYNC_RETURN_IF_ERROR(CopyBetween(in, src_offset, out, dst_offset, len,
+                                     "copying from " + root.Describe(src) + " to " + dst));
+  return out_holder.CloseFd("closing " + root.Describe(dst));
 }
 
 std::unique_ptr<Env> NewPosixEnv() { return std::make_unique<PosixEnv>(); }

@@ -6,7 +6,12 @@
 
 #include "common/env.h"
 
+struct stat;
+
 namespace hasync {
+
+// lstat data as a FileInfo.
+FileInfo InfoOfStat(const struct stat& st);
 
 class PosixEnv : public Env {
  public:
@@ -29,10 +34,20 @@ class PosixEnv : public Env {
   Status SyncFs(const std::string& path) override;
   Status CopyRange(const std::string& src, uint64_t src_offset, const std::string& dst,
                    uint64_t dst_offset, uint64_t len) override;
+  Result<std::unique_ptr<RandomAccessFile>> OpenForReadAt(const RootDir& root,
+                                                          const std::string& rel) override;
+  Result<std::unique_ptr<WritableFile>> OpenForWriteAt(const RootDir& root, const std::string& rel,
+                                                       const OpenWriteOptions& options) override;
+  Status CopyRangeAt(const RootDir& root, const std::string& src, uint64_t src_offset,
+                     const std::string& dst, uint64_t dst_offset, uint64_t len) override;
 
  protected:
   // Opens with O_CLOEXEC|O_NOFOLLOW added; returns the fd.
   static Result<int> OpenFd(const std::string& path, int flags, uint32_t mode);
+  // Opens rel beneath root (O_NONBLOCK until fstat confirms a regular file); returns the fd.
+  static Result<int> OpenRegularAt(const RootDir& root, const std::string& rel, int flags,
+                                   uint32_t mode);
+  static int WriteFlags(const OpenWriteOptions& options);
 };
 
 // An fd owned by a file object; closes on destruction.

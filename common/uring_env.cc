@@ -1,6 +1,11 @@
 // The io_uring backend: the data path (reads and writes) goes through one ring per thread, so a
 // batch of block reads or writes costs one system call instead of one per block. Metadata calls
 // are the portable backend's: io_uring offers no gain for a single stat or rename.
+// Opening beneath a root (OpenForReadAt/OpenForWriteAt) is the portable backend's resolver too:
+// this backend does not use IORING_OP_OPENAT2. An open is one call either way, so the ring
+// would gain nothing, and one resolver shared by both backends (with its probe, its walk
+// fallback and its tests) is one place to get the security check right; the ring only takes
+// over the fd once it is open.
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
@@ -10,6 +15,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "common/beneath.h"
 #include "common/posix_env.h"
 
 namespace hasync {
@@ -188,6 +194,16 @@ class UringEnv : public PosixEnv {
     if (o.exclusive) flags |= O_EXCL;
     HASYNC_ASSIGN_OR_RETURN(int fd, OpenFd(path, flags, o.mode));
     return std::unique_ptr<WritableFile>(new UringWriteFile(fd, path));
+  }
+  Result<std::unique_ptr<RandomAccessFile>> OpenForReadAt(const RootDir& root,
+                                                          const std::string& rel) override {
+    HASYNC_ASSIGN_OR_RETURN(int fd, OpenRegularAt(root, rel, O_RDONLY, 0));
+    return std::unique_ptr<RandomAccessFile>(new UringReadFile(fd, root.Describe(rel)));
+  }
+  Result<std::unique_ptr<WritableFile>> OpenForWriteAt(const RootDir& root, const std::string& rel,
+                                                       const OpenWriteOptions& o) override {
+    HASYNC_ASSIGN_OR_RETURN(int fd, OpenRegularAt(root, rel, WriteFlags(o), o.mode));
+    return std::unique_ptr<WritableFile>(new UringWriteFile(fd, root.Describe(rel)));
   }
 };
 

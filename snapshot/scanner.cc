@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "common/beneath.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/parallel.h"
@@ -17,10 +18,11 @@ constexpr uint64_t kBatchBlocks = (1 << 20) / kBlockSize;
 // Large files are hashed in pieces of this many blocks (64 MiB) so both cores share them.
 constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;
 
-Status Walk(Env& env, const std::string& root, const std::string& rel, const ScanOptions& o,
+// Lists and reads beneath the root's handle: a directory a local user swaps for a symlink during
+// the scan is refused (kUnsafePath), never walked into, so serve cannot list or read outside.
+Status Walk(const RootDir& root, const std::string& rel, const ScanOptions& o,
             std::vector<Entry>& out, ScanStats& stats) {
-  std::string dir = rel.empty() ? root : JoinPath(root, rel);
-  HASYNC_ASSIGN_OR_RETURN(auto names, env.ListDirInfo(dir));
+  HASYNC_ASSIGN_OR_RETURN(auto names, ListDirInfoBeneath(root, rel));
   std::sort(names.begin(), names.end(),
             [](const DirEntryInfo& a, const DirEntryInfo& b) { return a.name < b.name; });
   for (const DirEntryInfo& d : names) {
@@ -35,7 +37,7 @@ Status Walk(Env& env, const std::string& root, const std::string& rel, const Sca
     }
     Entry e(std::move(path), info);
     if (info.type == FileType::kSymlink) {
-      HASYNC_ASSIGN_OR_RETURN(e.link_target, env.ReadLink(JoinPath(root, e.path)));
+      HASYNC_ASSIGN_OR_RETURN(e.link_target, ReadLinkBeneath(root, e.path));
     }
     if (info.type == FileType::kRegular) {
       ++stats.files;
@@ -49,7 +51,7 @@ Status Walk(Env& env, const std::string& root, const std::string& rel, const Sca
     }
     std::string sub = e.path;
     out.push_back(std::move(e));
-    if (is_dir) HASYNC_RETURN_IF_ERROR(Walk(env, root, sub, o, out, stats));
+    if (is_dir) HASYNC_RETURN_IF_ERROR(Walk(root, sub, o, out, stats));
   }
   return Status::Ok();
 }
@@ -78,8 +80,7 @@ Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_
   return Status::Ok();
 }
 
-Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& unhashed,
-                   unsigned threads) {
+Status HashEntries(Env& env, const RootDir& root, std::vector<Entry*>& unhashed, unsigned threads) {
   struct Piece {
     Entry* entry;
     uint64_t first;
@@ -96,8 +97,8 @@ Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& unhas
   }
   HASYNC_RETURN_IF_ERROR(RunParallel(pieces.size(), threads, [&](size_t i) -> Status {
     Piece& p = pieces[i];
-    std::string path = JoinPath(root, p.entry->path);
-    HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(path));
+    std::string path = root.Describe(p.entry->path);
+    HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForReadAt(root, p.entry->path));
     return HashBlocks(*file, p.entry->size, p.first, p.count, p.entry->blocks.data() + p.first)
         .Context("hashing " + path);
   }));
@@ -111,7 +112,8 @@ Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& unhas
 Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions& o) {
   ScanResult r;
   std::vector<Entry> entries;
-  HASYNC_RETURN_IF_ERROR(Walk(env, root, "", o, entries, r.stats).Context("scanning " + root));
+  HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root));
+  HASYNC_RETURN_IF_ERROR(Walk(dir, "", o, entries, r.stats).Context("scanning " + root));
   if (o.hash_uncached) {
     std::vector<Entry*> unhashed;
     for (Entry& e : entries) {
@@ -121,7 +123,7 @@ Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions
         r.stats.hashed_bytes += e.size;
       }
     }
-    HASYNC_RETURN_IF_ERROR(HashEntries(env, root, unhashed, o.threads));
+    HASYNC_RETURN_IF_ERROR(HashEntries(env, dir, unhashed, o.threads));
   }
   if (r.stats.skipped_special > 0) {
     Log("scan")->warn("{}: skipped {} sockets, fifos or device files (not replicated)", root,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/beneath.h"
 #include "common/env.h"
 #include "snapshot/filter.h"
 #include "snapshot/manifest.h"
@@ -44,8 +45,8 @@ Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions
 Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_t count,
                   uint64_t* out);
 
-// Hashes the still-unhashed regular files of entries (in place) across threads.
-Status HashEntries(Env& env, const std::string& root, std::vector<Entry*>& unhashed,
-                   unsigned threads);
+// Hashes the still-unhashed regular files of entries (in place) across threads, each opened
+// beneath the root's handle.
+Status HashEntries(Env& env, const RootDir& root, std::vector<Entry*>& unhashed, unsigned threads);
 
 }  // namespace hasync::snapshot

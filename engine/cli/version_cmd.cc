@@ -1,5 +1,5 @@
 // `hasync version`: the software version, the protocol version the version gate compares, and
-// the I/O backend and hash kernel the run-time probes picked on this machine.
+// the I/O backend, path resolver and hash kernel the run-time probes picked on this machine.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/beneath.h"
 #include "common/env.h"
 #include "common/hash.h"
 #include "engine/cli/cli.h"
@@ -22,15 +23,18 @@ struct VersionOptions {
 int CmdVersion(const VersionOptions& o) {
   auto env = Env::Default();
   std::string io = env.ok() ? (*env)->Name() : "unavailable";
+  auto resolver = DefaultResolver();
+  std::string resolve = resolver.ok() ? std::string(ResolverName(*resolver)) : "unavailable";
   if (o.output.json) {
     nlohmann::json j = {{"version", HASYNC_VERSION},
                         {"protocol", kProtocolVersion},
                         {"io_backend", io},
+                        {"path_resolver", resolve},
                         {"hash_kernel", HashKernelName()}};
     std::cout << j.dump(2) << std::endl;
   } else {
-    std::printf("hasync %s (protocol %u, I/O backend %s, xxh3 %s)\n", HASYNC_VERSION,
-                kProtocolVersion, io.c_str(), HashKernelName());
+    std::printf("hasync %s (protocol %u, I/O backend %s, path resolver %s, xxh3 %s)\n",
+                HASYNC_VERSION, kProtocolVersion, io.c_str(), resolve.c_str(), HashKernelName());
   }
   return 0;
 }

@@ -107,13 +107,14 @@ uint64_t SignatureBytes(uint64_t size) {
 }
 
 Result<std::string> ComputeSignature(Env& env, const std::string& path, uint64_t size,
-                                     unsigned threads) {
+                                     unsigned threads, const RootDir* beneath) {
   SignatureParams p = SignatureParamsFor(size);
   uint64_t piece = std::max<uint64_t>(p.block_len, kSigPiece / p.block_len * p.block_len);
   size_t pieces = static_cast<size_t>((size + piece - 1) / piece);
   std::vector<std::string> parts(std::max<size_t>(pieces, 1));
   auto sign_piece = [&](size_t i) -> Status {
-    HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(path));
+    HASYNC_ASSIGN_OR_RETURN(auto file,
+                            beneath ? env.OpenForReadAt(*beneath, path) : env.OpenForRead(path));
     JobHolder h{rs_sig_begin(p.block_len, p.strong_len, RS_RK_BLAKE2_SIG_MAGIC)};
     std::string& out = parts[i];
     auto sink = [&](std::span<const std::byte> b) {

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "common/beneath.h"
 #include "common/env.h"
 #include "common/status.h"
 
@@ -30,9 +31,11 @@ SignatureParams SignatureParamsFor(uint64_t size);
 // The signature's size for a file of `size` bytes, to decide before computing it.
 uint64_t SignatureBytes(uint64_t size);
 
-// The librsync signature of a whole file, computed in pieces on `threads` threads.
+// The librsync signature of a whole file, computed in pieces on `threads` threads. With
+// `beneath`, path is relative to that root and opened beneath its handle (the Secondary's own
+// file: a symlink swapped in must not make it sign, and leak, a file outside the root).
 Result<std::string> ComputeSignature(Env& env, const std::string& path, uint64_t size,
-                                     unsigned threads);
+                                     unsigned threads, const RootDir* beneath = nullptr);
 
 // A signature received from the Secondary, checked and indexed for delta. One per thread.
 class LoadedSignature;

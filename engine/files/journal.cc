@@ -1,8 +1,10 @@
 // Journal storage and roll-forward.
 #include "engine/files/journal.h"
 
+#include <optional>
 #include <set>
 
+#include "common/beneath.h"
 #include "common/binary.h"
 #include "common/hash.h"
 #include "common/kill_point.h"
@@ -23,115 +25,175 @@ bool Inside(const std::string& root, const std::string& path) {
          path[root.size()] == '/' && ValidateRelativePath(path.substr(root.size() + 1)).ok();
 }
 
-// Every directory between the root and path's parent must be a real directory, never a symlink:
-// a name replaced by a symlink must not redirect a write outside the root (invariant 5).
-class ParentChecker {
- public:
-  explicit ParentChecker(Env& env) : env_(env) {}
-  Status Check(const std::string& root, const std::string& path) {
-    std::string_view rel = std::string_view(path).substr(root.size() + 1);
-    std::string_view parent = ParentOf(rel);
-    if (parent.empty()) return Status::Ok();
-    std::string dir = root;
-    size_t start = 0;
-    while (start <= parent.size()) {
-      size_t end = parent.find('/', start);
-      if (end == std::string_view::npos) end = parent.size();
-      dir += "/";
-      dir.append(parent.substr(start, end - start));
-      if (!checked_.count(dir)) {
-        HASYNC_ASSIGN_OR_RETURN(FileInfo info, env_.Stat(dir));
-        if (info.type != FileType::kDirectory) {
-          return Status(Code::kUnsafePath, "refused to write through " + dir +
-                                               ", which is not a directory (a symlink?)");
-        }
-        checked_.insert(dir);
-      }
-      start = end + 1;
-    }
-    return Status::Ok();
-  }
-  void Forget(const std::string& path) { checked_.erase(path); }
-
- private:
-  Env& env_;
-  std::set<std::string> checked_;
-};
-
 bool IsNotFound(const Status& st) { return st.code() == Code::kNotFound; }
 
-Status ApplyOp(Env& env, const JournalOp& op, ParentChecker& parents, const std::string& root) {
-  if (op.kind != OpKind::kRemove) HASYNC_RETURN_IF_ERROR(parents.Check(root, op.path));
+// One roll-forward: each root is opened once, and every operation resolves its path, source and
+// temporary beneath that handle (common/beneath.h), so a name a local user swapped for a symlink
+// since the scan cannot send an operation outside the root. Nothing about a parent is cached:
+// each operation walks again from the root's handle.
+class Applier {
+ public:
+  Applier(Env& env, const Journal& journal, const RootOptions& resolve)
+      : env_(env), journal_(journal), resolve_(resolve) {
+    roots_.resize(journal.roots.size());
+  }
+  Status Apply(const JournalOp& op);
+  const ApplyReport& report() const { return report_; }
+  // The root's handle, opened on first use.
+  Result<const RootDir*> Root(uint32_t i);
+
+ private:
+  Status Remove(const RootDir& root, const JournalOp& op, const std::string& rel);
+  Status Rename(const RootDir& root, const JournalOp& op, const std::string& rel);
+  Status Link(const RootDir& root, const JournalOp& op, const std::string& rel);
+  Status WriteBlocks(const RootDir& root, const JournalOp& op, const std::string& rel);
+  Status Meta(const RootDir& root, const JournalOp& op, const std::string& rel);
+  void Skip(const std::string& what) {
+    ++report_.skipped_changed;
+    Log("apply")->warn("{}: changed locally since the scan; left alone (the next sync re-plans)",
+                       what);
+  }
+
+  Env& env_;
+  const Journal& journal_;
+  RootOptions resolve_;
+  std::vector<std::optional<RootDir>> roots_;
+  ApplyReport report_;
+};
+
+Result<const RootDir*> Applier::Root(uint32_t i) {
+  if (i >= roots_.size()) return Status(Code::kUnsafePath, "journal operation without its root");
+  if (!roots_[i]) {
+    HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(journal_.roots[i], resolve_));
+    roots_[i].emplace(std::move(dir));
+  }
+  return &*roots_[i];
+}
+
+Status Applier::Apply(const JournalOp& op) {
+  HASYNC_ASSIGN_OR_RETURN(const RootDir* root, Root(op.root));
+  HASYNC_ASSIGN_OR_RETURN(std::string rel, RelativeTo(root->path(), op.path));
   switch (op.kind) {
-    case OpKind::kRemove: {
-      auto info = env.Stat(op.path);
-      if (!info.ok()) return IsNotFound(info.status()) ? Status::Ok() : info.status();
-      bool is_dir = info->type == FileType::kDirectory;
-      if (is_dir != (op.type == FileType::kDirectory)) return Status::Ok();  // already replaced
-      parents.Forget(op.path);
-      if (!is_dir) return env.RemoveFile(op.path);
-      Status st = env.RemoveDir(op.path);
-      if (!st.ok() && env.ListDir(op.path).ok()) {
-        // Files excluded from the sync stay, and so does their directory (as rsync without
-        // --delete-excluded).
-        Log("apply")->warn("kept {}: it holds files excluded from the sync", op.path);
-        return Status::Ok();
-      }
-      return st;
-    }
+    case OpKind::kRemove:
+      return Remove(*root, op, rel);
     case OpKind::kMkdir: {
-      auto info = env.Stat(op.path);
+      auto info = StatBeneath(*root, rel);
       if (info.ok() && info->type == FileType::kDirectory) return Status::Ok();
-      return env.CreateDir(op.path, 0700);
+      if (!info.ok() && !IsNotFound(info.status())) return info.status();
+      return CreateDirBeneath(*root, rel, 0700);
     }
-    case OpKind::kRename: {
-      auto src = env.Stat(op.source);
-      if (!src.ok()) {
-        if (!IsNotFound(src.status())) return src.status();
-        if (env.Stat(op.path).ok()) return Status::Ok();  // renamed before the crash
-        return Status(Code::kIo, "journal: staged file " + op.source + " is missing");
-      }
-      auto dst = env.Stat(op.path);
-      if (dst.ok() && dst->type == FileType::kDirectory) {
-        return Status(Code::kIo, "journal: " + op.path + " is a directory");
-      }
-      return env.Rename(op.source, op.path);
-    }
-    case OpKind::kLink: {
-      HASYNC_ASSIGN_OR_RETURN(FileInfo src, env.Stat(op.source));
-      auto dst = env.Stat(op.path);
-      if (dst.ok() && dst->inode == src.inode && dst->device == src.device) return Status::Ok();
-      Status st = env.RemoveFile(op.temp);
-      if (!st.ok() && !IsNotFound(st)) return st;
-      HASYNC_RETURN_IF_ERROR(env.Link(op.source, op.temp));
-      return env.Rename(op.temp, op.path);
-    }
-    case OpKind::kWriteBlocks: {
-      HASYNC_ASSIGN_OR_RETURN(auto redo, env.OpenForRead(op.source));
-      HASYNC_ASSIGN_OR_RETURN(auto out,
-                              env.OpenForWrite(op.path, {.create = false, .truncate = false}));
-      std::vector<std::byte> buf;
-      for (const BlockRun& r : op.runs) {
-        buf.resize(r.length);
-        HASYNC_ASSIGN_OR_RETURN(size_t n, redo->Read(r.redo_offset, buf));
-        if (n != r.length)
-          return Status(Code::kIo, "journal: redo file " + op.source + " is short");
-        HASYNC_RETURN_IF_ERROR(out->WriteAt(r.offset, buf));
-      }
-      return out->Close();
-    }
-    case OpKind::kMeta: {
-      MetaOptions m{.set_mode = op.type != FileType::kSymlink,
-                    .mode = op.mode,
-                    .set_owner = op.set_owner,
-                    .uid = op.uid,
-                    .gid = op.gid,
-                    .set_mtime = true,
-                    .mtime_ns = op.mtime_ns};
-      return env.SetMeta(op.path, m);
-    }
+    case OpKind::kRename:
+      return Rename(*root, op, rel);
+    case OpKind::kLink:
+      return Link(*root, op, rel);
+    case OpKind::kWriteBlocks:
+      return WriteBlocks(*root, op, rel);
+    case OpKind::kMeta:
+      return Meta(*root, op, rel);
   }
   return Status(Code::kInternal, "journal: unknown operation");
+}
+
+Status Applier::Remove(const RootDir& root, const JournalOp& op, const std::string& rel) {
+  auto info = StatBeneath(root, rel);
+  if (!info.ok()) {
+    if (IsNotFound(info.status())) return Status::Ok();
+    if (info.status().code() != Code::kUnsafePath) return info.status();
+    Skip(op.path + " (a symlink now stands in its path)");  // the entry left the root already
+    return Status::Ok();
+  }
+  bool is_dir = info->type == FileType::kDirectory;
+  if (is_dir != (op.type == FileType::kDirectory)) return Status::Ok();  // already replaced
+  Status st = RemoveBeneath(root, rel, info->type);
+  if (!st.ok() && is_dir) {
+    auto again = StatBeneath(root, rel);
+    if (again.ok() && again->type == FileType::kDirectory) {
+      // Files excluded from the sync stay, and so does their directory (as rsync without
+      // --delete-excluded).
+      Log("apply")->warn("kept {}: it holds files excluded from the sync", op.path);
+      return Status::Ok();
+    }
+  }
+  return IsNotFound(st) ? Status::Ok() : st;
+}
+
+Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::string& rel) {
+  HASYNC_ASSIGN_OR_RETURN(std::string source, RelativeTo(root.path(), op.source));
+  auto src = StatBeneath(root, source);
+  auto dst = StatBeneath(root, rel);
+  if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
+  if (!src.ok()) {
+    if (!IsNotFound(src.status())) return src.status();
+    if (dst.ok()) return Status::Ok();  // renamed before the crash
+    return Status(Code::kIo, "journal: staged file " + op.source + " is missing");
+  }
+  if (dst.ok() && dst->type == FileType::kDirectory) {
+    return Status(Code::kIo, "journal: " + op.path + " is a directory");
+  }
+  return RenameBeneath(root, source, rel);
+}
+
+Status Applier::Link(const RootDir& root, const JournalOp& op, const std::string& rel) {
+  HASYNC_ASSIGN_OR_RETURN(std::string source, RelativeTo(root.path(), op.source));
+  HASYNC_ASSIGN_OR_RETURN(std::string temp, RelativeTo(root.path(), op.temp));
+  HASYNC_ASSIGN_OR_RETURN(FileInfo src, StatBeneath(root, source));
+  auto dst = StatBeneath(root, rel);
+  if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
+  if (dst.ok() && dst->inode == src.inode && dst->device == src.device) return Status::Ok();
+  Status st = RemoveBeneath(root, temp, FileType::kRegular);
+  if (!st.ok() && !IsNotFound(st)) return st;
+  HASYNC_RETURN_IF_ERROR(LinkBeneath(root, source, temp));
+  return RenameBeneath(root, temp, rel);
+}
+
+Status Applier::WriteBlocks(const RootDir& root, const JournalOp& op, const std::string& rel) {
+  HASYNC_ASSIGN_OR_RETURN(std::string source, RelativeTo(root.path(), op.source));
+  HASYNC_ASSIGN_OR_RETURN(auto redo, env_.OpenForReadAt(root, source));
+  // Only a regular file beneath the root is opened: a symlink swapped in is kUnsafePath.
+  HASYNC_ASSIGN_OR_RETURN(auto out,
+                          env_.OpenForWriteAt(root, rel, {.create = false, .truncate = false}));
+  std::vector<std::byte> buf;
+  for (const BlockRun& r : op.runs) {
+    buf.resize(r.length);
+    HASYNC_ASSIGN_OR_RETURN(size_t n, redo->Read(r.redo_offset, buf));
+    if (n != r.length) return Status(Code::kIo, "journal: redo file " + op.source + " is short");
+    HASYNC_RETURN_IF_ERROR(out->WriteAt(r.offset, buf));
+  }
+  return out->Close();
+}
+
+Status Applier::Meta(const RootDir& root, const JournalOp& op, const std::string& rel) {
+  MetaOptions m{.set_mode = op.type != FileType::kSymlink,
+                .mode = op.mode,
+                .set_owner = op.set_owner,
+                .uid = op.uid,
+                .gid = op.gid,
+                .set_mtime = true,
+                .mtime_ns = op.mtime_ns};
+  auto outcome = SetMetaBeneath(root, rel, op.type, m);
+  if (!outcome.ok()) {
+    if (!IsNotFound(outcome.status())) return outcome.status();
+    Skip(op.path + " (gone)");
+    return Status::Ok();
+  }
+  if (*outcome == MetaOutcome::kTypeChanged) Skip(op.path + " (not the type the sync expected)");
+  return Status::Ok();
+}
+
+// The staging folders lie inside their roots: removed beneath the root's handle.
+Status RemoveStagingDirs(Env& env, const Journal& journal, Applier& applier) {
+  for (const auto& dir : journal.staging_dirs) {
+    bool done = false;
+    for (uint32_t i = 0; i < journal.roots.size() && !done; ++i) {
+      auto rel = RelativeTo(journal.roots[i], dir);
+      if (!rel.ok()) continue;
+      HASYNC_ASSIGN_OR_RETURN(const RootDir* root, applier.Root(i));
+      HASYNC_RETURN_IF_ERROR(RemoveTreeBeneath(*root, *rel));
+      done = true;
+    }
+    if (!done) HASYNC_RETURN_IF_ERROR(RemoveTree(env, dir));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -252,11 +314,12 @@ Status CommitJournal(Env& env, const std::string& state_dir, const Journal& jour
   return env.SyncDir(state_dir);
 }
 
-Status RollForward(Env& env, const std::string& state_dir, const Journal& journal) {
-  ParentChecker parents(env);
+Result<ApplyReport> ApplyJournal(Env& env, const std::string& state_dir, const Journal& journal,
+                                 const RootOptions& resolve) {
+  Applier applier(env, journal, resolve);
   for (const JournalOp& op : journal.ops) {
     KillPoint("rollforward.op");
-    Status st = ApplyOp(env, op, parents, journal.roots[op.root]);
+    Status st = applier.Apply(op);
     if (!st.ok()) return st.Context("rolling the sync forward");
   }
   std::set<uint64_t> synced;
@@ -265,9 +328,14 @@ Status RollForward(Env& env, const std::string& state_dir, const Journal& journa
     if (info.ok() && synced.insert(info->device).second) HASYNC_RETURN_IF_ERROR(env.SyncFs(root));
   }
   KillPoint("rollforward.before-cleanup");
-  for (const auto& dir : journal.staging_dirs) HASYNC_RETURN_IF_ERROR(RemoveTree(env, dir));
+  HASYNC_RETURN_IF_ERROR(RemoveStagingDirs(env, journal, applier));
   HASYNC_RETURN_IF_ERROR(env.RemoveFile(JournalPath(state_dir)));
-  return env.SyncDir(state_dir);
+  HASYNC_RETURN_IF_ERROR(env.SyncDir(state_dir));
+  return applier.report();
+}
+
+Status RollForward(Env& env, const std::string& state_dir, const Journal& journal) {
+  return ApplyJournal(env, state_dir, journal).status();
 }
 
 Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered,
@@ -292,7 +360,8 @@ Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered,
     if (committed != journal->sync_id) {
       Log("apply")->warn("sync {} was interrupted before its database commit: discarding it",
                          journal->sync_id);
-      for (const auto& dir : journal->staging_dirs) HASYNC_RETURN_IF_ERROR(RemoveTree(env, dir));
+      Applier applier(env, *journal, {});
+      HASYNC_RETURN_IF_ERROR(RemoveStagingDirs(env, *journal, applier));
       HASYNC_RETURN_IF_ERROR(env.RemoveFile(JournalPath(state_dir)));
       return env.SyncDir(state_dir);
     }

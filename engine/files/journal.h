@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/beneath.h"
 #include "common/env.h"
 #include "common/status.h"
 
@@ -66,8 +67,21 @@ std::string JournalPath(const std::string& state_dir);
 // committed. REQUIRES: every staged file is already durable (SyncFs).
 Status CommitJournal(Env& env, const std::string& state_dir, const Journal& journal);
 
+// What a roll-forward left alone.
+struct ApplyReport {
+  // Operations whose entry a local user changed since the scan (a file replaced by a directory
+  // or a symlink, a symlink in its path): skipped with a warning; the next sync re-plans them.
+  uint64_t skipped_changed = 0;
+};
+
 // Executes every operation, syncs the roots, removes the staging folders and the journal.
-// Safe to run again after a crash at any point inside it.
+// Safe to run again after a crash at any point inside it. Each root is opened once and every
+// path resolved beneath its handle (common/beneath.h): a symlink in the middle of a path fails
+// the operation with kUnsafePath; an entry of another type than planned is skipped and counted.
+// `resolve` picks the resolver (tests run both; the default is DefaultResolver()).
+Result<ApplyReport> ApplyJournal(Env& env, const std::string& state_dir, const Journal& journal,
+                                 const RootOptions& resolve = {});
+// ApplyJournal without the report.
 Status RollForward(Env& env, const std::string& state_dir, const Journal& journal);
 
 // At start-up: rolls forward a committed journal left by a crash and removes an uncommitted

@@ -151,9 +151,14 @@ Result<FileJob*> Receiver::CheckData(const FileData& d) {
   return j;
 }
 
+// Staged files, the redo log and the old file are all opened beneath the root's handle: a
+// staging folder or a directory of the tree swapped for a symlink cannot redirect them.
 Status Receiver::OpenStaged(FileJob& j) {
   if (!j.out) {
-    HASYNC_ASSIGN_OR_RETURN(j.out, env_.OpenForWrite(j.staged, {.exclusive = true}));
+    uint32_t root = j.action->root;
+    HASYNC_ASSIGN_OR_RETURN(std::string rel, staging_.Rel(root, j.staged));
+    HASYNC_ASSIGN_OR_RETURN(j.out,
+                            env_.OpenForWriteAt(staging_.Root(root), rel, {.exclusive = true}));
   }
   return Status::Ok();
 }
@@ -182,7 +187,7 @@ Status Receiver::ApplyData(FileJob& j, const FileData& d) {
 Status Receiver::ApplyDeltaRange(FileJob& j, const FileDelta& d) {
   const Action& a = *j.action;
   if (!j.basis) {
-    HASYNC_ASSIGN_OR_RETURN(j.basis, env_.OpenForRead(j.target));
+    HASYNC_ASSIGN_OR_RETURN(j.basis, env_.OpenForReadAt(staging_.Root(a.root), a.path));
   }
   HASYNC_RETURN_IF_ERROR(OpenStaged(j));
   uint64_t end_block = snapshot::BlockCount(d.offset + d.length);
@@ -221,7 +226,9 @@ Status Receiver::AppendRedo(FileJob& j, uint64_t offset, std::span<const std::by
   Redo& redo = redo_[root];
   if (!redo.file) {
     redo.path = staging_.RedoPath(root);
-    HASYNC_ASSIGN_OR_RETURN(redo.file, env_.OpenForWrite(redo.path, {.exclusive = true}));
+    HASYNC_ASSIGN_OR_RETURN(std::string rel, staging_.Rel(root, redo.path));
+    HASYNC_ASSIGN_OR_RETURN(redo.file,
+                            env_.OpenForWriteAt(staging_.Root(root), rel, {.exclusive = true}));
   }
   HASYNC_RETURN_IF_ERROR(redo.file->WriteAt(redo.size, data));
   j.runs.push_back(BlockRun{offset, data.size(), redo.size});
@@ -245,7 +252,9 @@ Status Receiver::CopyUnsentBlocks(FileJob& j, uint64_t nb) {
     while (i + run < nb && !j.got[i + run] && i + run < have) ++run;
     HASYNC_RETURN_IF_ERROR(OpenStaged(j));
     uint64_t len = std::min(run * kBlockSize, a.local->size - i * kBlockSize);
-    HASYNC_RETURN_IF_ERROR(env_.CopyRange(j.target, i * kBlockSize, j.staged, i * kBlockSize, len));
+    HASYNC_ASSIGN_OR_RETURN(std::string staged, staging_.Rel(a.root, j.staged));
+    HASYNC_RETURN_IF_ERROR(env_.CopyRangeAt(staging_.Root(a.root), a.path, i * kBlockSize, staged,
+                                            i * kBlockSize, len));
     i += run - 1;
   }
   return Status::Ok();
@@ -274,7 +283,16 @@ Status Receiver::FinishFile(FileJob& j, const FileDone& d) {
   j.out->StartWriteback();
   HASYNC_RETURN_IF_ERROR(j.out->Close());
   j.out.reset();
-  return env_.SetMeta(j.staged, MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner));
+  HASYNC_ASSIGN_OR_RETURN(std::string staged, staging_.Rel(a.root, j.staged));
+  HASYNC_ASSIGN_OR_RETURN(
+      MetaOutcome outcome,
+      SetMetaBeneath(staging_.Root(a.root), staged, FileType::kRegular,
+                     MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner)));
+  if (outcome != MetaOutcome::kApplied) {
+    return Status(Code::kUnsafePath,
+                  "the staged file " + j.staged + " was replaced during the sync");
+  }
+  return Status::Ok();
 }
 
 }  // namespace hasync::engine

@@ -8,13 +8,19 @@
 namespace hasync::engine {
 
 Status StagingArea::Prepare() {
+  dirs_.clear();
+  for (const std::string& root : roots_) {
+    HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root));
+    dirs_.push_back(std::move(dir));
+  }
+  const std::string name(snapshot::kStagingDirName);
   for (uint32_t i = 0; i < roots_.size(); ++i) {
-    HASYNC_RETURN_IF_ERROR(RemoveTree(env_, Dir(i)));
-    HASYNC_RETURN_IF_ERROR(env_.CreateDir(Dir(i), 0700));
+    HASYNC_RETURN_IF_ERROR(RemoveTreeBeneath(dirs_[i], name));
+    HASYNC_RETURN_IF_ERROR(CreateDirBeneath(dirs_[i], name, 0700));
     created_ = true;
     HintSpreadSubdirs(Dir(i));
     for (uint32_t b = 0; b < kBuckets; ++b) {
-      HASYNC_RETURN_IF_ERROR(env_.CreateDir(Dir(i) + "/b" + std::to_string(b), 0700));
+      HASYNC_RETURN_IF_ERROR(CreateDirBeneath(dirs_[i], name + "/b" + std::to_string(b), 0700));
     }
   }
   return Status::Ok();
@@ -24,7 +30,9 @@ Status StagingArea::Remove() {
   if (!created_) return Status::Ok();
   Status first;
   for (uint32_t i = 0; i < roots_.size(); ++i) {
-    Status st = RemoveTree(env_, Dir(i));
+    Status st = i < dirs_.size()
+                    ? RemoveTreeBeneath(dirs_[i], std::string(snapshot::kStagingDirName))
+                    : RemoveTree(env_, Dir(i));
     if (!st.ok() && first.ok()) first = st.Context("removing " + Dir(i));
   }
   created_ = false;

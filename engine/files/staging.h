@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/beneath.h"
 #include "common/env.h"
 #include "common/status.h"
 
@@ -22,7 +23,8 @@ class StagingArea {
   // roots: each root's absolute path, in the settings' order.
   StagingArea(Env& env, std::vector<std::string> roots) : env_(env), roots_(std::move(roots)) {}
 
-  // Removes whatever a previous sync left and creates the folders (mode 0700).
+  // Opens each root's handle, removes whatever a previous sync left and creates the folders
+  // (mode 0700), all beneath the handles.
   Status Prepare();
   // Best effort: removes every root's staging folder; returns the first failure.
   Status Remove();
@@ -42,9 +44,18 @@ class StagingArea {
   // The redo log of a root's in-place writes.
   std::string RedoPath(uint32_t root) const { return Dir(root) + "/redo"; }
 
+  // The root's handle, through which every staged file and every read of the old tree goes.
+  // REQUIRES: Prepare() succeeded.
+  const RootDir& Root(uint32_t root) const { return dirs_[root]; }
+  // A path this area handed out (or any path inside the root), relative to the root.
+  Result<std::string> Rel(uint32_t root, const std::string& path) const {
+    return RelativeTo(roots_[root], path);
+  }
+
  private:
   Env& env_;
   std::vector<std::string> roots_;
+  std::vector<RootDir> dirs_;
   bool created_ = false;
 };
 

@@ -23,6 +23,13 @@ std::vector<FilePiece> SplitIntoPieces(ServedFile& f) {
 
 namespace {
 
+// A local user racing a directory swap must not make serve read outside its roots: the file is
+// opened beneath the root's handle, never by its whole path.
+Result<std::unique_ptr<RandomAccessFile>> OpenServed(Env& env, const ServedFile& r) {
+  if (r.root) return env.OpenForReadAt(*r.root, r.req.path);
+  return env.OpenForRead(r.path);
+}
+
 // The runs of one read batch: each run of consecutive blocks the Secondary lacks, one message.
 Status SendRuns(ServedFile& r, std::span<ReadOp> ops, const uint64_t* idx, bool whole,
                 const SendPieceMessage& send) {
@@ -66,7 +73,7 @@ Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
                   const SendPieceMessage& send, std::atomic<uint64_t>& bytes_read) {
   ServedFile& r = *p.file;
   const auto& have = r.req.have_blocks;
-  HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(r.path));
+  HASYNC_ASSIGN_OR_RETURN(auto file, OpenServed(env, r));
   for (uint64_t b = p.first; b < p.first + p.count; b += kRunBlocks) {
     uint64_t n = std::min(kRunBlocks, p.first + p.count - b);
     // With valid cached hashes only blocks that differ from the Secondary's are read at all.
@@ -100,7 +107,7 @@ Status SendDelta(Env& env, const FilePiece& p, PieceBuffer& buf, const SendPiece
   const auto& s = r.req.signature;
   HASYNC_ASSIGN_OR_RETURN(auto sig, LoadSignature(std::span<const std::byte>(
                                         reinterpret_cast<const std::byte*>(s.data()), s.size())));
-  HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(r.path));
+  HASYNC_ASSIGN_OR_RETURN(auto file, OpenServed(env, r));
   size_t cap = static_cast<size_t>(std::min<uint64_t>(kMaxDelta, len / 4));
   auto delta = ComputeDelta(sig, *file, offset, len, cap, r.hashes.data() + p.first);
   if (!delta.ok()) return delta.status().Context(r.path);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/beneath.h"
 #include "common/binary.h"
 #include "common/env.h"
 #include "common/status.h"
@@ -28,7 +29,8 @@ constexpr uint64_t kPieceBlocks = (64 << 20) / snapshot::kBlockSize;  // a worke
 struct ServedFile {
   FileRequest req;
   snapshot::Entry* entry = nullptr;  // the Primary's scan of it
-  std::string path;                  // absolute
+  std::string path;                  // absolute, for messages
+  const RootDir* root = nullptr;     // req.path is opened beneath it (null: path, in tests)
   uint64_t size = 0;                 // as stat'ed when the request came
   int64_t mtime_ns = 0;
   bool cached = false;  // entry's hashes describe the file as it is now

@@ -263,7 +263,8 @@ class Puller {
           .id = id, .root = a->root, .path = a->path, .kind = a->request, .have_blocks = {}};
       if (a->request == RequestKind::kBlocks) r.have_blocks = a->local->blocks;
       if (a->request == RequestKind::kDelta) {
-        auto sig = ComputeSignature(env_, job->target, a->local->size, s_.threads);
+        auto sig =
+            ComputeSignature(env_, a->path, a->local->size, s_.threads, &staging_.Root(a->root));
         if (!sig.ok()) return sig.status().Context("signing " + job->target);
         r.signature = std::move(*sig);
       }
@@ -324,9 +325,15 @@ class Puller {
     for (Action& a : actions_) {
       if (a.kind != ActionKind::kSymlink) continue;
       std::string staged = staging_.PathFor(a.root, a.path, 'l', n++);
-      HASYNC_RETURN_IF_ERROR(env_.Symlink(a.remote->link_target, staged));
-      HASYNC_RETURN_IF_ERROR(
-          env_.SetMeta(staged, MetaFor(*a.remote, a.remote->mtime_ns, true, Owner())));
+      HASYNC_ASSIGN_OR_RETURN(std::string rel, staging_.Rel(a.root, staged));
+      const RootDir& root = staging_.Root(a.root);
+      HASYNC_RETURN_IF_ERROR(SymlinkBeneath(root, a.remote->link_target, rel));
+      HASYNC_ASSIGN_OR_RETURN(
+          MetaOutcome m, SetMetaBeneath(root, rel, FileType::kSymlink,
+                                        MetaFor(*a.remote, a.remote->mtime_ns, true, Owner())));
+      if (m != MetaOutcome::kApplied) {
+        return Status(Code::kUnsafePath, "the staged symlink " + staged + " was replaced");
+      }
       symlink_staged_[&a] = staged;
     }
     return Status::Ok();

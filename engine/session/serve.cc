@@ -35,6 +35,7 @@ constexpr size_t kListBatch = 16384;  // list entries per frame
 
 struct Root {
   const FileRootSettings* cfg = nullptr;
+  std::optional<RootDir> dir;  // the root's handle: every served file is opened beneath it
   snapshot::Manifest manifest;
   std::map<std::string, std::string, std::less<>> hardlink_to;
   bool dirty = false;  // hashes learnt while serving: save the manifest
@@ -147,6 +148,8 @@ class Server {
     }
     for (size_t i = 0; i < roots_.size(); ++i) {
       Root& root = roots_[i];
+      HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root.cfg->root));
+      root.dir.emplace(std::move(dir));
       auto cache = snapshot::Manifest::Load(env_, ManifestPath(s_, "serve", root.cfg->name));
       if (!cache.ok()) {
         log_->warn("ignoring damaged manifest cache: {}", cache.status().message());
@@ -233,8 +236,9 @@ class Server {
     ServedFile& f = r->file;
     f.entry = const_cast<snapshot::Entry*>(e);
     f.path = JoinPath(root.cfg->root, fr.path);
+    f.root = &*root.dir;
     f.req = std::move(fr);
-    auto info = env_.Stat(f.path);
+    auto info = StatBeneath(*f.root, f.req.path);
     if (!info.ok() || info->type != FileType::kRegular) {
       FileDone done{.id = f.req.id, .vanished = true};
       std::lock_guard<std::mutex> lock(write_mu_);

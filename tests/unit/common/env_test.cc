@@ -1,8 +1,13 @@
-// Env conformance: every backend available here passes the same tests; FaultEnv injects.
+// Env conformance: every backend available here passes the same tests, each with both path
+// resolvers (openat2 and the per-component walk); FaultEnv injects.
 #include "common/env.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <tuple>
+
+#include "common/beneath.h"
 #include "common/fault_env.h"
 #include "tests/test_util.h"
 
@@ -18,19 +23,26 @@ std::unique_ptr<Env> MakeEnv(const std::string& name) {
   return r.ok() ? std::move(r).value() : NewPosixEnv();
 }
 
-class EnvTest : public ::testing::TestWithParam<std::string> {
+class EnvTest : public ::testing::TestWithParam<std::tuple<std::string, Resolver>> {
  protected:
   void SetUp() override {
-    env_ = MakeEnv(GetParam());
+    env_ = MakeEnv(Backend());
     dir_ = MakeTempDir();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  const std::string& Backend() const { return std::get<0>(GetParam()); }
+  // dir_ as a root, opened with this test's resolver.
+  RootDir Root() const {
+    auto r = RootDir::Open(dir_, {.use_default = false, .resolver = std::get<1>(GetParam())});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return std::move(r).value();
+  }
   std::unique_ptr<Env> env_;
   std::string dir_;
 };
 
 TEST_P(EnvTest, BatchedWritesAndReadsRoundTrip) {
-  EXPECT_EQ(env_->Name(), GetParam());
+  EXPECT_EQ(env_->Name(), Backend());
   std::string path = dir_ + "/f";
   auto w = env_->OpenForWrite(path, {});
   ASSERT_TRUE(w.ok());
@@ -90,8 +102,52 @@ TEST_P(EnvTest, FaultEnvFailsSync) {
   EXPECT_EQ(fault.SyncDir(dir_).code(), Code::kIo);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, EnvTest, ::testing::Values("posix", "uring"),
-                         [](const auto& param_info) { return param_info.param; });
+TEST_P(EnvTest, FilesOpenBeneathARootOnly) {
+  RootDir root = Root();
+  std::filesystem::create_directories(dir_ + "/a");
+  auto w = env_->OpenForWriteAt(root, "a/f", {});
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  std::string data = testing::RandomBytes(100000, 3);
+  ASSERT_TRUE((*w)->WriteAt(0, std::as_bytes(std::span(data))).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  auto r = env_->OpenForReadAt(root, "a/f");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string back(data.size(), '\0');
+  EXPECT_EQ((*r)->Read(0, std::as_writable_bytes(std::span(back))).value(), data.size());
+  EXPECT_EQ(back, data);
+  ASSERT_TRUE(env_->OpenForWriteAt(root, "a/g", {}).ok());
+  ASSERT_TRUE(env_->CopyRangeAt(root, "a/f", 0, "a/g", 10, 5000).ok());
+  EXPECT_EQ(testing::ReadFile(dir_ + "/a/g").substr(10), data.substr(0, 5000));
+  // A symlink anywhere, a FIFO or a directory: refused before anything is opened for real.
+  std::string outside = MakeTempDir();
+  testing::WriteFile(outside + "/f", "secret");
+  std::filesystem::create_directory_symlink(outside, dir_ + "/l");
+  std::filesystem::create_symlink(outside + "/f", dir_ + "/a/s");
+  ASSERT_EQ(::mkfifo((dir_ + "/a/p").c_str(), 0600), 0);
+  for (const char* rel : {"l/f", "a/s", "a/p", "a", "../f"}) {
+    EXPECT_FALSE(env_->OpenForWriteAt(root, rel, {.create = false}).ok()) << rel;
+    EXPECT_EQ(env_->OpenForReadAt(root, rel).status().code(), Code::kUnsafePath) << rel;
+  }
+  EXPECT_EQ(testing::ReadFile(outside + "/f"), "secret");
+  std::filesystem::remove_all(outside);
+}
+
+TEST_P(EnvTest, FaultEnvChargesWritesBeneathARoot) {
+  RootDir root = Root();
+  FaultEnv fault(*env_, FaultOptions{.no_space_after_bytes = 100});
+  auto w = fault.OpenForWriteAt(root, "f", {});
+  ASSERT_TRUE(w.ok());
+  std::string big(200, 'x');
+  EXPECT_EQ((*w)->WriteAt(0, std::as_bytes(std::span(big))).code(), Code::kNoSpace);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EnvTest,
+                         ::testing::Combine(::testing::Values("posix", "uring"),
+                                            ::testing::Values(Resolver::kOpenat2, Resolver::kWalk)),
+                         [](const auto& p) {
+                           return std::get<0>(p.param) + "_" +
+                                  std::string(ResolverName(std::get<1>(p.param)));
+                         });
 
 TEST(EnvDefaultTest, UringProbeSucceedsHere) { EXPECT_TRUE(UringAvailable()); }
 
