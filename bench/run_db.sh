@@ -54,6 +54,7 @@ B=$PG_PORT
 PSQL="$PG_BIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres"
 $PSQL -p "$A" -c "CREATE DATABASE mdm"
 for db in h d s c; do $PSQL -p "$B" -c "CREATE DATABASE $db"; done
+create_apply_role "$B" h  # hasync's Secondary applies as a role without superuser
 
 echo "== building the database (scale $scale) on 127.0.0.1:$A"
 $PSQL -p "$A" -d mdm -v scale="$scale" -f bench/db_schema.sql
@@ -72,7 +73,7 @@ name = "bench-$n"
 state_dir = "$dir/$n-state"
 software_version = "bench"
 [database]
-conninfo = "host=127.0.0.1 port=$port dbname=$db user=postgres"
+conninfo = "host=127.0.0.1 port=$port dbname=$db user=$([ $n = src ] && echo postgres || echo hasync_apply)"
 TOML
 done
 

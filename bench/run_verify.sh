@@ -52,6 +52,7 @@ B=$PG_PORT
 PSQL="$PG_BIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres"
 $PSQL -p "$A" -c "CREATE DATABASE mdm"
 $PSQL -p "$B" -c "CREATE DATABASE mdm"
+create_apply_role "$B" mdm  # the Secondary applies as a role without superuser
 
 echo "== building the tree and the database (scale $scale)"
 "$MT" create "$dir/src" "$scale" >/dev/null
@@ -71,7 +72,7 @@ verify = "none"
 name = "data"
 root = "$dir/$n"
 [database]
-conninfo = "host=127.0.0.1 port=$([ $n = src ] && echo "$A" || echo "$B") dbname=mdm user=postgres"
+conninfo = "host=127.0.0.1 port=$([ $n = src ] && echo "$A" || echo "$B") dbname=mdm user=$([ $n = src ] && echo postgres || echo hasync_apply)"
 TOML
 done
 TRANSPORT="$H serve --stdio --log-level warn --config $dir/src.toml"
@@ -100,10 +101,13 @@ rsync_check() {
   [ -z "$out" ] || { echo "$out" | head >&2; return 1; }
 }
 dump_check() {
-  # Both dumps at once, then compared; hasync's own schema and publication aside, and pg_dump's
-  # \restrict lines (a random key per dump).
-  local d="$PG_BIN/pg_dump -h 127.0.0.1 -U postgres --no-publications --no-subscriptions -N hasync mdm"
-  local f='/^\\(un)?restrict /d'
+  # Both dumps at once, then compared; hasync's own schema and publication aside, pg_dump's
+  # \restrict lines (a random key per dump), owners and privileges (the Secondary's objects are its
+  # apply role's: docs/operating.md, "Roles"), and comment lines (its public schema, the apply
+  # role's, gets a "not creating schema" note).
+  local d="$PG_BIN/pg_dump -h 127.0.0.1 -U postgres --no-publications --no-subscriptions -N hasync"
+  d+=" --no-owner --no-privileges mdm"
+  local f='/^\\(un)?restrict /d; /^--/d; /^$/d'
   $d -p "$A" | sed -E "$f" >"$dir/a.sql" &
   $d -p "$B" | sed -E "$f" >"$dir/b.sql"
   wait $!

@@ -65,6 +65,8 @@ PORT_B=$PG_PORT
 PSQL="$PG_BIN/psql -X -q -h 127.0.0.1 -U postgres"
 $PSQL -p "$PORT_A" -c "CREATE DATABASE mdm"
 $PSQL -p "$PORT_B" -c "CREATE DATABASE mdm"
+# mdm-b applies as hasync_apply, no superuser; it serves after a failover, hence "serves".
+create_apply_role "$PORT_B" mdm serves
 echo "   Primary's cluster on 127.0.0.1:$PORT_A, Secondary's on 127.0.0.1:$PORT_B"
 echo "== settings for the two nodes: $D/a.toml (mdm-a, the Primary), $D/b.toml (mdm-b, the Secondary)"
 for n in a b; do
@@ -80,7 +82,7 @@ root = "$D/$([ $n = a ] && echo primary || echo secondary)"
 exclude = ["*.tmp"]
 
 [database]
-conninfo = "host=127.0.0.1 port=$([ $n = a ] && echo "$PORT_A" || echo "$PORT_B") dbname=mdm user=postgres"
+conninfo = "host=127.0.0.1 port=$([ $n = a ] && echo "$PORT_A" || echo "$PORT_B") dbname=mdm user=$([ $n = a ] && echo postgres || echo hasync_apply)"
 
 [ha]
 enabled = true

@@ -1,6 +1,9 @@
 // pg_dump runs as a child process without a shell; the connection's password reaches it through
 // its environment, never its command line. hasync's own schema is always left out: it is each
-// node's own bookkeeping.
+// node's own bookkeeping. Owners and privileges are left out too: the Secondary applies as a role
+// without superuser, which may neither give objects to other roles (and could not drop them at
+// the next full copy if it did) nor name roles that exist only on the Primary; there everything
+// replicated is the apply role's, and access for other roles is granted on that node.
 #include "snapshot/schema_dump.h"
 
 #include <string_view>
@@ -17,6 +20,8 @@ std::vector<std::string> DumpArgs(const SchemaDumpOptions& o, const char* sectio
                                 "--snapshot=" + o.snapshot,
                                 "--no-publications",
                                 "--no-subscriptions",
+                                "--no-owner",
+                                "--no-privileges",
                                 "--no-password",
                                 std::string("--exclude-schema=") + kStateSchema};
   for (const auto& n : o.scope.include_schemas) a.push_back("--schema=" + n);

@@ -74,9 +74,25 @@ class PgCluster {
   }
 
   int port() const { return port_; }
-  std::string Conninfo(const std::string& db) const {
-    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + db + " user=postgres";
+  std::string Conninfo(const std::string& db, const std::string& user = "postgres") const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + db + " user=" + user;
   }
+
+  // The Secondary's apply role (docs/operating.md, "Roles"): it logs in, is no superuser, and
+  // may set session_replication_role. Once per cluster.
+  static constexpr char kApplyRole[] = "hasync_apply";
+  void CreateApplyRole() const {
+    Exec("postgres", std::string("CREATE ROLE ") + kApplyRole +
+                         " LOGIN; GRANT SET ON PARAMETER session_replication_role TO " +
+                         kApplyRole);
+  }
+  // What the apply role needs in db: CREATE on it (its replicated schemas and hasync's) and the
+  // public schema, which pg_dump never creates.
+  void GrantApply(const std::string& db) const {
+    Exec("postgres", "GRANT CREATE ON DATABASE " + db + " TO " + kApplyRole);
+    Exec(db, std::string("ALTER SCHEMA public OWNER TO ") + kApplyRole);
+  }
+  std::string ApplyConninfo(const std::string& db) const { return Conninfo(db, kApplyRole); }
   snapshot::PgConn Connect(const std::string& db) const {
     auto c = snapshot::PgConn::Connect(Conninfo(db));
     EXPECT_TRUE(c.ok()) << c.status().ToString();

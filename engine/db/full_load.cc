@@ -3,10 +3,12 @@
 // run (pg_dump's output is one script; a statement may span pieces), up to 512 MiB.
 #include "engine/db/full_load.h"
 
+#include <algorithm>
 #include <map>
 
 #include "common/log.h"
 #include "engine/db/copy_in.h"
+#include "engine/db/schema_script.h"
 #include "engine/db/scope_check.h"
 #include "snapshot/table_copy.h"
 #include "verify/table_check.h"
@@ -32,10 +34,17 @@ Status FullLoad::Begin() {
   // pg_dump never creates the public schema; every database starts with it, as initdb makes it
   // (its comment too: pg_dump leaves that default out, so it must be there already).
   if (snapshot::SchemaInScope(scope_, "public")) {
-    HASYNC_RETURN_IF_ERROR(conn_.Run(
-        "CREATE SCHEMA IF NOT EXISTS public; ALTER SCHEMA public OWNER TO pg_database_owner; "
-        "GRANT USAGE ON SCHEMA public TO PUBLIC; "
-        "COMMENT ON SCHEMA public IS 'standard public schema'"));
+    // Its owner is pg_database_owner where the apply role may give it that (it owns the
+    // database, or is a superuser); else the apply role keeps it, so that the next full copy can
+    // drop it again.
+    HASYNC_RETURN_IF_ERROR(
+        conn_.Run("CREATE SCHEMA IF NOT EXISTS public; GRANT USAGE ON SCHEMA public TO PUBLIC; "
+                  "COMMENT ON SCHEMA public IS 'standard public schema'"));
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult owner, conn_.Exec("SELECT pg_catalog.pg_has_role('pg_database_owner', 'MEMBER')"));
+    if (owner.Get(0, 0) == "t") {
+      HASYNC_RETURN_IF_ERROR(conn_.Run("ALTER SCHEMA public OWNER TO pg_database_owner"));
+    }
   }
   return conn_.Run("SET LOCAL maintenance_work_mem = '256MB'");
 }
@@ -49,10 +58,69 @@ Status FullLoad::AddSql(const DbSql& m) {
   if (!m.last) return Status::Ok();
   const bool pre = m.section == DbSection::kPreData;
   auto t0 = std::chrono::steady_clock::now();
-  HASYNC_RETURN_IF_ERROR(conn_.Run(text).Context(
-      pre ? "creating the Primary's tables" : "creating the Primary's indexes and constraints"));
-  Log("database")->debug("{} script: {:.2f} s", pre ? "pre-data" : "post-data", Since(t0));
+  HASYNC_ASSIGN_OR_RETURN(auto statements, CheckSchemaScript(text));
   text.clear();
+  HASYNC_RETURN_IF_ERROR(ResolveExtensions(statements));
+  const char* what =
+      pre ? "creating the Primary's tables" : "creating the Primary's indexes and constraints";
+  // One statement per call through the extended protocol: the server refuses a string that holds
+  // two, so exactly the statements checked run.
+  for (size_t i = 0; i < statements.size(); ++i) {
+    HASYNC_RETURN_IF_ERROR(
+        conn_.ExecParams(statements[i].text, {})
+            .status()
+            .Context(std::string(what) + " (statement " + std::to_string(i + 1) + ")"));
+  }
+  Log("database")
+      ->debug("{} script: {} statements, {:.2f} s", pre ? "pre-data" : "post-data",
+              statements.size(), Since(t0));
+  return Status::Ok();
+}
+
+// pg_dump writes CREATE EXTENSION IF NOT EXISTS for every extension of the Primary's database.
+// One that is here already is left as it is (its COMMENT too: the apply role may not own it);
+// one the apply role may create (a trusted extension, or a superuser role) is created by the
+// script; any other is refused by name before a statement runs.
+Status FullLoad::ResolveExtensions(std::vector<ScriptStatement>& statements) {
+  std::vector<std::string> present;
+  for (const auto& st : statements) {
+    if (st.extension.empty()) continue;
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult r,
+        conn_.ExecParams(
+            "SELECT (SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = $1), "
+            "(SELECT count(*) FROM pg_catalog.pg_available_extensions WHERE name = $1), "
+            "(SELECT count(*) FROM pg_catalog.pg_available_extension_versions v JOIN "
+            "pg_catalog.pg_available_extensions a ON a.name = v.name AND a.default_version = "
+            "v.version WHERE v.name = $1 AND (v.trusted OR NOT v.superuser OR (SELECT rolsuper "
+            "FROM pg_catalog.pg_roles WHERE rolname = current_user)))",
+            {st.extension}));
+    if (r.Get(0, 0) != "0") {
+      present.push_back(st.extension);
+      continue;
+    }
+    const bool plain = std::all_of(st.extension.begin(), st.extension.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    std::string fix = "create it on this node once as a superuser: CREATE EXTENSION " +
+                      (plain ? st.extension : conn_.QuoteIdent(st.extension)) + ";";
+    if (r.Get(0, 1) == "0") {
+      return Status(Code::kConfig, "the Primary's schema needs extension " + st.extension +
+                                       ", which this node's PostgreSQL does not have: install "
+                                       "the package that ships it, then " +
+                                       fix);
+    }
+    if (r.Get(0, 2) == "0") {
+      return Status(Code::kConfig, "the Primary's schema needs extension " + st.extension +
+                                       ", which this node's database role may not create; " + fix);
+    }
+  }
+  auto is_present = [&](const std::string& name) {
+    return !name.empty() && std::find(present.begin(), present.end(), name) != present.end();
+  };
+  std::erase_if(statements, [&](const ScriptStatement& st) {
+    return is_present(st.extension) || is_present(st.comments_on);
+  });
   return Status::Ok();
 }
 

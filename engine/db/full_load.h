@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/db/schema_script.h"
 #include "engine/wire/db_protocol.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pg.h"
@@ -34,7 +35,9 @@ class FullLoad {
   // A full copy's start: drops every schema in scope (CASCADE), re-creates public as initdb
   // makes it, and gives index builds more memory.
   Status Begin();
-  // A piece of a schema script; the whole section runs when its last piece arrives.
+  // A piece of a schema script; the whole section runs when its last piece arrives, if every
+  // statement passes CheckSchemaScript (schema_script.h) and every extension it creates is here
+  // already (left alone) or the apply role may create it (else kConfig naming it, with the fix).
   Status AddSql(const DbSql& m);
   bool sql_pending() const { return !sql_[0].empty() || !sql_[1].empty(); }
 
@@ -52,6 +55,7 @@ class FullLoad {
 
  private:
   Status DeleteRange(const std::string& qname, const DbRange& r);
+  Status ResolveExtensions(std::vector<ScriptStatement>& statements);
 
   snapshot::PgConn& conn_;
   const snapshot::DbScope& scope_;

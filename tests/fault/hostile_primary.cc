@@ -3,7 +3,10 @@
 // (a frame header announcing more than the limit), garbage (not a hasync frame at all),
 // grow (lists a 4-byte file, then sends a block 800 MB into it), unasked-delta (a rolling
 // delta for a file the Secondary asked for whole), db-scope (answers the database request with a
-// full copy that loads hasync's own table), db-relation (changes to a table outside the scope).
+// full copy that loads hasync's own table), db-relation (changes to a table outside the scope),
+// db-program, db-program-do, db-program-function FILE (a full copy whose pre-data script runs
+// `touch FILE` through COPY ... TO PROGRAM: as a statement, inside a DO block, or in a function
+// body that a materialized view calls).
 #include <cstring>
 #include <string>
 
@@ -33,6 +36,40 @@ int main(int argc, char** argv) {
   Encode(*peer, e);  // echo the Secondary's versions: the gate passes
   (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kHello), e.view());
   auto request = transport::ReadFrame(*ch, dec);  // database request or list request
+  if (mode.rfind("db-program", 0) == 0) {
+    if (!request.ok() || request->type != static_cast<uint8_t>(MsgType::kDbRequest)) return 1;
+    const std::string touch = std::string("touch ") + (argc > 2 ? argv[2] : "/tmp/hasync-pwned");
+    std::string script =
+        "SET statement_timeout = 0;\nCREATE TABLE public.innocent (id int PRIMARY KEY);\n";
+    if (mode == "db-program") script += "COPY (SELECT 1) TO PROGRAM '" + touch + "';\n";
+    if (mode == "db-program-do") {
+      script += "DO $$BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''" + touch + "'''; END$$;\n";
+    }
+    if (mode == "db-program-function") {
+      script +=
+          "CREATE FUNCTION public.pwn() RETURNS int LANGUAGE plpgsql AS $$BEGIN COPY "
+          "(SELECT 1) TO PROGRAM '" +
+          touch +
+          "'; RETURN 1; END$$;\n"
+          "CREATE MATERIALIZED VIEW public.pwned AS SELECT public.pwn();\n";
+    }
+    auto send = [&](MsgType t, const Encoder& m) {
+      (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(t), m.view());
+    };
+    Encoder b, pre, post, end;
+    Encode(DbBegin{.full = true, .reason = "hostile", .source_id = "x", .tables = {}}, b);
+    send(MsgType::kDbBegin, b);
+    Encode(
+        DbSql{
+            .section = DbSection::kPreData, .last = true, .text = std::as_bytes(std::span(script))},
+        pre);
+    send(MsgType::kDbSql, pre);
+    Encode(DbSql{.section = DbSection::kPostData, .last = true, .text = {}}, post);
+    send(MsgType::kDbSql, post);
+    Encode(DbEnd{.end_lsn = 1}, end);
+    send(MsgType::kDbEnd, end);
+    return 0;  // gone: a Secondary that ran the script finds the connection closed next
+  }
   if (mode == "db-scope" || mode == "db-relation") {
     if (!request.ok() || request->type != static_cast<uint8_t>(MsgType::kDbRequest)) return 1;
     auto send = [&](MsgType t, const Encoder& m) {

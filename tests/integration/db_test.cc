@@ -45,6 +45,8 @@ class DbTest : public ::testing::Test {
   static void SetUpTestSuite() {
     primary_ = PgCluster::Start().release();
     secondary_ = PgCluster::Start().release();
+    // The Secondary applies as a role without superuser; the Primary serves as postgres.
+    if (secondary_ != nullptr) secondary_->CreateApplyRole();
   }
   static void TearDownTestSuite() {
     delete primary_;
@@ -57,6 +59,7 @@ class DbTest : public ::testing::Test {
     db_ = "t" + std::to_string(++counter_);
     primary_->Exec("postgres", "CREATE DATABASE " + db_);
     secondary_->Exec("postgres", "CREATE DATABASE " + db_);
+    secondary_->GrantApply(db_);
     pair_.SetExtra(Section(*primary_), Section(*secondary_));
   }
 
@@ -72,7 +75,8 @@ class DbTest : public ::testing::Test {
   }
 
   std::string Section(const PgCluster& c, const std::string& extra = "") const {
-    return "[database]\nconninfo = \"" + c.Conninfo(db_) + "\"\n" + extra;
+    std::string conninfo = &c == secondary_ ? c.ApplyConninfo(db_) : c.Conninfo(db_);
+    return "[database]\nconninfo = \"" + conninfo + "\"\n" + extra;
   }
   void P(const std::string& sql) const { primary_->Exec(db_, sql); }
   void S(const std::string& sql) const { secondary_->Exec(db_, sql); }
@@ -264,6 +268,77 @@ TEST_F(DbTest, HostilePrimaryCannotWriteOutsideTheScope) {
             "0\n");
 }
 
+// A compromised Primary's schema script with COPY ... TO PROGRAM: as a statement and inside a DO
+// block hasync refuses the script before any of it runs; inside a function body that the script
+// calls, PostgreSQL refuses it, the apply role being no superuser. Each time the sync fails
+// saying why, nothing is applied, and the program never ran.
+TEST_F(DbTest, HostilePrimaryCannotRunProgramsThroughTheSchemaScript) {
+  S("CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept VALUES (1);");
+  struct Case {
+    const char* mode;
+    Code code;
+    const char* says;
+  };
+  for (const Case& c :
+       {Case{"db-program", Code::kProtocol, "statement 3 (COPY) is not something pg_dump"},
+        Case{"db-program-do", Code::kProtocol, "statement 3 (DO) is not something pg_dump"},
+        Case{"db-program-function", Code::kDatabase, "to COPY to or from an external program"}}) {
+    std::string file = "/tmp/hasync-pwned-" + std::to_string(::getpid()) + "-" + c.mode;
+    fs::remove(file);
+    auto r = pair_.Sync(
+        nullptr, std::string(HASYNC_TEST_BIN_DIR) + "/hostile_primary " + c.mode + " " + file);
+    ASSERT_FALSE(r.ok()) << c.mode;
+    EXPECT_EQ(r.status().code(), c.code) << c.mode << ": " << r.status().ToString();
+    EXPECT_NE(r.status().message().find(c.says), std::string::npos)
+        << c.mode << ": " << r.status().message();
+    EXPECT_FALSE(fs::exists(file)) << c.mode << ": the Primary ran a program on the Secondary";
+    EXPECT_EQ(secondary_->Rows(db_, "SELECT id FROM kept"), "1\n") << c.mode;
+    EXPECT_EQ(secondary_->Rows(db_,
+                               "SELECT count(*) FROM pg_class WHERE relname IN "
+                               "('innocent', 'pwned')"),
+              "0\n")
+        << c.mode << ": nothing applied";
+    fs::remove(file);
+  }
+}
+
+// An extension the Primary's schema has and the apply role may not create (pgstattuple is not
+// trusted) is refused by name with the fix; once a superuser created it on the Secondary the sync
+// passes and leaves it alone. A trusted one (citext) the apply role creates itself.
+TEST_F(DbTest, ExtensionTheApplyRoleCannotCreateIsRefusedByNameUntilCreatedOnce) {
+  std::string scope = "exclude_schemas = [\"ext\"]\n";
+  pair_.SetExtra(Section(*primary_, scope), Section(*secondary_, scope));
+  P("CREATE EXTENSION citext; CREATE SCHEMA ext; CREATE EXTENSION pgstattuple WITH SCHEMA ext; "
+    "CREATE TABLE users (id int PRIMARY KEY, email citext); "
+    "INSERT INTO users VALUES (1, 'Ann@Example.org');");
+  auto r = Sync();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kConfig);
+  EXPECT_NE(r.status().message().find("extension pgstattuple, which this node's database role "
+                                      "may not create"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("as a superuser: CREATE EXTENSION pgstattuple;"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_tables WHERE tablename = 'users'"),
+            "0\n");
+  S("CREATE SCHEMA ext; CREATE EXTENSION pgstattuple WITH SCHEMA ext");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->db.full);
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT id FROM users WHERE email = 'ann@example.ORG'"), "1\n");
+  r = Sync(/*full_db=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(secondary_->Rows(db_,
+                             "SELECT extname, rolname = 'postgres' FROM pg_extension e JOIN "
+                             "pg_roles o ON o.oid = e.extowner WHERE extname IN ('citext', "
+                             "'pgstattuple') ORDER BY 1"),
+            "citext|f\npgstattuple|t\n")
+      << "citext is the apply role's; pgstattuple still the superuser's";
+}
+
 TEST_F(DbTest, UnreachableSecondaryDatabaseFailsClearlyAndChangesNothing) {
   P("CREATE TABLE a (id int PRIMARY KEY)");
   testing::WriteFile(pair_.primary() + "/f.conf", "f");
@@ -329,6 +404,10 @@ TEST_F(DbTest, LostSlotMeansAFullCopyThatSaysWhy) {
 // changes the old Primary applied while following must not flow back to where they came from
 // through the slot it kept for its old Secondary (they did: duplicate keys).
 TEST_F(DbTest, RolesSwapAndBackWithoutChangesFlowingBack) {
+  // mdm-b serves as its apply role here: a node that also serves needs REPLICATION and the
+  // publication a superuser made (docs/operating.md, "Roles").
+  secondary_->Exec("postgres", std::string("ALTER ROLE ") + PgCluster::kApplyRole + " REPLICATION");
+  S("CREATE PUBLICATION hasync FOR ALL TABLES");
   P("CREATE TABLE a (id int PRIMARY KEY, v text); "
     "INSERT INTO a SELECT g, 'p' FROM generate_series(1, 100) g;");
   ASSERT_TRUE(Sync().ok());
@@ -359,6 +438,8 @@ TEST_F(DbTest, RolesSwapAndBackWithoutChangesFlowingBack) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(r->db.full);
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
+  secondary_->Exec("postgres",
+                   std::string("ALTER ROLE ") + PgCluster::kApplyRole + " NOREPLICATION");
 }
 
 TEST_F(DbTest, VerifyFindsRowsChangedBehindHasyncsBackDownToAKeyRange) {
