@@ -26,17 +26,22 @@ class Pair {
     fs::remove_all(dir_, ec);
   }
   void WriteConfigs(const std::string& primary_version, const std::string& secondary_version) {
-    WriteFile(
-        dir_ + "/primary.toml",
-        Config("mdm-a", "p", "pstate", primary_version, primary_status_port_) + primary_extra_);
-    WriteFile(dir_ + "/secondary.toml",
-              Config("mdm-b", "s", "sstate", secondary_version, secondary_status_port_) +
-                  secondary_extra_);
+    WriteFile(dir_ + "/primary.toml",
+              Config("mdm-a", "p", "pstate", primary_version, primary_status_port_, "[\"*.tmp\"]") +
+                  primary_extra_);
+    WriteFile(dir_ + "/secondary.toml", Config("mdm-b", "s", "sstate", secondary_version,
+                                               secondary_status_port_, secondary_exclude_) +
+                                            secondary_extra_);
   }
   // Settings appended to each side's file ([database] sections, say).
   void SetExtra(const std::string& primary_extra, const std::string& secondary_extra) {
     primary_extra_ = primary_extra;
     secondary_extra_ = secondary_extra;
+    WriteConfigs("1.0", "1.0");
+  }
+  // The Secondary's own exclude globs (a TOML array; default the Primary's, ["*.tmp"]).
+  void SetSecondaryExclude(const std::string& toml_array) {
+    secondary_exclude_ = toml_array;
     WriteConfigs("1.0", "1.0");
   }
   std::string primary() const { return dir_ + "/p"; }
@@ -72,17 +77,19 @@ class Pair {
 
  private:
   std::string Config(const std::string& name, const std::string& root, const std::string& state,
-                     const std::string& version, int status_port) const {
+                     const std::string& version, int status_port,
+                     const std::string& exclude) const {
     return "[node]\nname = \"" + name + "\"\nstate_dir = \"" + dir_ + "/" + state +
            "\"\nsoftware_version = \"" + version + "\"\n[[files]]\nname = \"data\"\nroot = \"" +
-           dir_ + "/" + root + "\"\nexclude = [\"*.tmp\"]\n[status]\nlisten = \"127.0.0.1:" +
-           std::to_string(status_port) + "\"\n";
+           dir_ + "/" + root + "\"\nexclude = " + exclude +
+           "\n[status]\nlisten = \"127.0.0.1:" + std::to_string(status_port) + "\"\n";
   }
   std::string dir_;
   int primary_status_port_;
   int secondary_status_port_;
   std::string primary_extra_;
   std::string secondary_extra_;
+  std::string secondary_exclude_ = "[\"*.tmp\"]";
 };
 
 }  // namespace hasync::testing

@@ -1,6 +1,8 @@
 // Journal storage and roll-forward.
 #include "engine/files/journal.h"
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
 #include <set>
 
@@ -10,6 +12,8 @@
 #include "common/kill_point.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "engine/wire/protocol.h"
+#include "snapshot/scanner.h"
 
 namespace hasync::engine {
 namespace {
@@ -234,6 +238,37 @@ std::vector<std::byte> Journal::Serialize() const {
   return std::move(e.buffer());
 }
 
+namespace {
+
+std::string StagingDirOf(const std::string& root) {
+  return root + "/" + std::string(snapshot::kStagingDirName);
+}
+
+// Where an operation may take its bytes from: a staged file, the redo log or a hard link's
+// temporary only from its root's staging folder, a hard link's source only from its root.
+Status CheckSources(const std::string& root, const JournalOp& op) {
+  std::string staging = StagingDirOf(root);
+  bool ok = true;
+  switch (op.kind) {
+    case OpKind::kRename:
+    case OpKind::kWriteBlocks:
+      ok = Inside(staging, op.source) && op.temp.empty();
+      break;
+    case OpKind::kLink:
+      ok = Inside(root, op.source) && !Inside(staging, op.source) && Inside(staging, op.temp);
+      break;
+    default:
+      ok = op.source.empty() && op.temp.empty();
+  }
+  if (!ok) {
+    return Status(Code::kUnsafePath, "journal operation on " + op.path + " takes '" + op.source +
+                                         "' or '" + op.temp + "', outside its staging folder");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Journal> Journal::Parse(std::span<const std::byte> data) {
   if (data.size() < 24) return Status(Code::kIo, "journal too short");
   auto body = data.first(data.size() - 8);
@@ -252,12 +287,12 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
     if (flag > 1) return Status(Code::kIo, "journal with unknown flags");
     j.db_commit = flag == 1;
   }
-  HASYNC_ASSIGN_OR_RETURN(uint64_t nroots, d.GetVarint(1024, "root count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t nroots, GetCount(d, 1024, 1, "root count"));
   j.roots.resize(nroots);
   for (auto& r : j.roots) {
     HASYNC_ASSIGN_OR_RETURN(r, d.GetString(kMaxPathLength));
   }
-  HASYNC_ASSIGN_OR_RETURN(uint64_t nstaging, d.GetVarint(1024, "staging count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t nstaging, GetCount(d, 1024, 1, "staging count"));
   j.staging_dirs.resize(nstaging);
   for (auto& s : j.staging_dirs) {
     HASYNC_ASSIGN_OR_RETURN(s, d.GetString(kMaxPathLength));
@@ -285,7 +320,7 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
     op.uid = static_cast<uint32_t>(uid);
     op.gid = static_cast<uint32_t>(gid);
     HASYNC_ASSIGN_OR_RETURN(op.mtime_ns, d.GetSigned());
-    HASYNC_ASSIGN_OR_RETURN(uint64_t nruns, d.GetVarint(kMaxOps, "run count"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t nruns, GetCount(d, kMaxOps, 3, "run count"));
     op.runs.resize(nruns);
     for (BlockRun& r : op.runs) {
       HASYNC_ASSIGN_OR_RETURN(r.offset, d.GetVarint());
@@ -295,16 +330,39 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
     if (nroots == 0 || !Inside(j.roots[op.root], op.path)) {
       return Status(Code::kUnsafePath, "journal operation outside its root: " + op.path);
     }
+    HASYNC_RETURN_IF_ERROR(CheckSources(j.roots[op.root], op));
     j.ops.push_back(std::move(op));
   }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  for (const std::string& dir : j.staging_dirs) {
+    bool known = false;
+    for (const std::string& root : j.roots) known = known || dir == StagingDirOf(root);
+    if (!known) {
+      return Status(Code::kUnsafePath,
+                    "journal staging folder " + dir + " is not one of its roots'");
+    }
+  }
   return j;
+}
+
+Status CheckJournalRoots(const Journal& journal, const std::vector<std::string>& roots) {
+  for (const std::string& root : journal.roots) {
+    if (std::find(roots.begin(), roots.end(), root) == roots.end()) {
+      return Status(Code::kUnsafePath,
+                    "the journal names " + root + ", which is not a configured file root");
+    }
+  }
+  return Status::Ok();
 }
 
 Status CommitJournal(Env& env, const std::string& state_dir, const Journal& journal) {
   std::vector<std::byte> data = journal.Serialize();
   std::string tmp = JournalPath(state_dir) + ".tmp";
-  HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForWrite(tmp, OpenWriteOptions{.mode = 0600}));
+  // O_EXCL: never through whatever another account left at that name (a symlink, say).
+  Status stale = env.RemoveFile(tmp);
+  if (!stale.ok() && stale.code() != Code::kNotFound) return stale;
+  HASYNC_ASSIGN_OR_RETURN(auto file,
+                          env.OpenForWrite(tmp, OpenWriteOptions{.exclusive = true, .mode = 0600}));
   HASYNC_RETURN_IF_ERROR(file->WriteAt(0, data));
   HASYNC_RETURN_IF_ERROR(file->Sync());
   HASYNC_RETURN_IF_ERROR(file->Close());
@@ -338,38 +396,68 @@ Status RollForward(Env& env, const std::string& state_dir, const Journal& journa
   return ApplyJournal(env, state_dir, journal).status();
 }
 
-Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered,
-                      const std::function<Result<uint64_t>()>& db_committed_sync) {
-  *recovered = false;
+namespace {
+
+// Moves an unusable journal aside so that it never blocks the syncs after it.
+Result<Recovery> Quarantine(Env& env, const std::string& state_dir, const Status& why) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  std::string base = JournalPath(state_dir) + ".quarantined-" +
+                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  std::string to = base;
+  for (int n = 1; env.Stat(to).ok(); ++n) to = base + "-" + std::to_string(n);
+  HASYNC_RETURN_IF_ERROR(env.Rename(JournalPath(state_dir), to));
+  HASYNC_RETURN_IF_ERROR(env.SyncDir(state_dir));
+  Log("apply")->error(
+      "{}; the journal was moved aside to {} (keep it for a post-mortem): this sync plans from "
+      "what is on disk, and the tree may be between two sync points until it completes",
+      why.ToString(), to);
+  return Recovery{.rolled_forward = false, .quarantined = to};
+}
+
+}  // namespace
+
+Result<Recovery> RecoverJournal(Env& env, const std::string& state_dir, const RecoverOptions& o) {
+  Recovery out;
   Status st = env.RemoveFile(JournalPath(state_dir) + ".tmp");
   if (!st.ok() && !IsNotFound(st)) return st;
   auto data = ReadFileToString(env, JournalPath(state_dir));
-  if (!data.ok()) return IsNotFound(data.status()) ? Status::Ok() : data.status();
+  if (!data.ok()) {
+    if (IsNotFound(data.status())) return out;
+    return data.status();
+  }
   auto journal = Journal::Parse(std::as_bytes(std::span<const char>(data->data(), data->size())));
-  if (!journal.ok()) {
-    return journal.status().Context("the committed journal " + JournalPath(state_dir) +
-                                    " cannot be read; the tree may be between two sync points");
+  Status usable = journal.ok() ? CheckJournalRoots(*journal, o.roots) : journal.status();
+  if (!usable.ok()) {
+    return Quarantine(
+        env, state_dir,
+        usable.Context("the committed journal " + JournalPath(state_dir) + " cannot be used"));
   }
   if (journal->db_commit) {
     // The database's commit decided this sync: the journal counts only if it recorded it.
-    if (!db_committed_sync) {
+    if (!o.db_committed_sync) {
       return Status(Code::kConfig, "the journal " + JournalPath(state_dir) +
                                        " waits on a database commit, and [database] is not set");
     }
-    HASYNC_ASSIGN_OR_RETURN(uint64_t committed, db_committed_sync());
+    HASYNC_ASSIGN_OR_RETURN(uint64_t committed, o.db_committed_sync());
     if (committed != journal->sync_id) {
       Log("apply")->warn("sync {} was interrupted before its database commit: discarding it",
                          journal->sync_id);
       Applier applier(env, *journal, {});
       HASYNC_RETURN_IF_ERROR(RemoveStagingDirs(env, *journal, applier));
       HASYNC_RETURN_IF_ERROR(env.RemoveFile(JournalPath(state_dir)));
-      return env.SyncDir(state_dir);
+      HASYNC_RETURN_IF_ERROR(env.SyncDir(state_dir));
+      return out;
     }
   }
   Log("apply")->warn("rolling forward sync {} interrupted by a crash", journal->sync_id);
-  HASYNC_RETURN_IF_ERROR(RollForward(env, state_dir, *journal));
-  *recovered = true;
-  return Status::Ok();
+  Status rolled = RollForward(env, state_dir, *journal);
+  if (!rolled.ok()) {
+    return Quarantine(
+        env, state_dir,
+        rolled.Context("sync " + std::to_string(journal->sync_id) + " cannot be rolled forward"));
+  }
+  out.rolled_forward = true;
+  return out;
 }
 
 }  // namespace hasync::engine

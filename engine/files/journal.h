@@ -57,6 +57,11 @@ struct Journal {
   std::vector<JournalOp> ops;
 
   std::vector<std::byte> Serialize() const;
+  // Refuses (kUnsafePath) a journal whose operations reach outside their roots: every path
+  // inside its op's root; a rename's or in-place write's source inside that root's staging
+  // folder (<root>/.hasync-staging); a hard link's source inside its root and its temporary
+  // in the staging folder; no source where the operation takes none; staging folders that are
+  // <root>/.hasync-staging of one of its roots. Damage is kIo.
   static Result<Journal> Parse(std::span<const std::byte> data);
 };
 
@@ -84,10 +89,33 @@ Result<ApplyReport> ApplyJournal(Env& env, const std::string& state_dir, const J
 // ApplyJournal without the report.
 Status RollForward(Env& env, const std::string& state_dir, const Journal& journal);
 
+struct RecoverOptions {
+  // The configured roots (absolute, as the settings give them). A journal naming any other
+  // root, or a staging folder other than <root>/.hasync-staging of its roots, is forged (the
+  // serve side's account, say, could write the state folder): it is refused and quarantined.
+  std::vector<std::string> roots;
+  // The sync id the database last committed (journals with db_commit need it).
+  std::function<Result<uint64_t>()> db_committed_sync;
+};
+
+struct Recovery {
+  bool rolled_forward = false;  // a committed journal left by a crash was finished
+  std::string quarantined;      // where an unusable journal was moved aside, or ""
+};
+
 // At start-up: rolls forward a committed journal left by a crash and removes an uncommitted
-// one. Sets *recovered when it rolled one forward. db_committed_sync returns the sync id the
-// database last committed (journals with db_commit need it).
-Status RecoverJournal(Env& env, const std::string& state_dir, bool* recovered,
-                      const std::function<Result<uint64_t>()>& db_committed_sync = nullptr);
+// one. A journal that cannot be used (damaged, forged, or failing to roll forward) never blocks
+// every later sync: it is moved aside to <state_dir>/journal.quarantined-<unix time>, with an
+// error in the log naming it, and Recovery::quarantined says where; nothing it names is
+// touched (its staging folders, under the configured roots, are cleared by the next sync's
+// staging as any leftover is), and the sync goes on to plan from what is on disk. Errors
+// returned are this node's own (a state folder it cannot read or write, a database it cannot
+// ask), which the next run may not have.
+Result<Recovery> RecoverJournal(Env& env, const std::string& state_dir,
+                                const RecoverOptions& options);
+
+// Checks a parsed journal against the configured roots (RecoverOptions::roots): kUnsafePath
+// naming the first root or staging folder that is not one of them.
+Status CheckJournalRoots(const Journal& journal, const std::vector<std::string>& roots);
 
 }  // namespace hasync::engine

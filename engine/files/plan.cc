@@ -7,17 +7,52 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <unistd.h>
+
 #include "common/path.h"
 #include "engine/files/delta.h"
+#include "snapshot/scanner.h"
 
 namespace hasync::engine {
 
-Status ValidateRemoteList(const std::vector<WireEntry>& entries) {
+uint64_t MaxReceivableSize() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page = sysconf(_SC_PAGE_SIZE);
+  uint64_t memory = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 1ull << 30;
+  // The request's copy of the Secondary's hashes, the job's and the received ones: 3 x 8 bytes.
+  return memory / 4 / (3 * sizeof(uint64_t)) * snapshot::kBlockSize;
+}
+
+namespace {
+
+// The first component of a path: what the reserved names are compared with.
+std::string_view TopName(std::string_view path) { return path.substr(0, path.find('/')); }
+
+Status CheckEntryLimits(const WireEntry& e, const ListLimits& limits) {
+  if (TopName(e.path) == snapshot::kStagingDirName) {
+    return Status(Code::kProtocol, "the Primary's list names '" + e.path + "', inside " +
+                                       std::string(snapshot::kStagingDirName) +
+                                       ", which hasync reserves for its staging folder");
+  }
+  if (e.type == FileType::kRegular && e.size > limits.max_file_size) {
+    return Status(Code::kProtocol,
+                  "the Primary lists '" + e.path + "' at " + std::to_string(e.size) +
+                      " bytes, more than this node can receive (" +
+                      std::to_string(limits.max_file_size >> 30) +
+                      " GiB: its block hashes must fit in a quarter of its memory)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateRemoteList(const std::vector<WireEntry>& entries, const ListLimits& limits) {
   std::unordered_set<std::string_view> dirs;
   std::unordered_map<std::string_view, const WireEntry*> files;
   const std::string* prev = nullptr;
   for (const WireEntry& e : entries) {
     HASYNC_RETURN_IF_ERROR(ValidateRelativePath(e.path));
+    HASYNC_RETURN_IF_ERROR(CheckEntryLimits(e, limits));
     if (prev && !(*prev < e.path)) {
       return Status(Code::kProtocol,
                     "the Primary's list is not sorted or repeats '" + e.path + "'");
@@ -53,6 +88,27 @@ Status ValidateRemoteList(const std::vector<WireEntry>& entries) {
     }
   }
   return Status::Ok();
+}
+
+size_t FilterRemoteList(const snapshot::Filter& filter, std::vector<WireEntry>& entries) {
+  // Sorted and validated: a parent comes before what it holds, a link after its file.
+  std::unordered_set<std::string> dropped;
+  std::vector<WireEntry> kept;
+  kept.reserve(entries.size());
+  for (WireEntry& e : entries) {
+    std::string_view parent = ParentOf(e.path);
+    bool is_dir = e.type == FileType::kDirectory;
+    if ((!parent.empty() && dropped.count(std::string(parent))) ||
+        filter.Excluded(e.path, is_dir)) {
+      dropped.insert(e.path);
+      continue;
+    }
+    if (!e.hardlink_to.empty() && dropped.count(e.hardlink_to)) e.hardlink_to.clear();
+    kept.push_back(std::move(e));
+  }
+  size_t n = entries.size() - kept.size();
+  entries = std::move(kept);
+  return n;
 }
 
 namespace {

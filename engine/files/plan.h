@@ -11,6 +11,7 @@
 #include "common/env.h"
 #include "engine/files/journal.h"
 #include "engine/wire/protocol.h"
+#include "snapshot/filter.h"
 #include "snapshot/manifest.h"
 
 namespace hasync::engine {
@@ -37,8 +38,26 @@ struct RootPlan {
   snapshot::Manifest local;
 };
 
-// Checks the Primary's entries for one root. kUnsafePath or kProtocol on the first bad one.
-Status ValidateRemoteList(const std::vector<WireEntry>& entries);
+// The largest file this node can receive: its block hashes (8 bytes per 8 KiB block, held a
+// few times over while a file is requested and received) must fit in a quarter of this
+// machine's memory. A larger listed size is refused before anything is sized from it.
+uint64_t MaxReceivableSize();
+
+struct ListLimits {
+  uint64_t max_file_size = MaxReceivableSize();
+};
+
+// Checks the Primary's entries for one root. kUnsafePath or kProtocol on the first bad one:
+// a path that could escape, unsorted or repeated paths, a missing parent, a bad symlink or hard
+// link, a name hasync reserves at the top of a root (its staging folder), a file larger than
+// limits.max_file_size.
+Status ValidateRemoteList(const std::vector<WireEntry>& entries, const ListLimits& limits = {});
+
+// Applies this node's own include/exclude globs to the Primary's validated list, so that a
+// Primary cannot overwrite, create or delete what this node excludes: drops every entry the
+// filter excludes and everything below an excluded directory (as the local scan skips them);
+// a hard link to a dropped file becomes a file of its own. Returns how many were dropped.
+size_t FilterRemoteList(const snapshot::Filter& filter, std::vector<WireEntry>& entries);
 
 struct PlanOptions {
   bool compare_owner = false;  // running as root: ownership is replicated

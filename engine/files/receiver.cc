@@ -94,6 +94,8 @@ Status Receiver::OnDone(std::span<const std::byte> payload) {
   HASYNC_RETURN_IF_ERROR(pool_->error());
   HASYNC_ASSIGN_OR_RETURN(FileDone d, DecodeFileDone(payload));
   HASYNC_ASSIGN_OR_RETURN(FileJob * j, Find(d.id));
+  if (!d.vanished)
+    HASYNC_RETURN_IF_ERROR(CheckGrowth(j->action->path, j->action->remote->size, d.size));
   j->done = true;
   if (progress_) progress_->FileDone();
   if (d.vanished) {
@@ -167,12 +169,12 @@ Status Receiver::OpenStaged(FileJob& j) {
 // file may have grown since its scan; blocks up to the growth bound are accepted and the final
 // size is checked at file-done.
 Status Receiver::ApplyData(FileJob& j, const FileData& d) {
-  uint64_t nb = snapshot::BlockCount(j.action->remote->size);
+  // Grown to what was received, never to the listed size at once: the listed size is the
+  // Primary's word (growth is bounded by CheckGrowth, the size by ValidateRemoteList).
+  // The hashes start as the Secondary's own (a kBlocks request): they only ever grow.
   uint64_t first = d.first_block, n = d.hashes.size();
-  if (j.got.size() < first + n) {
-    j.got.resize(std::max(first + n, nb), false);
-    j.hashes.resize(j.got.size(), 0);
-  }
+  if (j.got.size() < first + n) j.got.resize(first + n, false);
+  if (j.hashes.size() < first + n) j.hashes.resize(first + n, 0);
   for (uint64_t k = 0; k < n; ++k) {
     j.got[first + k] = true;
     j.hashes[first + k] = d.hashes[k];

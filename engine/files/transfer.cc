@@ -1,6 +1,8 @@
 // SendBlocks, SendDelta, FinishServedFile: the reading and hashing half of the Primary's
 // transfer. Every block read is hashed here, so the Secondary can check each one (invariant 2)
-// and the file's digest covers exactly what was sent.
+// and the file's digest covers exactly what was sent. Each piece owns its hashes and hands them
+// to the file's PieceDigest: what a request holds is bounded by its pieces in flight, not by
+// the size it names (a Secondary asking for a 100 GiB sparse file cost 105 MB up front).
 #include "engine/files/transfer.h"
 
 #include "common/hash.h"
@@ -11,14 +13,19 @@ namespace hasync::engine {
 
 using snapshot::kBlockSize;
 
-std::vector<FilePiece> SplitIntoPieces(ServedFile& f) {
+uint64_t BeginPieces(ServedFile& f) {
   uint64_t nb = snapshot::BlockCount(f.size);
-  std::vector<FilePiece> pieces;
-  for (uint64_t first = 0; first < nb; first += kPieceBlocks) {
-    pieces.push_back(FilePiece{&f, first, std::min(kPieceBlocks, nb - first)});
-  }
-  f.pieces_left = pieces.size();
-  return pieces;
+  uint64_t n = (nb + kPieceBlocks - 1) / kPieceBlocks;
+  f.pieces_left = n;
+  f.digest = std::make_unique<PieceDigest>(
+      PieceDigestOptions{.size = f.size, .pieces = n, .keep_hashes = f.learn && !f.cached});
+  return n;
+}
+
+FilePiece PieceAt(ServedFile& f, uint64_t index) {
+  uint64_t nb = snapshot::BlockCount(f.size);
+  uint64_t first = index * kPieceBlocks;
+  return FilePiece{&f, index, first, std::min(kPieceBlocks, nb - first)};
 }
 
 namespace {
@@ -30,9 +37,19 @@ Result<std::unique_ptr<RandomAccessFile>> OpenServed(Env& env, const ServedFile&
   return env.OpenForRead(r.path);
 }
 
+// A piece's hashes before it is read: the scan's where they are valid, else to be filled.
+std::vector<uint64_t> StartHashes(const FilePiece& p) {
+  const ServedFile& r = *p.file;
+  if (!r.cached) return std::vector<uint64_t>(p.count, 0);
+  auto begin = r.entry->blocks.begin() + static_cast<ptrdiff_t>(p.first);
+  return std::vector<uint64_t>(begin, begin + static_cast<ptrdiff_t>(p.count));
+}
+
 // The runs of one read batch: each run of consecutive blocks the Secondary lacks, one message.
+// `mine` are the piece's hashes: mine[i - first] for the file's block i.
 Status SendRuns(ServedFile& r, std::span<ReadOp> ops, const uint64_t* idx, bool whole,
-                const SendPieceMessage& send) {
+                std::vector<uint64_t>& mine, uint64_t first, const SendPieceMessage& send) {
+  auto hash = [&](uint64_t i) -> uint64_t& { return mine[i - first]; };
   const auto& have = r.req.have_blocks;
   size_t nops = ops.size();
   size_t k = 0;
@@ -40,8 +57,8 @@ Status SendRuns(ServedFile& r, std::span<ReadOp> ops, const uint64_t* idx, bool 
     if (ops[k].done != ops[k].buf.size()) {
       return Status(Code::kAborted, r.path + " shrank while it was being sent; sync again");
     }
-    r.hashes[idx[k]] = Hash64(ops[k].buf);
-    bool needed = whole || idx[k] >= have.size() || r.hashes[idx[k]] != have[idx[k]];
+    hash(idx[k]) = Hash64(ops[k].buf);
+    bool needed = whole || idx[k] >= have.size() || hash(idx[k]) != have[idx[k]];
     if (!needed) {
       ++k;
       continue;
@@ -51,10 +68,10 @@ Status SendRuns(ServedFile& r, std::span<ReadOp> ops, const uint64_t* idx, bool 
     while (k < nops && (k == start || idx[k] == idx[k - 1] + 1)) {
       if (k != start) {
         if (ops[k].done != ops[k].buf.size()) break;
-        r.hashes[idx[k]] = Hash64(ops[k].buf);
-        if (!whole && idx[k] < have.size() && r.hashes[idx[k]] == have[idx[k]]) break;
+        hash(idx[k]) = Hash64(ops[k].buf);
+        if (!whole && idx[k] < have.size() && hash(idx[k]) == have[idx[k]]) break;
       }
-      d.hashes.push_back(r.hashes[idx[k]]);
+      d.hashes.push_back(hash(idx[k]));
       ++k;
     }
     const std::byte* begin = ops[start].buf.data();
@@ -67,10 +84,10 @@ Status SendRuns(ServedFile& r, std::span<ReadOp> ops, const uint64_t* idx, bool 
   return Status::Ok();
 }
 
-}  // namespace
-
-Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
-                  const SendPieceMessage& send, std::atomic<uint64_t>& bytes_read) {
+// SendBlocks into the piece's own hashes.
+Status ReadAndSendBlocks(Env& env, const FilePiece& p, bool whole, std::vector<uint64_t>& mine,
+                         PieceBuffer& buf, const SendPieceMessage& send,
+                         std::atomic<uint64_t>& bytes_read) {
   ServedFile& r = *p.file;
   const auto& have = r.req.have_blocks;
   HASYNC_ASSIGN_OR_RETURN(auto file, OpenServed(env, r));
@@ -81,7 +98,7 @@ Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
     uint64_t idx[kRunBlocks];
     size_t nops = 0;
     for (uint64_t i = b; i < b + n; ++i) {
-      bool need = whole || !r.cached || i >= have.size() || r.hashes[i] != have[i];
+      bool need = whole || !r.cached || i >= have.size() || mine[i - p.first] != have[i];
       if (!need) continue;
       uint64_t off = i * kBlockSize;
       uint64_t len = std::min(kBlockSize, r.size - off);
@@ -94,8 +111,19 @@ Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
     if (nops < n) r.read_all = false;
     HASYNC_RETURN_IF_ERROR(file->ReadMany(std::span<ReadOp>(ops, nops)));
     bytes_read += nops * kBlockSize;
-    HASYNC_RETURN_IF_ERROR(SendRuns(r, std::span<ReadOp>(ops, nops), idx, whole, send));
+    HASYNC_RETURN_IF_ERROR(
+        SendRuns(r, std::span<ReadOp>(ops, nops), idx, whole, mine, p.first, send));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
+                  const SendPieceMessage& send, std::atomic<uint64_t>& bytes_read) {
+  std::vector<uint64_t> mine = StartHashes(p);
+  HASYNC_RETURN_IF_ERROR(ReadAndSendBlocks(env, p, whole, mine, buf, send, bytes_read));
+  p.file->digest->Add(p.index, std::move(mine));
   return Status::Ok();
 }
 
@@ -109,7 +137,8 @@ Status SendDelta(Env& env, const FilePiece& p, PieceBuffer& buf, const SendPiece
                                         reinterpret_cast<const std::byte*>(s.data()), s.size())));
   HASYNC_ASSIGN_OR_RETURN(auto file, OpenServed(env, r));
   size_t cap = static_cast<size_t>(std::min<uint64_t>(kMaxDelta, len / 4));
-  auto delta = ComputeDelta(sig, *file, offset, len, cap, r.hashes.data() + p.first);
+  std::vector<uint64_t> mine(p.count, 0);
+  auto delta = ComputeDelta(sig, *file, offset, len, cap, mine.data());
   if (!delta.ok()) return delta.status().Context(r.path);
   bytes_read += len;
   if (!delta->has_value()) {
@@ -125,7 +154,9 @@ Status SendDelta(Env& env, const FilePiece& p, PieceBuffer& buf, const SendPiece
       .delta = std::span<const std::byte>(reinterpret_cast<const std::byte*>(d.data()), d.size())};
   Encoder e;
   Encode(m, e);
-  return send(MsgType::kFileDelta, e);
+  HASYNC_RETURN_IF_ERROR(send(MsgType::kFileDelta, e));
+  r.digest->Add(p.index, std::move(mine));
+  return Status::Ok();
 }
 
 FinishedFile FinishServedFile(ServedFile& r) {
@@ -133,11 +164,11 @@ FinishedFile FinishServedFile(ServedFile& r) {
   out.done = FileDone{.id = r.req.id,
                       .vanished = false,
                       .size = r.size,
-                      .digest = FileDigest(r.hashes, r.size),
+                      .digest = r.digest->Finish(),
                       .mtime_ns = r.mtime_ns};
-  if (r.read_all && !r.cached && r.size == r.entry->size) {
+  if (r.learn && r.read_all && !r.cached && r.size == r.entry->size) {
     // Learnt while serving: keep for the next scan's quick check.
-    r.entry->blocks = r.hashes;
+    r.entry->blocks = r.digest->TakeHashes();
     r.entry->digest = out.done.digest;
     r.entry->hashed = true;
     out.learnt = true;

@@ -29,6 +29,7 @@
 #include "engine/files/requests.h"
 #include "engine/files/staging.h"
 #include "engine/session/hello.h"
+#include "engine/state/state_folder.h"
 #include "engine/state/sync_lock.h"
 #include "snapshot/scanner.h"
 #include "verify/table_check.h"
@@ -55,6 +56,7 @@ class Puller {
 
   Result<SyncSummary> Run() {
     auto start = std::chrono::steady_clock::now();
+    HASYNC_RETURN_IF_ERROR(CheckStateFolder(env_, s_));  // before its journal is trusted
     HASYNC_RETURN_IF_ERROR(CreateDirs(env_, s_.state_dir + "/manifests", 0700));
     HASYNC_ASSIGN_OR_RETURN(SyncLock lock, SyncLock::Acquire(s_.state_dir));
     HASYNC_RETURN_IF_ERROR(Recover());
@@ -104,10 +106,14 @@ class Puller {
 
   // A journal a crashed sync left is finished (or thrown away) before anything else.
   Status Recover() {
-    if (!s_.database.enabled()) return RecoverJournal(env_, s_.state_dir, &sum_.recovered);
-    HASYNC_ASSIGN_OR_RETURN(db_, DbTarget::Open(s_));
-    return RecoverJournal(env_, s_.state_dir, &sum_.recovered,
-                          [this] { return db_->CommittedSyncId(); });
+    RecoverOptions ro{.roots = RootPaths(s_), .db_committed_sync = nullptr};
+    if (s_.database.enabled()) {
+      HASYNC_ASSIGN_OR_RETURN(db_, DbTarget::Open(s_));
+      ro.db_committed_sync = [this] { return db_->CommittedSyncId(); };
+    }
+    HASYNC_ASSIGN_OR_RETURN(Recovery r, RecoverJournal(env_, s_.state_dir, ro));
+    sum_.recovered = r.rolled_forward;
+    return Status::Ok();
   }
 
   Status CheckRoots() {
@@ -224,8 +230,15 @@ class Puller {
       auto& dst = roots_[m.root].remote;
       for (auto& e : m.entries) dst.push_back(std::move(e));
     }
-    for (RootPlan& r : roots_) {
+    for (size_t i = 0; i < roots_.size(); ++i) {
+      RootPlan& r = roots_[i];
       HASYNC_RETURN_IF_ERROR(ValidateRemoteList(r.remote));
+      // This node's own filters hold for the Primary's list too (the plan, the post-sync check).
+      const FileRootSettings& cfg = s_.roots[i];
+      size_t dropped = FilterRemoteList(snapshot::Filter(cfg.include, cfg.exclude), r.remote);
+      if (dropped > 0) {
+        log_->debug("{}: {} of the Primary's entries are excluded here", cfg.name, dropped);
+      }
       for (const WireEntry& e : r.remote) {
         if (e.type != FileType::kRegular) continue;
         ++sum_.files_scanned;

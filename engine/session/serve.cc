@@ -32,6 +32,13 @@ namespace hasync::engine {
 namespace {
 
 constexpr size_t kListBatch = 16384;  // list entries per frame
+// What the Secondary's requests may make this side hold at once: the reader stops reading
+// requests while those not yet finished hold more than this many bytes of their own (block
+// hashes, signatures); one request alone always passes.
+constexpr uint64_t kMaxHeldRequestBytes = 64 << 20;
+// Hashes learnt while serving (kept for the manifest cache) per session: past it, an uncached
+// file is still sent, its hashes folded piece by piece and forgotten.
+constexpr uint64_t kMaxLearntHashBytes = 32 << 20;
 
 struct Root {
   const FileRootSettings* cfg = nullptr;
@@ -45,11 +52,19 @@ struct Root {
 struct Request {
   ServedFile file;
   Root* root = nullptr;
+  uint64_t held = 0;  // bytes of its own counted in Server::held_bytes_
 };
 
 struct Piece {
   FilePiece piece;
   Request* r;
+};
+
+// A file whose pieces are being handed out: `next` is the first not yet taken.
+struct Queued {
+  Request* r;
+  uint64_t next;
+  uint64_t pieces;
 };
 
 class Server {
@@ -171,6 +186,9 @@ class Server {
   Status SendList(uint32_t index, Root& root) {
     RootListing listing = ListRoot(root.manifest);
     root.hardlink_to = std::move(listing.hardlink_to);
+    for (const WireEntry& w : listing.entries) {
+      if (w.type == FileType::kRegular) ++listed_files_;
+    }
     ListEntries batch{.root = index, .entries = {}};
     for (WireEntry& w : listing.entries) {
       batch.entries.push_back(std::move(w));
@@ -221,16 +239,24 @@ class Server {
     }
   }
 
-  // Checks a request against this side's own scan: only listed regular files are ever read.
+  // Checks a request against this side's own scan: only listed regular files are ever read,
+  // each at most once, so the requests never outnumber the listed files.
   Status Enqueue(FileRequest fr) {
     if (fr.root >= roots_.size()) return Status(Code::kProtocol, "request for an unknown root");
     Root& root = roots_[fr.root];
     HASYNC_RETURN_IF_ERROR(ValidateRelativePath(fr.path));
     const snapshot::Entry* e = root.manifest.Find(fr.path);
-    if (e == nullptr || e->type != FileType::kRegular || root.hardlink_to.count(fr.path)) {
+    // A listed hard link may be asked for as a file: the Secondary excludes its first path.
+    if (e == nullptr || e->type != FileType::kRegular) {
       return Status(Code::kProtocol, "request for '" + fr.path + "', which this side did not list");
     }
     if (!ids_.insert(fr.id).second) return Status(Code::kProtocol, "request id used twice");
+    if (!requested_.emplace(fr.root, fr.path).second) {
+      return Status(Code::kProtocol, "'" + fr.path + "' requested twice");
+    }
+    if (requests_.size() >= listed_files_) {
+      return Status(Code::kProtocol, "more file requests than listed files");
+    }
     auto r = std::make_unique<Request>();
     r->root = &root;
     ServedFile& f = r->file;
@@ -247,15 +273,31 @@ class Server {
     f.size = info->size;
     f.mtime_ns = info->mtime_ns;
     f.cached = e->hashed && e->size == info->size && e->mtime_ns == info->mtime_ns &&
-               e->ctime_ns == info->ctime_ns;
-    f.hashes = f.cached ? e->blocks : std::vector<uint64_t>(snapshot::BlockCount(f.size), 0);
-    std::vector<FilePiece> pieces = SplitIntoPieces(f);
+               e->ctime_ns == info->ctime_ns && e->blocks.size() == snapshot::BlockCount(f.size);
+    uint64_t learnt = snapshot::BlockCount(f.size) * sizeof(uint64_t);
+    f.learn = !f.cached && learnt <= learn_budget_;
+    if (f.learn) learn_budget_ -= learnt;
+    uint64_t pieces = BeginPieces(f);
     Request* raw = r.get();
     requests_.push_back(std::move(r));
-    if (pieces.empty()) return FinishRequest(*raw);
+    if (pieces == 0) return FinishRequest(*raw);
+    raw->held =
+        raw->file.req.have_blocks.size() * sizeof(uint64_t) + raw->file.req.signature.size();
+    return QueuePieces(*raw, pieces);
+  }
+
+  // Hands r's pieces to the workers (they take them in order, one at a time: the queue holds
+  // files, not pieces), waiting while the requests in flight hold more than
+  // kMaxHeldRequestBytes of their own.
+  Status QueuePieces(Request& r, uint64_t pieces) {
     {
-      std::lock_guard<std::mutex> lock(queue_mu_);
-      for (const FilePiece& p : pieces) queue_.push_back(Piece{p, raw});
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      space_cv_.wait(lock, [&] {
+        return failed_.load() || held_bytes_ == 0 || held_bytes_ + r.held <= kMaxHeldRequestBytes;
+      });
+      if (failed_.load()) return Status::Ok();  // the worker's error is the session's
+      held_bytes_ += r.held;
+      queue_.push_back(Queued{&r, 0, pieces});
     }
     queue_cv_.notify_all();
     return Status::Ok();
@@ -280,8 +322,9 @@ class Server {
         std::unique_lock<std::mutex> lock(queue_mu_);
         queue_cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
         if (queue_.empty()) return;
-        p = queue_.front();
-        queue_.pop_front();
+        Queued& q = queue_.front();
+        p = Piece{PieceAt(q.r->file, q.next), q.r};
+        if (++q.next == q.pieces) queue_.pop_front();
       }
       if (failed_.load()) continue;
       RequestKind kind = p->r->file.req.kind;
@@ -291,15 +334,29 @@ class Server {
               : SendBlocks(env_, p->piece, kind == RequestKind::kWhole, buf, send, bytes_read_);
       if (st.ok() && p->r->file.pieces_left.fetch_sub(1) == 1) st = FinishRequest(*p->r);
       if (!st.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu_);
-        if (worker_error_.ok()) worker_error_ = st;
-        failed_ = true;
+        {
+          std::lock_guard<std::mutex> lock(error_mu_);
+          if (worker_error_.ok()) worker_error_ = st;
+          failed_ = true;
+        }
+        std::lock_guard<std::mutex> lock(queue_mu_);  // so a waiting reader cannot miss it
+        space_cv_.notify_all();
       }
     }
   }
 
   Status FinishRequest(Request& r) {
     FinishedFile f = FinishServedFile(r.file);
+    // What the request held is no longer needed: let the reader queue more.
+    std::vector<uint64_t>().swap(r.file.req.have_blocks);
+    std::string().swap(r.file.req.signature);
+    r.file.digest.reset();
+    if (r.held != 0) {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      held_bytes_ -= r.held;
+      r.held = 0;
+      space_cv_.notify_all();
+    }
     if (f.learnt) {
       std::lock_guard<std::mutex> lock(error_mu_);
       r.root->dirty = true;
@@ -327,13 +384,18 @@ class Server {
   std::vector<Root> roots_;
   std::string peer_name_;
   std::set<uint32_t> ids_;
+  std::set<std::pair<uint32_t, std::string>> requested_;  // (root, path): each at most once
+  uint64_t listed_files_ = 0;  // regular files in the lists (hard links too)
+  uint64_t learn_budget_ = kMaxLearntHashBytes;
   std::vector<std::unique_ptr<Request>> requests_;
 
   std::mutex write_mu_;
   std::unique_ptr<DbSource> db_;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<Piece> queue_;
+  std::deque<Queued> queue_;
+  std::condition_variable space_cv_;  // the reader waits here for room (QueuePieces)
+  uint64_t held_bytes_ = 0;           // under queue_mu_
   bool closed_ = false;
   std::atomic<bool> failed_{false};
   std::mutex error_mu_;

@@ -12,6 +12,7 @@
 
 #include "common/env.h"
 #include "common/log.h"
+#include "engine/state/state_folder.h"
 
 namespace hasync::engine {
 namespace {
@@ -145,6 +146,7 @@ const char* NodeStatusName(NodeStatus s) { return s == NodeStatus::kActive ? "ac
 Result<std::unique_ptr<NodeState>> NodeState::Open(const Settings& s) {
   HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
   HASYNC_RETURN_IF_ERROR(CreateDirs(*env, s.state_dir, 0700));
+  HASYNC_RETURN_IF_ERROR(CheckStateFolder(*env, s));
   std::string path = s.state_dir + "/node.db";
   sqlite3* db = nullptr;
   int rc =

@@ -25,7 +25,7 @@ void PutTuple(const PgTuple& t, Encoder& e) {
 }
 
 Result<PgTuple> GetTuple(Decoder& d) {
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxColumns, "column count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxColumns, 1, "column count"));
   PgTuple t(n);
   for (PgValue& v : t) {
     HASYNC_ASSIGN_OR_RETURN(uint8_t kind, d.GetU8());
@@ -62,7 +62,7 @@ Result<PgMessage> DecodeChangeBody(std::span<const std::byte> body) {
         return Bad("database changes: unknown replica identity");
       }
       m.relation.replident = static_cast<char>(ident);
-      HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxColumns, "column count"));
+      HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxColumns, 3, "column count"));
       m.relation.columns.resize(n);
       for (auto& c : m.relation.columns) {
         HASYNC_ASSIGN_OR_RETURN(c.name, GetName(d));
@@ -98,7 +98,7 @@ Result<PgMessage> DecodeChangeBody(std::span<const std::byte> body) {
       m.type = PgMessage::kTruncate;
       HASYNC_ASSIGN_OR_RETURN(m.truncate_options, d.GetU8());
       if (m.truncate_options > 3) return Bad("database changes: unknown truncate options");
-      HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "table count"));
+      HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxTables, 1, "table count"));
       if (n == 0) return Bad("database changes: a truncate of no table");
       for (uint64_t i = 0; i < n; ++i) {
         HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "relation id"));
@@ -160,7 +160,7 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   m.sample = f & 8;
   HASYNC_ASSIGN_OR_RETURN(m.start_lsn, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxRepairRanges, "repair range count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxRepairRanges, 5, "repair range count"));
   m.repair.resize(n);
   for (auto& r : m.repair) {
     HASYNC_ASSIGN_OR_RETURN(r, DecodeRange(d));
@@ -189,7 +189,7 @@ Result<DbBegin> DecodeDbBegin(std::span<const std::byte> p) {
   m.full = f == 1;
   HASYNC_ASSIGN_OR_RETURN(m.reason, d.GetString(kMaxMessageString));
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "table count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxTables, 5, "table count"));
   m.tables.resize(n);
   for (auto& t : m.tables) {
     HASYNC_ASSIGN_OR_RETURN(t.schema, GetName(d));
@@ -236,7 +236,7 @@ Result<DbCopyBegin> DecodeDbCopyBegin(std::span<const std::byte> p) {
   HASYNC_ASSIGN_OR_RETURN(uint8_t t, d.GetU8());
   if (t > 1) return Bad("malformed table copy begin");
   m.truncate = t == 1;
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxColumns, "column count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxColumns, 2, "column count"));
   m.columns.resize(n);
   for (auto& c : m.columns) {
     HASYNC_ASSIGN_OR_RETURN(c, GetName(d));
@@ -268,7 +268,7 @@ void Encode(const std::vector<DbSequence>& m, Encoder& e) {
 
 Result<std::vector<DbSequence>> DecodeDbSequences(std::span<const std::byte> p) {
   Decoder d(p);
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "sequence count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxTables, 6, "sequence count"));
   std::vector<DbSequence> out(n);
   for (auto& s : out) {
     HASYNC_ASSIGN_OR_RETURN(s.schema, GetName(d));

@@ -5,6 +5,20 @@
 
 namespace hasync::engine {
 
+bool CountFits(uint64_t n, size_t min_bytes_each, size_t remaining) {
+  if (min_bytes_each == 0) return true;
+  return n <= remaining / min_bytes_each;
+}
+
+Result<uint64_t> GetCount(Decoder& d, uint64_t max, size_t min_bytes_each, const char* what) {
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(max, what));
+  if (!CountFits(n, min_bytes_each, d.remaining())) {
+    return Status(Code::kProtocol,
+                  std::string(what) + " " + std::to_string(n) + " is more than the message holds");
+  }
+  return n;
+}
+
 void Encode(const Hello& m, Encoder& e) {
   e.PutVarint(m.protocol_version);
   e.PutString(m.software_version);
@@ -32,7 +46,7 @@ Result<Hello> DecodeHello(std::span<const std::byte> p) {
   // version gate to name both sides' versions.
   if (m.protocol_version != kProtocolVersion) return m;
   HASYNC_ASSIGN_OR_RETURN(m.clock_ns, d.GetSigned());
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxLineage, "generation count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxLineage, 4, "generation count"));
   m.lineage.resize(n);
   for (auto& g : m.lineage) {
     HASYNC_ASSIGN_OR_RETURN(g.id, d.GetVarint());
@@ -77,7 +91,7 @@ Result<ListRequest> DecodeListRequest(std::span<const std::byte> p) {
   HASYNC_ASSIGN_OR_RETURN(uint8_t flags, d.GetU8());
   if (flags > 1) return Status(Code::kProtocol, "list request with unknown flags");
   m.rehash_all = flags == 1;
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxRoots, "root count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxRoots, 1, "root count"));
   m.roots.resize(n);
   for (auto& r : m.roots) {
     HASYNC_ASSIGN_OR_RETURN(r, d.GetString(256));
@@ -111,7 +125,7 @@ Result<ListEntries> DecodeListEntries(std::span<const std::byte> p) {
   ListEntries m;
   HASYNC_ASSIGN_OR_RETURN(uint64_t root, d.GetVarint(kMaxRoots, "root index"));
   m.root = static_cast<uint32_t>(root);
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxEntriesPerMessage, "entry count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxEntriesPerMessage, 7, "entry count"));
   m.entries.resize(n);
   for (WireEntry& x : m.entries) {
     HASYNC_ASSIGN_OR_RETURN(x.path, d.GetString(kMaxMessageString));
@@ -159,7 +173,7 @@ void Encode(const FileRequest& m, Encoder& e) {
 
 Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p) {
   Decoder d(p);
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxEntriesPerMessage, "request count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxEntriesPerMessage, 4, "request count"));
   std::vector<FileRequest> out(n);
   for (FileRequest& r : out) {
     HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "request id"));
@@ -171,8 +185,7 @@ Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p
     if (kind > 2) return Status(Code::kProtocol, "file request of unknown kind");
     r.kind = static_cast<RequestKind>(kind);
     if (r.kind == RequestKind::kBlocks) {
-      HASYNC_ASSIGN_OR_RETURN(uint64_t nb, d.GetVarint(kMaxBlocksPerRequest, "block count"));
-      if (nb * 8 > d.remaining()) return Status(Code::kProtocol, "truncated block list");
+      HASYNC_ASSIGN_OR_RETURN(uint64_t nb, GetCount(d, kMaxBlocksPerRequest, 8, "block count"));
       r.have_blocks.resize(nb);
       for (uint64_t& h : r.have_blocks) {
         HASYNC_ASSIGN_OR_RETURN(h, d.GetFixed64());
@@ -224,7 +237,7 @@ Result<FileData> DecodeFileData(std::span<const std::byte> p) {
   HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "request id"));
   m.id = static_cast<uint32_t>(id);
   HASYNC_ASSIGN_OR_RETURN(m.first_block, d.GetVarint(kMaxBlocksPerRequest, "block index"));
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(256, "blocks in a data message"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, 256, 8, "blocks in a data message"));
   if (n == 0) return Status(Code::kProtocol, "data message without blocks");
   m.hashes.resize(n);
   for (uint64_t& h : m.hashes) {

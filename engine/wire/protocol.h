@@ -161,6 +161,15 @@ constexpr size_t kMaxSignature = 4 << 20;  // = engine/delta.h's kMaxSignatureBy
 constexpr uint64_t kMaxDeltaRange = 64 << 20;
 constexpr size_t kMaxDelta = 4 << 20;
 
+// Whether n elements, each taking at least min_bytes_each bytes on the wire, fit in the
+// `remaining` bytes of a payload. Pure; CountFits(n, 0, r) is always true.
+bool CountFits(uint64_t n, size_t min_bytes_each, size_t remaining);
+
+// Reads a count of elements that follow (at most `max`, else kProtocol naming `what`) and
+// refuses one the bytes left cannot hold (CountFits) before anything is sized from it, so a
+// short payload cannot make a decoder reserve millions of elements.
+Result<uint64_t> GetCount(Decoder& d, uint64_t max, size_t min_bytes_each, const char* what);
+
 void Encode(const Hello& m, Encoder& e);
 void Encode(const ErrorMsg& m, Encoder& e);
 void Encode(const ListRequest& m, Encoder& e);

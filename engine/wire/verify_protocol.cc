@@ -43,7 +43,7 @@ Result<VerifyRequest> DecodeVerifyRequest(std::span<const std::byte> p) {
   if (flags > 3) return Status(Code::kProtocol, "verify request with unknown flags");
   m.database = flags & 1;
   m.rehash_all = flags & 2;
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxRoots, "root count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxRoots, 1, "root count"));
   m.roots.resize(n);
   for (auto& r : m.roots) {
     HASYNC_ASSIGN_OR_RETURN(r, d.GetString(256));
@@ -90,7 +90,7 @@ void Encode(const VerifyTables& m, Encoder& e) {
 Result<VerifyTables> DecodeVerifyTables(std::span<const std::byte> p) {
   Decoder d(p);
   VerifyTables m;
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxTables, "table count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxTables, 7, "table count"));
   m.tables.resize(n);
   for (auto& t : m.tables) {
     HASYNC_ASSIGN_OR_RETURN(t.table, d.GetString(300));
@@ -99,12 +99,12 @@ Result<VerifyTables> DecodeVerifyTables(std::span<const std::byte> p) {
     HASYNC_RETURN_IF_ERROR(CheckDecimal(t.hash));
     HASYNC_ASSIGN_OR_RETURN(t.rows_replicated, GetFlag(d, "rows replicated"));
     HASYNC_ASSIGN_OR_RETURN(t.key, d.GetString(64));
-    HASYNC_ASSIGN_OR_RETURN(uint64_t nb, d.GetVarint(kMaxBounds, "key range count"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t nb, GetCount(d, kMaxBounds, 1, "key range count"));
     t.bounds.resize(nb);
     for (auto& b : t.bounds) {
       HASYNC_ASSIGN_OR_RETURN(b, d.GetString(kMaxMessageString));
     }
-    HASYNC_ASSIGN_OR_RETURN(uint64_t nk, d.GetVarint(kMaxBounds + 1, "bucket count"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t nk, GetCount(d, kMaxBounds + 1, 2, "bucket count"));
     if (nk != 0 && nk != nb + 1) {
       return Status(Code::kProtocol, "verify tables: bucket count does not match the bounds");
     }
@@ -130,7 +130,7 @@ Result<VerifyPaths> DecodeVerifyPaths(std::span<const std::byte> p) {
   VerifyPaths m;
   HASYNC_ASSIGN_OR_RETURN(uint64_t root, d.GetVarint(kMaxRoots, "root index"));
   m.root = static_cast<uint32_t>(root);
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxPaths, "path count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxPaths, 1, "path count"));
   m.paths.resize(n);
   for (auto& path : m.paths) {
     HASYNC_ASSIGN_OR_RETURN(path, d.GetString(kMaxMessageString));
@@ -160,7 +160,7 @@ Result<VerifyChildren> DecodeVerifyChildren(std::span<const std::byte> p) {
   HASYNC_ASSIGN_OR_RETURN(uint64_t root, d.GetVarint(kMaxRoots, "root index"));
   m.root = static_cast<uint32_t>(root);
   HASYNC_ASSIGN_OR_RETURN(m.last, GetFlag(d, "last"));
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxEntriesPerMessage, "child count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxEntriesPerMessage, 14, "child count"));
   m.children.resize(n);
   for (auto& c : m.children) {
     HASYNC_ASSIGN_OR_RETURN(c.path, d.GetString(kMaxMessageString));
@@ -198,7 +198,7 @@ Result<VerifyBlocks> DecodeVerifyBlocks(std::span<const std::byte> p) {
   if (flags > 3) return Status(Code::kProtocol, "verify blocks with unknown flags");
   m.last = flags & 1;
   m.missing = flags & 2;
-  HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxHashesPerMessage, "block hash count"));
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxHashesPerMessage, 8, "block hash count"));
   m.hashes.resize(n);
   for (auto& h : m.hashes) {
     HASYNC_ASSIGN_OR_RETURN(h, d.GetFixed64());

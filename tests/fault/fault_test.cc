@@ -120,6 +120,44 @@ TEST_F(FaultTest, HostilePrimaryCannotWriteOutsideTheRoot) {
   }
 }
 
+// A listed size no node could hold, and a top-level name hasync reserves for its staging folder:
+// one clear protocol error (not std::bad_alloc, not a commit that fails after its commit point),
+// nothing changed, and the next sync from an honest Primary completes.
+TEST_F(FaultTest, HostilePrimaryCannotCrashOrWedgeTheSecondary) {
+  for (const char* mode : {"huge-size", "reserved-name"}) {
+    SCOPED_TRACE(mode);
+    auto r = pair_.Sync(nullptr, std::string(HASYNC_TEST_BIN_DIR "/hostile_primary ") + mode);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kProtocol) << r.status().ToString();
+    std::string want = std::string(mode) == "huge-size" ? "more than this node can receive"
+                                                        : "reserves for its staging folder";
+    EXPECT_NE(r.status().message().find(want), std::string::npos) << r.status().ToString();
+    EXPECT_TRUE(IsOld());
+  }
+  ExpectUnchangedAndRecoverable();
+}
+
+// A Secondary asking for one 100 GiB sparse file 20 times in one batch: the repeat is a protocol
+// error, and the serve side's peak memory stays small (each request used to allocate the file's
+// block hashes at once, 105 MB, for the whole session: 20 of them took it past 2 GB).
+TEST_F(FaultTest, HostileSecondaryCannotExhaustThePrimary) {
+  std::string img = pair_.primary() + "/big.img";
+  { std::ofstream(img) << "x"; }
+  fs::resize_file(img, 100ull << 30);
+  auto r = testing::Shell(std::string(HASYNC_TEST_BIN_DIR "/hostile_secondary repeat-request '") +
+                          pair_.Serve() + "'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("error " + std::to_string(ExitCode(Code::kProtocol)) +
+                       " 'big.img' requested twice"),
+            std::string::npos)
+      << r.out;
+  size_t at = r.out.find("maxrss_kb ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  long kb = std::stol(r.out.substr(at + 10));
+  EXPECT_LT(kb, 64 << 10) << "the serve side peaked at " << kb << " KiB";
+  fs::remove(img);
+}
+
 TEST_F(FaultTest, FullDiskFailsCleanly) {
   FaultEnv full(*Env::Default().value(), {.no_space_after_bytes = 500000});
   auto r = pair_.Sync(&full);

@@ -6,7 +6,9 @@
 // full copy that loads hasync's own table), db-relation (changes to a table outside the scope),
 // db-program, db-program-do, db-program-function FILE (a full copy whose pre-data script runs
 // `touch FILE` through COPY ... TO PROGRAM: as a statement, inside a DO block, or in a function
-// body that a materialized view calls).
+// body that a materialized view calls),
+// huge-size (lists a file of 2^50 bytes and sends its first block), reserved-name (lists a
+// top-level `.hasync-staging` file and sends it).
 #include <cstring>
 #include <string>
 
@@ -115,6 +117,10 @@ int main(int argc, char** argv) {
   if (mode == "grow" || mode == "unasked-delta") {
     list.entries.push_back({.path = "f", .mode = 0644, .size = 4});
   }
+  if (mode == "huge-size") list.entries.push_back({.path = "f", .mode = 0644, .size = 1ull << 50});
+  if (mode == "reserved-name") {
+    list.entries.push_back({.path = ".hasync-staging", .mode = 0644, .size = 4});
+  }
   if (mode == "through-symlink") {
     list.entries.push_back({.path = "a", .type = FileType::kSymlink, .link_target = "/tmp"});
     list.entries.push_back({.path = "a/escaped", .mode = 0644, .size = 4});
@@ -143,6 +149,29 @@ int main(int argc, char** argv) {
     FileDelta m{.id = id, .offset = 0, .length = 4, .delta = std::as_bytes(std::span(block))};
     Encode(m, d);
     (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kFileDelta), d.view());
+  }
+  if (mode == "huge-size" || mode == "reserved-name") {
+    // Answer as an honest Primary would, with the listed size.
+    for (const FileRequest& r : *reqs) {
+      Encoder m;
+      Encode(FileData{.id = r.id,
+                      .first_block = 0,
+                      .hashes = {Hash64(block.data(), block.size())},
+                      .data = std::as_bytes(std::span(block))},
+             m);
+      (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kFileData), m.view());
+    }
+    (void)transport::ReadFrame(*ch, dec);  // requests end
+    for (const FileRequest& r : *reqs) {
+      uint64_t size = mode == "huge-size" ? 1ull << 50 : 4;
+      uint64_t h = Hash64(block.data(), block.size());
+      Encoder m;
+      Encode(FileDone{.id = r.id, .size = size, .digest = FileDigest(std::span(&h, 1), size)}, m);
+      (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kFileDone), m.view());
+    }
+    Encoder m;
+    Encode(Done{.files_sent = reqs->size()}, m);
+    (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kDone), m.view());
   }
   (void)transport::ReadFrame(*ch, dec);
   return 0;

@@ -34,6 +34,30 @@ TEST(PlanTest, HostileListsAreRefused) {
   EXPECT_TRUE(ValidateRemoteList({Dir("a"), File("a/b")}).ok());
 }
 
+TEST(PlanTest, ReservedNamesAreRefused) {
+  Status st = ValidateRemoteList({File(".hasync-staging")});
+  EXPECT_EQ(st.code(), Code::kProtocol);
+  EXPECT_NE(st.message().find("reserves for its staging folder"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(ValidateRemoteList({Dir(".hasync-staging"), File(".hasync-staging/f")}).code(),
+            Code::kProtocol);
+  EXPECT_TRUE(ValidateRemoteList({Dir("a"), Dir("a/.hasync-staging")}).ok()) << "only at the top";
+  EXPECT_TRUE(ValidateRemoteList({File(".hasync-staging2")}).ok());
+}
+
+TEST(PlanTest, SizesThisNodeCannotHoldAreRefused) {
+  WireEntry huge = File("f");
+  huge.size = 1ull << 50;
+  Status st = ValidateRemoteList({huge});
+  EXPECT_EQ(st.code(), Code::kProtocol);
+  EXPECT_NE(st.message().find("more than this node can receive"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(ValidateRemoteList({huge}, {.max_file_size = huge.size}).code(), Code::kOk);
+  huge.size = 100ull << 30;  // a 100 GiB file (sparse, say) is legitimate
+  EXPECT_TRUE(ValidateRemoteList({huge}, {.max_file_size = 1ull << 40}).ok());
+  EXPECT_GE(MaxReceivableSize(), 1ull << 30) << "any machine that runs the tests holds 1 GiB";
+}
+
 TEST(PlanTest, RemovalsComeDeepestFirstBeforeCreation) {
   RootPlan p;
   std::vector<snapshot::Entry> local = {Local("gone", FileType::kDirectory, 0755),

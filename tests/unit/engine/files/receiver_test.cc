@@ -124,5 +124,24 @@ TEST_F(ReceiverTest, AFileCannotGrowWithoutBound) {
   EXPECT_EQ(CheckGrowth("f", 1ull << 30, (2ull << 30) + 1).code(), Code::kAborted);
 }
 
+// A listed size is the Primary's word: the receiver's per-block state grows with what arrives,
+// never to the listed block count at once (2^50 bytes is 2^37 blocks: std::bad_alloc), and a
+// done message claiming a size past the growth bound is refused.
+TEST_F(ReceiverTest, AHugeListedSizeAllocatesOnlyWhatArrives) {
+  remote_.size = 1ull << 50;
+  auto r = Make(*env_);
+  ASSERT_TRUE(r->OnData(Payload(Data())).ok());
+  ASSERT_TRUE(r->OnEnd().code() == Code::kProtocol);  // drains the shards; the done never came
+  EXPECT_EQ(r->jobs()[0]->got.size(), 4u);
+  EXPECT_EQ(r->jobs()[0]->hashes.size(), 4u);
+}
+
+TEST_F(ReceiverTest, ADoneClaimingASizePastTheGrowthBoundIsRefused) {
+  auto r = Make(*env_);
+  Encoder e;
+  Encode(FileDone{.id = 0, .size = 1ull << 50, .digest = 0, .mtime_ns = 0}, e);
+  EXPECT_EQ(r->OnDone(e.view()).code(), Code::kAborted);
+}
+
 }  // namespace
 }  // namespace hasync::engine

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/engine/wire/largest_allocation.h"
+
 namespace hasync::engine {
 namespace {
 
@@ -80,6 +82,45 @@ TEST(DbProtocolTest, HostileRecordsAreRefused) {
   auto partial = decode({9, 'I'});
   ASSERT_TRUE(partial.ok());
   EXPECT_FALSE(partial->has_value());
+}
+
+// A few bytes claiming the most tables, ranges or sequences the limits allow: refused before
+// anything is sized from the count.
+TEST(DbProtocolTest, TinyPayloadsClaimingHugeCountsReserveNothing) {
+  auto expect_refused = [](const Status& s, size_t largest) {
+    EXPECT_EQ(s.code(), Code::kProtocol);
+    EXPECT_NE(s.message().find("more than the message holds"), std::string::npos) << s.ToString();
+    EXPECT_LT(largest, size_t{64} << 10);
+  };
+  Encoder begin;
+  begin.PutU8(0);
+  begin.PutString("");
+  begin.PutString("");
+  begin.PutVarint(kMaxTables);
+  ResetLargestAllocation();
+  Status s = DecodeDbBegin(begin.view()).status();
+  expect_refused(s, LargestAllocation());
+  Encoder request;
+  request.PutU8(0);
+  request.PutVarint(0);
+  request.PutString("");
+  request.PutVarint(1 << 16);
+  ResetLargestAllocation();
+  s = DecodeDbRequest(request.view()).status();
+  expect_refused(s, LargestAllocation());
+  Encoder sequences;
+  sequences.PutVarint(kMaxTables);
+  ResetLargestAllocation();
+  s = DecodeDbSequences(sequences.view()).status();
+  expect_refused(s, LargestAllocation());
+  // The change stream: an insert claiming the most columns in a 4-byte body.
+  ChangeReader r;
+  std::vector<std::byte> b{std::byte{5}, std::byte{'I'},  std::byte{1},
+                           std::byte{0}, std::byte{0x80}, std::byte{0x0d}};
+  r.Append(b);
+  ResetLargestAllocation();
+  s = r.Next().status();
+  expect_refused(s, LargestAllocation());
 }
 
 TEST(DbProtocolTest, MessagesRoundTripAndRefuseGarbage) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/engine/wire/largest_allocation.h"
+
 namespace hasync::engine {
 namespace {
 
@@ -62,6 +64,45 @@ TEST(ProtocolTest, HugeCountsAreRefused) {
   e.PutVarint(0);
   e.PutVarint(uint64_t{1} << 40);  // entry count
   EXPECT_EQ(DecodeListEntries(e.view()).status().code(), Code::kProtocol);
+}
+
+TEST(ProtocolTest, CountsAreCheckedAgainstTheBytesLeft) {
+  EXPECT_TRUE(CountFits(3, 7, 21));
+  EXPECT_FALSE(CountFits(4, 7, 21));
+  EXPECT_TRUE(CountFits(uint64_t{1} << 62, 0, 0));
+  EXPECT_FALSE(CountFits(UINT64_MAX, 8, SIZE_MAX)) << "no overflow in n * size";
+}
+
+// A few bytes claiming a million elements: refused before anything is sized from the count.
+TEST(ProtocolTest, TinyPayloadsClaimingHugeCountsReserveNothing) {
+  auto refused_small = [](auto decode, const Encoder& e) {
+    ResetLargestAllocation();
+    auto r = decode(e.view());
+    size_t largest = LargestAllocation();
+    EXPECT_EQ(r.status().code(), Code::kProtocol);
+    EXPECT_NE(r.status().message().find("more than the message holds"), std::string::npos)
+        << r.status().ToString();
+    EXPECT_LT(largest, size_t{64} << 10);
+  };
+  Encoder entries;
+  entries.PutVarint(0);
+  entries.PutVarint(kMaxEntriesPerMessage);
+  refused_small(DecodeListEntries, entries);
+  Encoder requests;
+  requests.PutVarint(kMaxEntriesPerMessage);
+  refused_small(DecodeFileRequests, requests);
+  Encoder one_block_request;
+  one_block_request.PutVarint(1);
+  one_block_request.PutVarint(1);
+  one_block_request.PutVarint(0);
+  one_block_request.PutString("f");
+  one_block_request.PutU8(static_cast<uint8_t>(RequestKind::kBlocks));
+  one_block_request.PutVarint(kMaxBlocksPerRequest);
+  refused_small(DecodeFileRequests, one_block_request);
+  Encoder roots;
+  roots.PutU8(0);
+  roots.PutVarint(kMaxRoots);
+  refused_small(DecodeListRequest, roots);
 }
 
 TEST(ProtocolTest, HelloCarriesLineageAndRoleAndRefusesBadOnes) {

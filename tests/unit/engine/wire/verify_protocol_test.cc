@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/wire/protocol.h"
+#include "tests/unit/engine/wire/largest_allocation.h"
+
 namespace hasync::engine {
 namespace {
 
@@ -54,6 +57,26 @@ TEST(VerifyProtocolTest, BadValuesAreRefused) {
   auto bytes = std::vector<std::byte>(g.view().begin(), g.view().end());
   bytes[5] = std::byte{7};  // the child's type (after root, last, count, "x")
   EXPECT_EQ(DecodeVerifyChildren(bytes).status().code(), Code::kProtocol);
+}
+
+// A few bytes claiming the most children or tables the limits allow: refused before anything is
+// sized from the count.
+TEST(VerifyProtocolTest, TinyPayloadsClaimingHugeCountsReserveNothing) {
+  Encoder children;
+  children.PutVarint(0);
+  children.PutU8(1);
+  children.PutVarint(kMaxEntriesPerMessage);
+  ResetLargestAllocation();
+  Status s = DecodeVerifyChildren(children.view()).status();
+  EXPECT_EQ(s.code(), Code::kProtocol);
+  EXPECT_NE(s.message().find("more than the message holds"), std::string::npos) << s.ToString();
+  EXPECT_LT(LargestAllocation(), size_t{64} << 10);
+  Encoder tables;
+  tables.PutVarint(1 << 16);  // the most tables a verify message may carry
+  ResetLargestAllocation();
+  s = DecodeVerifyTables(tables.view()).status();
+  EXPECT_EQ(s.code(), Code::kProtocol);
+  EXPECT_LT(LargestAllocation(), size_t{64} << 10);
 }
 
 }  // namespace
