@@ -99,12 +99,13 @@ class SshTest : public ::testing::Test {
     EXPECT_EQ(c.code, 0) << c.out;
     return c.out.substr(0, c.out.find('\n'));
   }
-  // The guide's key exchange: each side trusts the other (here both are 127.0.0.1).
+  // The guide's key exchange: each side trusts the other (here both are 127.0.0.1, so each
+  // key is bound to its node's name with --name).
   void TrustBothWays() {
     std::string ka = Key("a"), kb = Key("b");
-    Cmd c = Hasync("a", "trust add 127.0.0.1 --key '" + kb + "'");
+    Cmd c = Hasync("a", "trust add 127.0.0.1 --name mdm-b --key '" + kb + "'");
     ASSERT_EQ(c.code, 0) << c.out;
-    c = Hasync("b", "trust add 127.0.0.1 --key '" + ka + "'");
+    c = Hasync("b", "trust add 127.0.0.1 --name mdm-a --key '" + ka + "'");
     ASSERT_EQ(c.code, 0) << c.out;
   }
   std::string dir_;
