@@ -196,11 +196,11 @@ user = "root"
 authorized_keys = "$D/authorized_keys"
 TOML
 done
-echo "-- on mdm-a: hasync trust add 127.0.0.1 --key '<mdm-b's key>'"
-"$H" --config "$D/a.toml" --log-level warn trust add 127.0.0.1 \
+echo "-- on mdm-a: hasync trust add 127.0.0.1 --name mdm-b --key '<mdm-b's key>'"
+"$H" --config "$D/a.toml" --log-level warn trust add 127.0.0.1 --name mdm-b \
   --key "$("$H" --config "$D/b.toml" --log-level warn trust key)"
-echo "-- on mdm-b: hasync trust add 127.0.0.1 --key '<mdm-a's key>', then trust test"
-"$H" --config "$D/b.toml" --log-level warn trust add 127.0.0.1 \
+echo "-- on mdm-b: hasync trust add 127.0.0.1 --name mdm-a --key '<mdm-a's key>', then trust test"
+"$H" --config "$D/b.toml" --log-level warn trust add 127.0.0.1 --name mdm-a \
   --key "$("$H" --config "$D/a.toml" --log-level warn trust key)"
 "$H" --config "$D/b.toml" --log-level warn trust test 127.0.0.1 --accept-host-key
 echo "-- on mdm-a: trust test (the guide's Test Connection runs both ways)"

@@ -37,4 +37,24 @@ std::shared_ptr<spdlog::logger> Log(const std::string& module) {
   return l;
 }
 
+std::string Printable(std::string_view peer_text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(peer_text.size());
+  for (size_t i = 0; i < peer_text.size(); ++i) {
+    auto c = static_cast<unsigned char>(peer_text[i]);
+    // C1 controls are U+0080..U+009F, encoded 0xC2 0x80..0x9F: as dangerous as C0 on a terminal.
+    bool c1 = c == 0xc2 && i + 1 < peer_text.size() &&
+              static_cast<unsigned char>(peer_text[i + 1]) >= 0x80 &&
+              static_cast<unsigned char>(peer_text[i + 1]) <= 0x9f;
+    if (c < 0x20 || c == 0x7f || c1) {
+      if (c1) c = static_cast<unsigned char>(peer_text[++i]);
+      out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace hasync

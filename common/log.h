@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -15,5 +16,10 @@ namespace hasync {
 Status InitLogging(const std::string& level);
 // The logger for a module, created on first use.
 std::shared_ptr<spdlog::logger> Log(const std::string& module);
+
+// Text a peer supplied (its node name, error messages, reasons), made safe for a log line or a
+// terminal: control characters (C0, DEL, and C1 when they stand alone) become "\xNN", so a peer
+// cannot forge log lines or send escape sequences to an operator's terminal. UTF-8 text stays.
+std::string Printable(std::string_view peer_text);
 
 }  // namespace hasync

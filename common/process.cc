@@ -1,6 +1,7 @@
 // Child processes (pg_dump, ssh-keygen, hooks): fork and exec with everything the child needs
 // built before the fork, their output read through poll so neither pipe can fill and stall the
-// child. The child gets this process's environment plus the variables given.
+// child. The child gets this process's environment plus the variables given, or for a hook only
+// the few variables a shell script needs.
 #include "common/process.h"
 
 #include <fcntl.h>
@@ -10,11 +11,24 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 namespace hasync {
 
+bool KeptForHooks(const char* entry) {
+  for (const char* name : {"PATH=", "HOME=", "LANG=", "TZ=", "LC_"}) {
+    if (std::strncmp(entry, name, std::strlen(name)) == 0) return true;
+  }
+  return false;
+}
+
 Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv,
                                  const std::vector<std::string>& env_add) {
+  return RunProcess(argv, ProcessOptions{.env_add = env_add});
+}
+
+Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv, const ProcessOptions& opts) {
+  const std::vector<std::string>& env_add = opts.env_add;
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus("creating a pipe", errno);
   if (::pipe2(err, O_CLOEXEC) != 0) {
@@ -27,7 +41,9 @@ Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!opts.hook_environment || KeptForHooks(*e)) envp.push_back(*e);
+  }
   for (const auto& e : env_add) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   pid_t pid = ::fork();

@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <random>
 #include <thread>
+#include <vector>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "snapshot/change_filter.h"
 #include "snapshot/change_stream.h"
@@ -159,12 +161,38 @@ uint64_t PgSource::RetainedBytes() {
   return r.ok() && r->rows() == 1 ? std::stoull(r->Get(0, 0)) : 0;
 }
 
+// An injective fold into what a slot name may hold ([a-z0-9_], at most 63 bytes): one slot per
+// Secondary, and two Secondaries never share one (b-1 and b_1 did: both became hasync_b_1).
+// Lowercase letters stay, '-' becomes '_' (so the usual mdm-a, mdm-b keep their slots), every
+// other byte (digits, '_', '.', capitals) becomes '0' and its two hex digits: a prefix-free code,
+// so the fold can be read back. A fold longer than 63 bytes keeps its first codes and ends in
+// "0z" and 16 hex digits of a hash of the name: "0z" never occurs in a fold that fits.
 std::string PgSource::SlotName(const std::string& peer_node) {
+  constexpr size_t kMax = 63;  // NAMEDATALEN - 1
+  static const char kHex[] = "0123456789abcdef";
   std::string out = "hasync_";
-  for (char c : peer_node) {
-    out += isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(tolower(c)) : '_';
+  std::vector<size_t> boundaries;
+  for (char ch : peer_node) {
+    boundaries.push_back(out.size());
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 'a' && c <= 'z') {
+      out += static_cast<char>(c);
+    } else if (c == '-') {
+      out += '_';
+    } else {
+      out += {'0', kHex[c >> 4], kHex[c & 15]};
+    }
   }
-  return out.substr(0, 63);  // NAMEDATALEN - 1
+  if (out.size() <= kMax) return out;
+  constexpr size_t kSuffix = 2 + 16;
+  size_t cut = 0;
+  for (size_t b : boundaries) {
+    if (b + kSuffix <= kMax) cut = b;
+  }
+  char suffix[kSuffix + 1];
+  std::snprintf(suffix, sizeof suffix, "0z%016llx",
+                static_cast<unsigned long long>(Hash64(peer_node.data(), peer_node.size())));
+  return out.substr(0, cut) + suffix;
 }
 
 std::string NewMarkerToken() {

@@ -99,7 +99,9 @@ class PgSource {
   // The WAL the slot keeps on the server's disk (0 when it cannot be read).
   uint64_t RetainedBytes();
 
-  // hasync_<peer node>, folded to what a slot name may hold: one slot per Secondary.
+  // hasync_<peer node>, folded injectively to what a slot name may hold (lowercase letters kept,
+  // '-' as '_', any other byte as '0' and two hex digits; a hash suffix past 63 bytes): one slot
+  // per Secondary, never shared by two names.
   static std::string SlotName(const std::string& peer_node);
 
  private:

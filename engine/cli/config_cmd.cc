@@ -68,8 +68,10 @@ nlohmann::ordered_json SettingsJson(const Settings& s) {
                  {"on_failure", s.notify.on_failure},
                  {"command", s.notify.command},
                  {"retry_interval", Millis(s.notify.retry_ms)}};
-  j["status"] = {
-      {"listen", s.status.listen}, {"tls_cert", s.status.tls_cert}, {"tls_key", s.status.tls_key}};
+  j["status"] = {{"listen", s.status.listen},
+                 {"tls_cert", s.status.tls_cert},
+                 {"tls_key", s.status.tls_key},
+                 {"token", s.status.token.empty() ? "" : "***"}};
   j["secondary"] = {{"primary", s.primary},
                     {"start_time", ClockTime(s.start_minute)},
                     {"run_every", Every(s.run_every_s)}};

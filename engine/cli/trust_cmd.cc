@@ -28,6 +28,7 @@ struct AddOptions {
   std::string key;       // the peer's `hasync trust key`
   int port = 0;          // 0: [ssh] port
   std::string host_key;  // empty: fetched and confirmed on `trust test`
+  std::string name;      // the peer's node name; empty: the host as given
 };
 
 struct RemoveOptions {
@@ -58,11 +59,12 @@ int CmdTrustKey(const CommonOptions& common, const ListOptions& o) {
 int CmdTrustAdd(const CommonOptions& common, const AddOptions& o) {
   auto s = LoadSettings(common.config);
   if (!s.ok()) return Fail(s.status());
-  TrustedHost h{o.host, o.port ? o.port : s->ssh.port, o.key, o.host_key};
+  TrustedHost h{o.host, o.port ? o.port : s->ssh.port, o.key, o.host_key, o.name};
   Status st = Trust(*s).Add(h);
   if (!st.ok()) return Fail(st);
   auto fp = KeyFingerprint(o.key);
-  std::printf("%s is trusted (key %s)%s\n", o.host.c_str(), fp.ok() ? fp->c_str() : "?",
+  std::printf("%s is trusted as node %s (key %s)%s\n", o.host.c_str(), h.PeerName().c_str(),
+              fp.ok() ? fp->c_str() : "?",
               o.host_key.empty() ? "; its host key is pinned on the first `hasync trust test`"
                                  : "; host key pinned");
   return 0;
@@ -187,6 +189,9 @@ std::vector<Command> RegisterTrust(CLI::App& root, const CommonOptions& common) 
       ->check(CLI::Range(1, 65535));
   add->add_option("--host-key", add_o->host_key,
                   "the peer's sshd host key to pin (else fetched on `trust test`)");
+  add->add_option("--name", add_o->name,
+                  "the peer's node name ([node] name there; default: the host as given): its "
+                  "key may serve only a peer that says it is this node");
   auto list_o = std::make_shared<ListOptions>();
   auto* list = trust->add_subcommand("list", "list the trusted hosts");
   list->add_flag("--json", list_o->output.json, "print as JSON");

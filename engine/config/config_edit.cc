@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <regex>
 #include <sstream>
@@ -131,10 +133,36 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
+// libpq's key=value syntax (conninfo_parse): a value is either quoted, up to the first quote not
+// escaped by a backslash, or unquoted, up to white space, and a backslash escapes the next byte
+// in both. The mask skips exactly what libpq would read as the value, so no part of a password
+// with an escaped quote or space survives it. A URI's password (postgres://user:password@host)
+// is masked up to the '@' (an '@' in a URI password is percent-encoded).
 std::string MaskConninfo(const std::string& conninfo) {
-  static const std::regex kPassword("(password\\s*=\\s*)('[^']*'|\\S+)");
+  static const std::regex kPassword("password\\s*=\\s*");
+  std::string out;
+  size_t pos = 0;
+  for (std::smatch m; std::regex_search(conninfo.begin() + static_cast<std::ptrdiff_t>(pos),
+                                        conninfo.end(), m, kPassword);) {
+    size_t start = pos + static_cast<size_t>(m.position(0) + m.length(0));
+    out += conninfo.substr(pos, start - pos) + "***";
+    size_t i = start;
+    bool quoted = i < conninfo.size() && conninfo[i] == '\'';
+    if (quoted) ++i;
+    while (i < conninfo.size()) {
+      char c = conninfo[i];
+      if (c == '\\') {
+        i += 2;
+        continue;
+      }
+      if (quoted ? c == '\'' : isspace(static_cast<unsigned char>(c)) != 0) break;
+      ++i;
+    }
+    if (quoted && i < conninfo.size()) ++i;  // the closing quote
+    pos = std::min(i, conninfo.size());
+  }
+  out += conninfo.substr(pos);
   static const std::regex kUri("(://[^:/@]*:)[^@]*@");
-  std::string out = std::regex_replace(conninfo, kPassword, "$1***");
   return std::regex_replace(out, kUri, "$1***@");
 }
 

@@ -260,7 +260,7 @@ Status ParseNotify(const toml::table& t, Settings& s) {
 }
 
 Status ParseStatus(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "status", {"listen", "tls_cert", "tls_key"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "status", {"listen", "tls_cert", "tls_key", "token"}));
   StatusSettings& st = s.status;
   HASYNC_ASSIGN_OR_RETURN(st.listen, GetString(t, "status", "listen", false, st.listen));
   if (!st.listen.empty()) {
@@ -283,6 +283,12 @@ Status ParseStatus(const toml::table& t, Settings& s) {
   }
   for (const std::string* p : {&st.tls_cert, &st.tls_key}) {
     if (!p->empty() && (*p)[0] != '/') return Bad("status", "paths must be absolute: " + *p);
+  }
+  HASYNC_ASSIGN_OR_RETURN(st.token, GetString(t, "status", "token", false));
+  bool printable = true;
+  for (char c : st.token) printable = printable && c > ' ' && c != 0x7f;
+  if (!st.token.empty() && (st.token.size() < 16 || !printable)) {
+    return Bad("status.token", "must be at least 16 characters, without spaces or controls");
   }
   return Status::Ok();
 }
@@ -466,6 +472,8 @@ Result<int> ParseStartTime(const std::string& text, const std::string& key) {
   if (h > 23 || m > 59) return Bad(key, "'" + text + "' must be HH:MM (GMT), 00:00 to 23:59");
   return h * 60 + m;
 }
+
+bool ValidNodeName(const std::string& n) { return ValidRootName(n); }
 
 bool ValidHostName(const std::string& h) {
   if (h.empty() || h.size() > 253 || h[0] == '-') return false;

@@ -77,6 +77,9 @@ struct StatusSettings {
   std::string listen = "127.0.0.1:8443";  // host:port; empty: no status pages
   std::string tls_cert;                   // HTTPS when set (with tls_key)
   std::string tls_key;
+  // Bearer token for the details of /status.json and /metrics (engine/node/status_pages.h);
+  // empty: details are not served. At least 16 characters.
+  std::string token;
 };
 
 struct Settings {
@@ -110,6 +113,9 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
 // A host name or address (letters, digits, '-', '.', ':'; not starting with '-'): what may
 // reach an ssh command line, known_hosts or authorized_keys.
 bool ValidHostName(const std::string& h);
+
+// A node name ([node] name): 1-64 letters, digits, '-', '_' or '.'.
+bool ValidNodeName(const std::string& n);
 
 // "500ms", "10s", "2m" -> milliseconds (100 ms to 1 day). kConfig naming `key`.
 Result<int64_t> ParseDuration(const std::string& text, const std::string& key);

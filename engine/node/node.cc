@@ -88,9 +88,11 @@ Result<bool> PromoteNode(const Settings& s, const std::string& why) {
   HASYNC_ASSIGN_OR_RETURN(NodeInfo n, state->Get());
   Log("node")->warn("this node is now the Primary (generation {}): {}", n.generation, why);
   if (!s.ha.promote_hook.empty()) {
-    auto out = RunProcess({"/bin/sh", "-c", s.ha.promote_hook},
-                          {"HASYNC_EVENT=promoted", "HASYNC_NODE=" + s.node_name,
-                           "HASYNC_GENERATION=" + std::to_string(n.generation)});
+    auto out =
+        RunProcess({"/bin/sh", "-c", s.ha.promote_hook},
+                   ProcessOptions{.env_add = {"HASYNC_EVENT=promoted", "HASYNC_NODE=" + s.node_name,
+                                              "HASYNC_GENERATION=" + std::to_string(n.generation)},
+                                  .hook_environment = true});
     std::string result = !out.ok()          ? out.status().message()
                          : out->status == 0 ? "ok"
                                             : "exit status " + std::to_string(out->status);

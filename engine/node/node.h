@@ -21,7 +21,8 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
 
 // `failover mode primary`: Primary and Active now, a new generation, an event, the promote hook
 // ([ha] promote_hook, with HASYNC_EVENT=promoted, HASYNC_NODE and HASYNC_GENERATION in its
-// environment). Returns false when the node already was (idempotent: nothing runs again).
+// environment, beside PATH, HOME, LANG, LC_* and TZ only: common/process.h). Returns false when the
+// node already was (idempotent: nothing runs again).
 Result<bool> PromoteNode(const Settings& s, const std::string& why);
 
 // The first scheduled run: the first StartTime (GMT) strictly after the schedule was saved

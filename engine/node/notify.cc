@@ -50,14 +50,16 @@ std::string OneLine(std::string s) {
 
 }  // namespace
 
+// The user information ends at the URL's last '@'. Looking for it only before the first '/',
+// '?' or '#' (where the authority ends when the URL is well formed) showed the rest of a
+// password holding one of them: an operator writes such a password unencoded, and it is still a
+// secret. A '@' later in a path or query makes the mask hide more than the user information,
+// never less.
 std::string MaskUrlPassword(const std::string& url) {
   size_t scheme = url.find("://");
-  size_t at = url.find('@', scheme == std::string::npos ? 0 : scheme + 3);
-  size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (scheme == std::string::npos || at == std::string::npos ||
-      (slash != std::string::npos && at > slash)) {
-    return url;
-  }
+  if (scheme == std::string::npos) return url;
+  size_t at = url.rfind('@');
+  if (at == std::string::npos || at < scheme + 3) return url;
   return url.substr(0, scheme + 3) + url.substr(at + 1);
 }
 
@@ -174,11 +176,15 @@ Status SendEmail(const Settings& s, const std::string& subject, const std::strin
 }
 
 Status RunEventCommand(const Settings& s, const EventRow& e, uint64_t generation) {
-  auto out = RunProcess(
-      {"/bin/sh", "-c", s.notify.command},
-      {"HASYNC_EVENT=" + e.kind, "HASYNC_EVENT_ID=" + std::to_string(e.id),
-       "HASYNC_MESSAGE=" + e.message, "HASYNC_TIME=" + IsoUtc(e.at, "%Y-%m-%dT%H:%M:%SZ"),
-       "HASYNC_NODE=" + s.node_name, "HASYNC_GENERATION=" + std::to_string(generation)});
+  auto out =
+      RunProcess({"/bin/sh", "-c", s.notify.command},
+                 ProcessOptions{.env_add = {"HASYNC_EVENT=" + e.kind,
+                                            "HASYNC_EVENT_ID=" + std::to_string(e.id),
+                                            "HASYNC_MESSAGE=" + e.message,
+                                            "HASYNC_TIME=" + IsoUtc(e.at, "%Y-%m-%dT%H:%M:%SZ"),
+                                            "HASYNC_NODE=" + s.node_name,
+                                            "HASYNC_GENERATION=" + std::to_string(generation)},
+                                .hook_environment = true});
   if (!out.ok()) return out.status();
   if (out->status != 0) {
     return Status(Code::kPeer, "the notify command exited with status " +

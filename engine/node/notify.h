@@ -29,10 +29,13 @@ std::string EmailSubject(const std::string& node, const std::string& kind);
 Status SendEmail(const Settings& s, const std::string& subject, const std::string& body);
 
 // Runs [notify] command for one event, with HASYNC_EVENT, HASYNC_EVENT_ID, HASYNC_MESSAGE,
-// HASYNC_TIME (ISO 8601 UTC), HASYNC_NODE and HASYNC_GENERATION in its environment.
+// HASYNC_TIME (ISO 8601 UTC), HASYNC_NODE and HASYNC_GENERATION in its environment, beside
+// PATH, HOME, LANG, LC_* and TZ only (the daemon's own environment stays out of it).
 Status RunEventCommand(const Settings& s, const EventRow& e, uint64_t generation);
 
-// smtp://user:secret@host:25 -> smtp://host:25: what logs and `config show` may print.
+// smtp://user:secret@host:25 -> smtp://host:25: what logs and `config show` may print. The user
+// information is everything up to the last '@', so a password holding '/', '?' or '#' is hidden
+// whole.
 std::string MaskUrlPassword(const std::string& url);
 
 // GET url (libcurl); the HTTP status, or kUnreachable. The heartbeat's witness uses it.

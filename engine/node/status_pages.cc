@@ -1,8 +1,13 @@
-// The pages' content, and the cpp-httplib server around them.
+// The pages' content, and the cpp-httplib server around them: a worker per open connection
+// (up to a cap), so slow clients cannot hold the load balancer's probes in a queue, and the
+// details behind [status] token.
 #include "engine/node/status_pages.h"
 
 #include <httplib.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -25,16 +30,19 @@ std::string NotServing(const NodeSnapshot& n) {
   return "";
 }
 
-nlohmann::ordered_json SyncJson(const HistoryRow& h) {
-  return {{"id", h.id},
-          {"trigger", h.trigger},
-          {"peer", h.peer},
-          {"result", h.result},
-          {"started_ms", h.started},
-          {"finished_ms", h.finished},
-          {"duration_s", h.duration_s},
-          {"bytes_wire", h.bytes_wire},
-          {"error", h.error}};
+nlohmann::ordered_json SyncJson(const HistoryRow& h, bool details) {
+  nlohmann::ordered_json j = {{"id", h.id},
+                              {"result", h.result},
+                              {"started_ms", h.started},
+                              {"finished_ms", h.finished},
+                              {"duration_s", h.duration_s},
+                              {"bytes_wire", h.bytes_wire}};
+  if (details) {
+    j["trigger"] = h.trigger;
+    j["peer"] = h.peer;
+    j["error"] = h.error;  // paths, table names, PostgreSQL's own messages
+  }
+  return j;
 }
 
 std::string Label(const std::string& v) {
@@ -50,18 +58,45 @@ std::string Label(const std::string& v) {
   return out;
 }
 
+// The superseded reason names nodes a peer chose: into text/html it goes escaped.
+std::string Html(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Page StatusPage(const NodeSnapshot& n) {
   std::string why = NotServing(n);
   if (why.empty()) return {200, "text/html", kOk};
-  return {503, "text/html", "MOBILEIRON-STATUS: FAILED (" + why + ")"};
+  return {503, "text/html", "MOBILEIRON-STATUS: FAILED (" + Html(why) + ")"};
 }
 
 Page HaStatusPage(const NodeSnapshot& n) {
   const NodeInfo& i = n.node;
   if (!i.superseded.empty()) {
-    return {503, "text/html", "MOBILEIRON-STATUS: FAILED (" + i.superseded + ")"};
+    return {503, "text/html", "MOBILEIRON-STATUS: FAILED (" + Html(i.superseded) + ")"};
   }
   if (i.mode == Mode::kPrimary || i.status == NodeStatus::kActive) {
     return {200, "text/html", std::string(kOk) + " (Mode: Primary)"};
@@ -72,7 +107,7 @@ Page HaStatusPage(const NodeSnapshot& n) {
   return {200, "text/html", std::string(kOk) + " (Mode: Standby)"};
 }
 
-Page JsonPage(const NodeSnapshot& n) {
+Page JsonPage(const NodeSnapshot& n, const PageOptions& o) {
   nlohmann::ordered_json j;
   j["node"] = n.node_name;
   j["mode"] = ModeName(n.node.mode);
@@ -81,10 +116,13 @@ Page JsonPage(const NodeSnapshot& n) {
   j["client_connections"] = n.node.client_connections;
   j["serving"] = NotServing(n).empty();
   j["generation"] = n.node.generation;
-  j["generation_started_by"] = n.node.lineage.empty() ? "" : n.node.lineage.back().node;
-  j["superseded"] = n.node.superseded;
-  j["last_sync"] = n.last ? SyncJson(*n.last) : nlohmann::ordered_json(nullptr);
-  j["last_success"] = n.last_ok ? SyncJson(*n.last_ok) : nlohmann::ordered_json(nullptr);
+  if (o.details) {
+    j["generation_started_by"] = n.node.lineage.empty() ? "" : n.node.lineage.back().node;
+    j["superseded"] = n.node.superseded;
+  }
+  j["details"] = o.details;
+  j["last_sync"] = n.last ? SyncJson(*n.last, o.details) : nlohmann::ordered_json(nullptr);
+  j["last_success"] = n.last_ok ? SyncJson(*n.last_ok, o.details) : nlohmann::ordered_json(nullptr);
   // Lag: how old the newest successful sync is (the Secondary's data is at least this stale).
   j["lag_s"] = n.last_ok ? nlohmann::ordered_json((n.now_ms - n.last_ok->started) / 1000.0)
                          : nlohmann::ordered_json(nullptr);
@@ -92,7 +130,7 @@ Page JsonPage(const NodeSnapshot& n) {
   return {200, "application/json", j.dump() + "\n"};
 }
 
-Page MetricsPage(const NodeSnapshot& n) {
+Page MetricsPage(const NodeSnapshot& n, const PageOptions& o) {
   std::string m;
   auto metric = [&m](const std::string& name, const std::string& type, const std::string& help,
                      const std::string& samples) {
@@ -129,7 +167,7 @@ Page MetricsPage(const NodeSnapshot& n) {
   metric("hasync_heartbeat_failures_total", "counter",
          "Failed heartbeats since the daemon started.",
          "hasync_heartbeat_failures_total " + std::to_string(n.heartbeat_failures_total) + "\n");
-  if (!n.slots.empty()) {
+  if (o.details && !n.slots.empty()) {
     std::string slots;
     for (const auto& [slot, bytes] : n.slots) {
       slots += "hasync_slot_wal_retained_bytes{slot=\"" + Label(slot) + "\"} " +
@@ -140,6 +178,76 @@ Page MetricsPage(const NodeSnapshot& n) {
   }
   return {200, "text/plain; version=0.0.4", m};
 }
+
+namespace {
+
+// cpp-httplib gives each accepted connection to its task queue before reading a byte of it, so
+// a fixed pool of four was held by four clients sending a byte a second, and the load
+// balancer's probe waited behind them. Here every connection gets a worker of its own at once
+// (a thread is started when none is idle), up to kMaxWorkers at a time: slow or long-lived
+// connections then cost a thread each, and the probes still find one.
+class ConnectionWorkers : public httplib::TaskQueue {
+ public:
+  static constexpr size_t kMaxWorkers = 64;
+
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(fn));
+    if (idle_ < jobs_.size() && threads_.size() < kMaxWorkers) {
+      threads_.emplace_back([this] { Work(); });
+    }
+    cv_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();  // no enqueue after shutdown: the listener has stopped
+  }
+
+ private:
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+      --idle_;
+      if (jobs_.empty()) return;  // stopping, nothing left
+      auto fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool stop_ = false;
+};
+
+// The details (/status.json's errors, peers and reasons, /metrics' slots) need
+// `Authorization: Bearer <[status] token>`; a request without the header gets the plain page,
+// one with a wrong token (or any, when no token is set) 401.
+enum class Access { kPlain, kDetails, kRefused };
+
+Access Authorize(const httplib::Request& req, const std::string& token) {
+  if (!req.has_header("Authorization")) return Access::kPlain;
+  std::string given = req.get_header_value("Authorization");
+  std::string want = "Bearer " + token;
+  if (token.empty() || given.size() != want.size()) return Access::kRefused;
+  unsigned char diff = 0;  // compared in constant time
+  for (size_t i = 0; i < want.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ want[i]);
+  return diff == 0 ? Access::kDetails : Access::kRefused;
+}
+
+}  // namespace
 
 struct StatusServer::Impl {
   std::unique_ptr<httplib::Server> server;
@@ -160,33 +268,47 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& 
                                        " (missing, unreadable, or not a matching pair)");
     }
   }
-  // Probes and scrapes, not a web site: a few workers, and no keep-alive (cpp-httplib holds a
-  // worker per open connection, so a proxy's idle kept-alive connections would starve the
-  // load balancer's own checks).
-  server->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // Probes and scrapes, not a web site: no keep-alive (a proxy's idle kept-alive connections
+  // would hold workers), and a worker per connection.
+  server->new_task_queue = [] { return new ConnectionWorkers(); };
   server->set_keep_alive_max_count(1);
   server->set_read_timeout(5, 0);
   server->set_write_timeout(5, 0);
-  auto serve = [source](Page (*page)(const NodeSnapshot&)) {
-    return [source, page](const httplib::Request&, httplib::Response& res) {
+  // The load balancer's pages are open to all and never look at the header.
+  using PageFn = Page (*)(const NodeSnapshot&, const PageOptions&);
+  auto serve = [source, token = s.token](PageFn page, bool open) {
+    return [source, page, token, open](const httplib::Request& req, httplib::Response& res) {
+      Access access = open ? Access::kPlain : Authorize(req, token);
+      if (access == Access::kRefused) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Bearer");
+        res.set_content(token.empty() ? "no [status] token is set on this node: details are off\n"
+                                      : "wrong token\n",
+                        "text/plain");
+        return;
+      }
       auto snap = source();
       if (!snap.ok()) {
         res.status = 503;
-        res.set_content(
-            "MOBILEIRON-STATUS: FAILED (node state unreadable: " + snap.status().message() + ")",
-            "text/plain");
+        res.set_content("MOBILEIRON-STATUS: FAILED (node state unreadable" +
+                            (access == Access::kDetails ? ": " + snap.status().message() : "") +
+                            ")",
+                        "text/plain");
         return;
       }
-      Page p = page(*snap);
+      Page p = page(*snap, PageOptions{.details = access == Access::kDetails});
       res.status = p.code;
       res.set_content(p.body, p.content_type.c_str());
     };
   };
   // GET handlers answer HEAD too (cpp-httplib sends the headers without the body).
-  server->Get("/status/status.html", serve(StatusPage));
-  server->Get("/hastatus.html", serve(HaStatusPage));
-  server->Get("/status.json", serve(JsonPage));
-  server->Get("/metrics", serve(MetricsPage));
+  server->Get("/status/status.html",
+              serve([](const NodeSnapshot& n, const PageOptions&) { return StatusPage(n); }, true));
+  server->Get(
+      "/hastatus.html",
+      serve([](const NodeSnapshot& n, const PageOptions&) { return HaStatusPage(n); }, true));
+  server->Get("/status.json", serve(JsonPage, false));
+  server->Get("/metrics", serve(MetricsPage, false));
   size_t colon = s.listen.rfind(':');
   std::string host = s.listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
@@ -198,7 +320,8 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& 
   }
   out->port_ = port;
   out->impl_->thread = std::thread([srv = server.get()] { srv->listen_after_bind(); });
-  Log("status")->info("status pages on {}://{}", s.tls_cert.empty() ? "http" : "https", s.listen);
+  Log("status")->info("status pages on {}://{}{}", s.tls_cert.empty() ? "http" : "https", s.listen,
+                      s.token.empty() ? " (details off: no [status] token)" : "");
   return out;
 }
 

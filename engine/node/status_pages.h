@@ -7,6 +7,12 @@
 //                                 503.
 //   GET /status.json              mode, node status, generation, last sync, lag, heartbeat.
 //   GET /metrics                  Prometheus text format.
+// The load balancer's two pages (and HEAD) are open to all. /status.json and /metrics show
+// their details only to a request with `Authorization: Bearer <[status] token>` (none when no
+// token is set): the details are /status.json's superseded reason, generation_started_by and
+// each sync's trigger, peer and error (paths, table names, PostgreSQL's messages), and
+// /metrics' per-slot series (slot names name peers). Without the header the plain page is
+// served ("details": false); with a wrong token, 401.
 // The pages are pure functions of a snapshot of the node (tested without a server); the server
 // reads a fresh snapshot for every request, so a CLI change shows at once.
 #pragma once
@@ -46,12 +52,19 @@ struct Page {
   std::string body;
 };
 
-Page StatusPage(const NodeSnapshot& n);    // /status/status.html
-Page HaStatusPage(const NodeSnapshot& n);  // /hastatus.html
-Page JsonPage(const NodeSnapshot& n);      // /status.json
-Page MetricsPage(const NodeSnapshot& n);   // /metrics
+struct PageOptions {
+  bool details = true;  // the server passes false unless the request carried the token
+};
 
-// The HTTP(S) server ([status] listen, tls_cert, tls_key) on its own thread.
+// The load balancer's pages: the reasons they give (peer-chosen names) are HTML-escaped.
+Page StatusPage(const NodeSnapshot& n);                              // /status/status.html
+Page HaStatusPage(const NodeSnapshot& n);                            // /hastatus.html
+Page JsonPage(const NodeSnapshot& n, const PageOptions& o = {});     // /status.json
+Page MetricsPage(const NodeSnapshot& n, const PageOptions& o = {});  // /metrics
+
+// The HTTP(S) server ([status] listen, tls_cert, tls_key, token) on its own thread. Each open
+// connection gets a worker of its own (up to 64 at once), so slow or long-lived connections do
+// not queue the load balancer's probes behind them.
 class StatusServer {
  public:
   using Source = std::function<Result<NodeSnapshot>()>;

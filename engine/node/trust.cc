@@ -8,14 +8,18 @@
 #include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -180,8 +184,8 @@ Result<std::vector<TrustedHost>> Trust::List() const {
   try {
     for (const auto& j : nlohmann::json::parse(*text)) {
       out.push_back(TrustedHost{j.at("host").get<std::string>(), j.at("port").get<int>(),
-                                j.at("key").get<std::string>(),
-                                j.at("host_key").get<std::string>()});
+                                j.at("key").get<std::string>(), j.at("host_key").get<std::string>(),
+                                j.value("name", std::string())});
     }
   } catch (const nlohmann::json::exception& e) {
     return Status(Code::kIo, s_.state_dir + "/trusted-hosts.json is damaged: " + e.what());
@@ -202,7 +206,11 @@ Status Trust::Save(const std::vector<TrustedHost>& hosts) const {
   HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
   nlohmann::json j = nlohmann::json::array();
   for (const auto& h : hosts) {
-    j.push_back({{"host", h.host}, {"port", h.port}, {"key", h.key}, {"host_key", h.host_key}});
+    j.push_back({{"host", h.host},
+                 {"port", h.port},
+                 {"key", h.key},
+                 {"host_key", h.host_key},
+                 {"name", h.PeerName()}});
   }
   HASYNC_RETURN_IF_ERROR(CreateDirs(*env, s_.state_dir, 0700));
   std::string text = j.dump(2) + "\n";
@@ -212,18 +220,151 @@ Status Trust::Save(const std::vector<TrustedHost>& hosts) const {
   return WriteKnownHosts(hosts);
 }
 
-Status Trust::WriteAuthorizedKeys(const std::vector<TrustedHost>& hosts) const {
-  HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
-  std::string path = AuthorizedKeysPath();
-  std::string kept;
-  auto old = ReadFileToString(*env, path);
-  if (old.ok()) {
-    std::istringstream in(*old);
-    for (std::string line; std::getline(in, line);) {
-      if (line.find(" " + Marker(s_.node_name)) == std::string::npos) kept += line + "\n";
+namespace {
+
+// Root writes authorized_keys into the ssh account's own folder, which that account can change
+// under it at any moment: every step goes through one handle on the folder, opened without
+// following a symbolic link and checked to belong to the account (or root) and to be writable
+// by nobody else; the temporary file is created in it under a fresh name (O_EXCL | O_NOFOLLOW),
+// given to the account while still open (fchown: nothing is ever chowned by name), synced and
+// renamed within the handle. A link planted at the temporary or the final name cannot make root
+// read, write, chmod or chown what it points to.
+class KeysDir {
+ public:
+  ~KeysDir() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  KeysDir(const KeysDir&) = delete;
+  KeysDir(KeysDir&& o) noexcept : fd_(std::exchange(o.fd_, -1)), dir_(std::move(o.dir_)) {}
+
+  // Opens dir (creating it, 0700 and the account's, when missing: its parent is trusted to be
+  // the account's home or a folder the operator chose); refuses a link, a foreign owner or a
+  // folder others may write.
+  static Result<KeysDir> Open(const std::string& dir, const passwd* account) {
+    uid_t uid = account != nullptr ? account->pw_uid : ::geteuid();
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
+      HASYNC_RETURN_IF_ERROR(CreateDirs(*env, dir, 0700));
+      fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0 && ::geteuid() == 0 && account != nullptr && ::fchown(fd, uid, account->pw_gid)) {
+        int e = errno;
+        ::close(fd);
+        return ErrnoStatus("giving " + dir + " to " + account->pw_name, e);
+      }
     }
-  } else if (old.status().code() != Code::kNotFound) {
-    return old.status();
+    if (fd < 0) {
+      int e = errno;
+      if (e == ELOOP || e == ENOTDIR) {
+        return Status(Code::kIo, dir + " is not a folder (a symbolic link?): refusing to write " +
+                                     "authorized_keys there; make it a folder of its own");
+      }
+      return ErrnoStatus("opening " + dir, e);
+    }
+    KeysDir d(fd, dir);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return ErrnoStatus("reading " + dir, errno);
+    if ((st.st_uid != uid && st.st_uid != 0) || (st.st_mode & 022) != 0) {
+      return Status(Code::kIo, dir + " belongs to uid " + std::to_string(st.st_uid) +
+                                   " or is writable by others: refusing to write authorized_keys "
+                                   "there; it must be the ssh account's (uid " +
+                                   std::to_string(uid) + ", chmod 700)");
+    }
+    return d;
+  }
+
+  // The current file's text ("" when there is none); a link or anything but a regular file
+  // there is refused, so root never reads a file the account pointed it to.
+  Result<std::string> Read(const std::string& name) const {
+    int fd = ::openat(fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return std::string();
+      return Refused(name, errno);
+    }
+    struct stat st {};
+    std::string text;
+    bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    char buf[65536];
+    for (ssize_t n; regular && (n = ::read(fd, buf, sizeof buf)) > 0;) {
+      text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    if (!regular) return Refused(name, EINVAL);
+    return text;
+  }
+
+  // Replaces name with text, 0600 and the account's.
+  Status Replace(const std::string& name, const std::string& text, const passwd* account) const {
+    std::string tmp = "." + name + ".hasync-" + std::to_string(::getpid()) + "-" + RandomHex();
+    int fd = ::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoStatus("creating " + dir_ + "/" + tmp, errno);
+    Status st = WriteAll(fd, text);
+    if (st.ok() && ::geteuid() == 0 && account != nullptr && account->pw_uid != 0 &&
+        ::fchown(fd, account->pw_uid, account->pw_gid) != 0) {
+      st = ErrnoStatus("giving " + dir_ + "/" + tmp + " to " + account->pw_name, errno);
+    }
+    if (st.ok() && (::fchmod(fd, 0600) != 0 || ::fsync(fd) != 0)) {
+      st = ErrnoStatus("writing " + dir_ + "/" + tmp, errno);
+    }
+    if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("writing " + dir_ + "/" + tmp, errno);
+    if (st.ok() && ::renameat(fd_, tmp.c_str(), fd_, name.c_str()) != 0) {
+      st = ErrnoStatus("replacing " + dir_ + "/" + name, errno);
+    }
+    if (!st.ok()) {
+      ::unlinkat(fd_, tmp.c_str(), 0);
+      return st;
+    }
+    if (::fsync(fd_) != 0) return ErrnoStatus("syncing " + dir_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  KeysDir(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+
+  Status Refused(const std::string& name, int e) const {
+    if (e == ELOOP || e == EINVAL) {
+      return Status(Code::kIo, dir_ + "/" + name +
+                                   " is not a regular file (a symbolic link?): refusing to read "
+                                   "or replace it; remove it and run the command again");
+    }
+    return ErrnoStatus("reading " + dir_ + "/" + name, e);
+  }
+
+  static Status WriteAll(int fd, const std::string& text) {
+    for (size_t done = 0; done < text.size();) {
+      ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus("writing authorized_keys", errno);
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  static std::string RandomHex() {
+    std::random_device rd;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+    return buf;
+  }
+
+  int fd_ = -1;
+  std::string dir_;
+};
+
+}  // namespace
+
+Status Trust::WriteAuthorizedKeys(const std::vector<TrustedHost>& hosts) const {
+  std::string path = AuthorizedKeysPath();
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  passwd* pw = ::getpwnam(s_.ssh.user.c_str());
+  HASYNC_ASSIGN_OR_RETURN(KeysDir keys, KeysDir::Open(dir, pw));
+  HASYNC_ASSIGN_OR_RETURN(std::string old, keys.Read(name));
+  std::string kept;
+  std::istringstream in(old);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" " + Marker(s_.node_name)) == std::string::npos) kept += line + "\n";
   }
   HASYNC_ASSIGN_OR_RETURN(std::string self, SelfPath());
   std::string config = s_.path;
@@ -237,27 +378,18 @@ Status Trust::WriteAuthorizedKeys(const std::vector<TrustedHost>& hosts) const {
   std::string text = kept;
   for (const auto& h : hosts) {
     // The forced command runs whatever the client asks for: only the serve side, with this
-    // node's settings; restrict turns off forwarding, agent, X11 and the pty.
-    text += "command=\"" + ShellQuote(self) + " serve --stdio --config " + ShellQuote(config) +
-            "\",restrict,from=\"" + FromPatterns(h.host) + "\" " + h.key + " " +
-            Marker(s_.node_name) + h.host + "\n";
+    // node's settings, bound to the node name the key belongs to (serve refuses a hello that
+    // claims another); restrict turns off forwarding, agent, X11 and the pty.
+    text += "command=\"" + ServeCommand(self, config, h.PeerName()) + "\",restrict,from=\"" +
+            FromPatterns(h.host) + "\" " + h.key + " " + Marker(s_.node_name) + h.host + "\n";
   }
-  size_t slash = path.rfind('/');
-  std::string parent = slash != std::string::npos && slash > 0 ? path.substr(0, slash) : "";
-  bool parent_existed = parent.empty() || env->Stat(parent).ok();
-  if (!parent_existed) HASYNC_RETURN_IF_ERROR(CreateDirs(*env, parent, 0700));
-  HASYNC_RETURN_IF_ERROR(WriteFileAtomic(*env, path, std::as_bytes(std::span(text))));
-  // sshd reads the file as the account it logs in: written by root, it must belong to it.
-  passwd* pw = ::getpwnam(s_.ssh.user.c_str());
-  if (::geteuid() == 0 && pw != nullptr && pw->pw_uid != 0) {
-    if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      return ErrnoStatus("giving " + path + " to " + s_.ssh.user, errno);
-    }
-    if (!parent_existed && ::chown(parent.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      return ErrnoStatus("giving " + parent + " to " + s_.ssh.user, errno);
-    }
-  }
-  return Status::Ok();
+  return keys.Replace(name, text, pw);
+}
+
+std::string ServeCommand(const std::string& program, const std::string& config,
+                         const std::string& peer) {
+  return ShellQuote(program) + " serve --stdio --config " + ShellQuote(config) + " --peer " +
+         ShellQuote(peer);
 }
 
 Status Trust::WriteKnownHosts(const std::vector<TrustedHost>& hosts) const {
@@ -274,6 +406,11 @@ Status Trust::Add(TrustedHost h) {
     return Status(Code::kUsage, "'" + h.host + "' is not a host name or address");
   }
   if (h.port < 1 || h.port > 65535) return Status(Code::kUsage, "the port must be 1 to 65535");
+  if (!ValidNodeName(h.PeerName())) {
+    return Status(Code::kUsage, "'" + h.PeerName() +
+                                    "' is not a node name: --name takes the peer's [node] name "
+                                    "(1-64 letters, digits, '-', '_' or '.')");
+  }
   HASYNC_ASSIGN_OR_RETURN(h.key, NormalizePublicKey(h.key));
   if (!h.host_key.empty()) {
     auto hk = NormalizePublicKey(h.host_key);

@@ -18,6 +18,11 @@ struct TrustedHost {
   int port = 22;         // its sshd port
   std::string key;       // its hasync public key ("ssh-ed25519 AAAA...")
   std::string host_key;  // its sshd host key, pinned; empty until given or confirmed
+  // Its node name ([node] name there, what its hello claims): the forced command binds the key
+  // to it. Empty: the host as given (and for hosts trusted before the binding existed).
+  std::string name;
+
+  const std::string& PeerName() const { return name.empty() ? host : name; }
 };
 
 // Checks "type base64 [comment]" with a known key type; returns "type base64".
@@ -37,7 +42,10 @@ class Trust {
   Result<std::vector<TrustedHost>> List() const;
   Result<TrustedHost> Find(const std::string& host) const;  // kNotFound when not trusted
   // Records a peer: its key into authorized_keys as a forced command that can only start
-  // `hasync serve --stdio`, from the peer's addresses only; its host key, when given, pinned.
+  // `hasync serve --stdio --peer <its node name>`, from the peer's addresses only; its host
+  // key, when given, pinned. authorized_keys is written through a handle on its folder, which
+  // must be the ssh account's (or root's) and writable by nobody else; the file ends up 0600
+  // and the account's, and a symbolic link at its place is refused, never followed.
   Status Add(TrustedHost h);
   Status Remove(const std::string& host);
   // Pins a host key for an already trusted host.
@@ -70,6 +78,11 @@ Status ClassifySshFailure(const Status& st);
 
 // Quotes s for /bin/sh.
 std::string ShellQuote(const std::string& s);
+
+// The forced command of a trusted peer's authorized_keys line: this program's serve side with
+// these settings, bound to the peer's node name.
+std::string ServeCommand(const std::string& program, const std::string& config,
+                         const std::string& peer);
 
 // The ssh command that reaches a trusted host's serve side (kNotFound when not trusted,
 // kHostKey when its host key is not pinned yet).

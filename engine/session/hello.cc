@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "common/log.h"
 #include "engine/state/node_state.h"
 
 namespace hasync::engine {
@@ -24,11 +25,14 @@ Result<Hello> MakeHello(const Settings& s) {
   return h;
 }
 
+// The peer's names reach logs, terminals, the status pages and the node state: they are shown
+// through Printable, and a node name that is not one (control characters, a slash) is refused.
 Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s) {
+  const std::string peer_name = Printable(peer.node_name);
   if (mine.protocol_version != peer.protocol_version) {
     return Status(Code::kVersion, "protocol version mismatch: this node (" + mine.node_name +
                                       ") speaks " + std::to_string(mine.protocol_version) +
-                                      ", the peer (" + peer.node_name + ") speaks " +
+                                      ", the peer (" + peer_name + ") speaks " +
                                       std::to_string(peer.protocol_version));
   }
   int64_t skew = mine.clock_ns - peer.clock_ns;
@@ -36,17 +40,38 @@ Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s) 
   if (max_skew_s > 0 && skew > max_skew_s * 1000000000) {
     return Status(Code::kClockSkew, "clock skew of " + std::to_string(skew / 1000000000) +
                                         " s between this node (" + mine.node_name +
-                                        ") and the peer (" + peer.node_name + ") exceeds " +
+                                        ") and the peer (" + peer_name + ") exceeds " +
                                         std::to_string(max_skew_s) +
                                         " s; both servers must have the same clock time (use NTP)");
   }
   if (mine.software_version != peer.software_version) {
     return Status(Code::kVersion, "software version mismatch: this node (" + mine.node_name +
                                       ") runs " + mine.software_version + ", the peer (" +
-                                      peer.node_name + ") runs " + peer.software_version +
+                                      peer_name + ") runs " + Printable(peer.software_version) +
                                       "; both servers must run the same release");
   }
+  if (!ValidNodeName(peer.node_name)) {
+    return Status(Code::kProtocol, "the peer's hello names node '" + peer_name +
+                                       "', which is not a node name (1-64 letters, digits, '-', "
+                                       "'_' or '.')");
+  }
   return Status::Ok();
+}
+
+Status CheckPeerBinding(const PeerBinding& binding, const std::string& claimed) {
+  if (binding.peer.empty()) {
+    if (!binding.refuse_unbound) return Status::Ok();
+    return Status(Code::kAuth,
+                  "this node's authorized_keys line for " + Printable(claimed) +
+                      " was written before keys were bound to node names: on this node, run "
+                      "`hasync trust add <its host> --key '<its key>' --name " +
+                      Printable(claimed) + "` again");
+  }
+  if (claimed == binding.peer) return Status::Ok();
+  return Status(Code::kAuth, "the peer says it is node " + Printable(claimed) +
+                                 ", and its ssh key is trusted only for node " + binding.peer +
+                                 ": refused (if the peer was renamed, run `hasync trust add "
+                                 "<its host> --key '<its key>' --name <its name>` here again)");
 }
 
 }  // namespace hasync::engine

@@ -1,5 +1,6 @@
 // The hello both sides of every session exchange first, and the version gate that judges the
-// peer's: protocol and software versions, clock skew (DESIGN.md, "One sync", step 2).
+// peer's: protocol and software versions, clock skew (DESIGN.md, "One sync", step 2), and the
+// name the peer's key is bound to.
 #pragma once
 
 #include <string>
@@ -20,5 +21,17 @@ Result<Hello> MakeHello(const Settings& s);
 // message naming both sides' values, and so are clocks more than max_skew_s seconds apart
 // (0: unchecked).
 Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s);
+
+// The serve side's binding of the peer's ssh key to a node name (`serve --peer`, written by
+// `hasync trust add` into the forced command): the name a hello claims picks the replication
+// slot and the "last synchronized" record, so a key trusted for one node must not speak as
+// another.
+struct PeerBinding {
+  std::string peer;             // the bound node name; empty: not bound
+  bool refuse_unbound = false;  // started by sshd without --peer: an old authorized_keys line
+};
+// kAuth, naming both names, when the claimed name is not the bound one; kAuth, saying to run
+// `hasync trust add` again, for an unbound line sshd started; else Ok.
+Status CheckPeerBinding(const PeerBinding& binding, const std::string& claimed);
 
 }  // namespace hasync::engine

@@ -69,8 +69,13 @@ struct Queued {
 
 class Server {
  public:
-  Server(const Settings& s, transport::Channel& ch, Env& env)
-      : s_(s), ch_(ch), env_(env), link_(ch, "Secondary", s.compression), log_(Log("serve")) {}
+  Server(const Settings& s, transport::Channel& ch, Env& env, PeerBinding binding)
+      : s_(s),
+        ch_(ch),
+        env_(env),
+        binding_(std::move(binding)),
+        link_(ch, "Secondary", s.compression),
+        log_(Log("serve")) {}
 
   Status Run() {
     Status st = Session();
@@ -140,8 +145,10 @@ class Server {
     HASYNC_ASSIGN_OR_RETURN(engine::Hello mine, MakeHello(s_));
     Status gate = CheckPeerHello(mine, peer, s_.max_clock_skew_s);
     if (!gate.ok()) return gate;
+    HASYNC_RETURN_IF_ERROR(CheckPeerBinding(binding_, peer.node_name));
     peer_name_ = peer.node_name;
-    log_->info("{} connected (software {})", peer.node_name, peer.software_version);
+    log_->info("{} connected (software {})", Printable(peer.node_name),
+               Printable(peer.software_version));
     return link_.Send(MsgType::kHello, mine);
   }
 
@@ -378,6 +385,7 @@ class Server {
   const Settings& s_;
   transport::Channel& ch_;
   Env& env_;
+  const PeerBinding binding_;
   // This thread's messages (its sends under write_mu_: the workers write frames too).
   PeerLink link_;
   std::shared_ptr<spdlog::logger> log_;
@@ -411,7 +419,7 @@ Status RunServe(const Settings& settings, transport::Channel& channel, const Ser
   if (env == nullptr) {
     HASYNC_ASSIGN_OR_RETURN(env, Env::Default());
   }
-  Server server(settings, channel, *env);
+  Server server(settings, channel, *env, o.binding);
   return server.Run();
 }
 

@@ -1,7 +1,10 @@
-// PeerLink: sending, reading and expecting frames; the peer's error frames as Status.
+// PeerLink: sending, reading and expecting frames; the peer's error frames as Status, their text
+// stripped of control characters (common/log.h Printable) before it reaches a log or a terminal.
 #include "engine/wire/peer_link.h"
 
 #include <string>
+
+#include "common/log.h"
 
 namespace hasync::engine {
 
@@ -18,7 +21,7 @@ Status PeerError(const transport::Frame& f, const char* peer_role) {
 #undef HASYNC_X
   }
   if (code == Code::kOk) code = Code::kPeer;
-  return Status(code, std::string("the ") + peer_role + " reported: " + m->message);
+  return Status(code, std::string("the ") + peer_role + " reported: " + Printable(m->message));
 }
 
 Status Unexpected(const transport::Frame& f, const char* wanted) {

@@ -99,12 +99,13 @@ class SshTest : public ::testing::Test {
     EXPECT_EQ(c.code, 0) << c.out;
     return c.out.substr(0, c.out.find('\n'));
   }
-  // The guide's key exchange: each side trusts the other (here both are 127.0.0.1).
+  // The guide's key exchange: each side trusts the other (here both are 127.0.0.1, so each
+  // key is bound to its node's name with --name).
   void TrustBothWays() {
     std::string ka = Key("a"), kb = Key("b");
-    Cmd c = Hasync("a", "trust add 127.0.0.1 --key '" + kb + "'");
+    Cmd c = Hasync("a", "trust add 127.0.0.1 --name mdm-b --key '" + kb + "'");
     ASSERT_EQ(c.code, 0) << c.out;
-    c = Hasync("b", "trust add 127.0.0.1 --key '" + ka + "'");
+    c = Hasync("b", "trust add 127.0.0.1 --name mdm-a --key '" + ka + "'");
     ASSERT_EQ(c.code, 0) << c.out;
   }
   std::string dir_;
@@ -162,6 +163,27 @@ TEST_F(SshTest, SharedConnectionIsReusedAndClosed) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(sockets(), 0) << "closed, no ssh left behind";
+}
+
+// A key trusted for one node name cannot speak as another (the name picks the slot and the
+// "last synchronized" record), and a line written before the binding (no --peer) is refused
+// with the fix; both with the key-refused code.
+TEST_F(SshTest, KeyIsBoundToItsNodeName) {
+  std::string kb = Key("b");
+  ASSERT_EQ(Hasync("a", "trust add 127.0.0.1 --name mdm-x --key '" + kb + "'").code, 0);
+  ASSERT_EQ(Hasync("b", "trust add 127.0.0.1 --name mdm-a --key '" + Key("a") + "'").code, 0);
+  EXPECT_NE(testing::ReadFile(dir_ + "/authorized_keys").find("--peer 'mdm-x'"), std::string::npos);
+  Cmd t = Hasync("b", "trust test 127.0.0.1 --accept-host-key");
+  EXPECT_EQ(t.code, ExitCode(Code::kAuth)) << t.out;
+  EXPECT_NE(t.out.find("mdm-b"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("mdm-x"), std::string::npos) << t.out;
+  // The line as hasync wrote it before the binding.
+  std::string keys = testing::ReadFile(dir_ + "/authorized_keys");
+  keys.erase(keys.find(" --peer 'mdm-x'"), std::string(" --peer 'mdm-x'").size());
+  testing::WriteFile(dir_ + "/authorized_keys", keys);
+  t = Hasync("b", "trust test 127.0.0.1");
+  EXPECT_EQ(t.code, ExitCode(Code::kAuth)) << t.out;
+  EXPECT_NE(t.out.find("hasync trust add"), std::string::npos) << t.out;
 }
 
 TEST_F(SshTest, UnknownClientKeyIsRefused) {

@@ -62,6 +62,7 @@ TEST(SettingsTest, FailoverNotifyAndStatusSections) {
   EXPECT_TRUE(s->notify.on_sync_completion);
   EXPECT_TRUE(s->notify.on_failure);
   EXPECT_EQ(s->status.listen, "0.0.0.0:8443");
+  EXPECT_EQ(s->status.token, "") << "no token: the details are off";
   EXPECT_EQ(s->ha.peer, "mdm-a") << "the peer defaults to [secondary] primary";
   // The defaults DESIGN.md shows.
   auto d = ParseSettings(kGood, "t.toml");
@@ -125,6 +126,7 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='h:99999'\n", "status.listen"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntls_cert='/c.pem'\n", "tls_key"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\nport=1\n", "status.port"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntoken='short'\n", "status.token"},
       {"[node]\nname='a'\nstate_dir='/x'\n[ha]\npeer='-oProxyCommand=x'\n", "ha.peer"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nverify='paranoid'\n", "sync.verify"},
   };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "engine/config/config_edit.h"
+#include "engine/node/notify.h"
 #include "engine/state/node_state.h"
 #include "tests/test_util.h"
 
@@ -185,6 +186,55 @@ TEST(ConfigEditTest, SetsOneKeyAndKeepsTheRest) {
   EXPECT_FALSE(SetConfigValue(text, "files.root", "/x").ok());
   EXPECT_EQ(MaskConninfo("host=a password=secret dbname=m"), "host=a password=*** dbname=m");
   EXPECT_EQ(MaskConninfo("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+}
+
+// The conninfo mask hides exactly what libpq reads as the password: a quoted value with an
+// escaped quote or space (password='a\'b c') and an unquoted one with an escaped space.
+TEST(ConfigEditTest, MaskConninfoHidesPasswordsWithEscapes) {
+  EXPECT_EQ(MaskConninfo("host=a password='a\\'b c' dbname=m"), "host=a password=*** dbname=m");
+  EXPECT_EQ(MaskConninfo("password = 'x\\\\' user=u"), "password = *** user=u");
+  EXPECT_EQ(MaskConninfo("password=a\\ b&c host=h"), "password=*** host=h");
+  EXPECT_EQ(MaskConninfo("password='unterminated"), "password=***");
+  EXPECT_EQ(MaskConninfo("host=h"), "host=h");
+}
+
+// An operator writes a URL password unencoded: '/', '?' and '#' in it must not end the mask.
+TEST(NotifyPolicyTest, MaskUrlPasswordHidesPasswordsWithSlashQueryOrHash) {
+  EXPECT_EQ(MaskUrlPassword("smtp://u:se/cr?et#x@mail:25"), "smtp://mail:25");
+  EXPECT_EQ(MaskUrlPassword("https://u:a/b@witness/ok"), "https://witness/ok");
+  EXPECT_EQ(MaskUrlPassword("smtp://u:p?w@mail"), "smtp://mail");
+  EXPECT_EQ(MaskUrlPassword("http://witness/ok"), "http://witness/ok");
+  EXPECT_EQ(MaskUrlPassword("no url"), "no url");
+}
+
+// The promote hook and the notify command see PATH, HOME, LANG, LC_*, TZ and their HASYNC_*
+// fields only: the daemon's PGPASSWORD (or anything else it was started with) stays out.
+TEST(NodeStateTest, HooksGetOnlyTheirOwnEnvironment) {
+  std::string dir = testing::MakeTempDir();
+  Settings s = TestSettings(dir);
+  s.ha.promote_hook = "env > " + dir + "/promote.env";
+  s.notify.command = "env > " + dir + "/notify.env";
+  ::setenv("PGPASSWORD", "hunter2", 1);
+  ::setenv("HASYNC_TEST_SECRET", "s3", 1);
+  ::setenv("LC_TIME", "C", 1);
+  ASSERT_TRUE(PromoteNode(s, "test").value());
+  EventRow e;
+  e.id = 7;
+  e.kind = "promoted";
+  e.message = "m";
+  ASSERT_TRUE(RunEventCommand(s, e, 3).ok());
+  ::unsetenv("PGPASSWORD");
+  ::unsetenv("HASYNC_TEST_SECRET");
+  for (const char* f : {"/promote.env", "/notify.env"}) {
+    std::string env = testing::ReadFile(dir + f);
+    EXPECT_EQ(env.find("PGPASSWORD"), std::string::npos) << f << ":\n" << env;
+    EXPECT_EQ(env.find("HASYNC_TEST_SECRET"), std::string::npos) << f << ":\n" << env;
+    EXPECT_NE(env.find("HASYNC_NODE=mdm-b"), std::string::npos) << f << ":\n" << env;
+    EXPECT_NE(env.find("HASYNC_GENERATION="), std::string::npos) << f << ":\n" << env;
+    EXPECT_NE(env.find("LC_TIME=C"), std::string::npos) << f << ":\n" << env;
+    EXPECT_NE(("\n" + env).find("\nPATH="), std::string::npos) << f << ":\n" << env;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

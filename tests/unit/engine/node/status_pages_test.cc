@@ -2,11 +2,21 @@
 // snapshots; the notification policy.
 #include "engine/node/status_pages.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/node/notify.h"
+#include "tests/test_util.h"
 
 namespace hasync::engine {
 namespace {
@@ -83,6 +93,139 @@ TEST(StatusPagesTest, JsonAndMetricsCarryTheLastSyncAndHeartbeat) {
         "# TYPE hasync_syncs_total counter\n"}) {
     EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
   }
+}
+
+// The superseded reason names nodes a peer chose: the load balancer's text/html pages escape it.
+TEST(StatusPagesTest, SupersededReasonIsEscapedInHtml) {
+  NodeSnapshot old = Node(Mode::kPrimary, NodeStatus::kActive);
+  old.node.superseded = "superseded: <script>x()</script> & \"mdm-b\" is Primary";
+  for (const Page& p : {StatusPage(old), HaStatusPage(old)}) {
+    EXPECT_EQ(p.body.find("<script>"), std::string::npos) << p.body;
+    EXPECT_NE(p.body.find("&lt;script&gt;x()&lt;/script&gt; &amp; &quot;mdm-b&quot;"),
+              std::string::npos)
+        << p.body;
+  }
+}
+
+NodeSnapshot FailedSync() {
+  NodeSnapshot n = Node(Mode::kSecondary, NodeStatus::kStandby);
+  n.node.superseded = "";
+  HistoryRow failed;
+  failed.id = 3;
+  failed.result = "failed";
+  failed.peer = "mdm-a";
+  failed.error = "writing /srv/secret/payroll.db: table salaries: permission denied";
+  n.last = failed;
+  n.slots = {{"hasync_mdm_b", 4096}};
+  return n;
+}
+
+TEST(StatusPagesTest, DetailsOnlyWhenAsked) {
+  NodeSnapshot n = FailedSync();
+  std::string plain = JsonPage(n, {.details = false}).body;
+  EXPECT_EQ(plain.find("/srv/secret"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("mdm-a"), std::string::npos) << plain;
+  auto j = nlohmann::json::parse(plain);
+  EXPECT_EQ(j["last_sync"]["result"], "failed");
+  EXPECT_EQ(j["details"], false);
+  EXPECT_NE(JsonPage(n, {.details = true}).body.find("/srv/secret"), std::string::npos);
+  EXPECT_EQ(MetricsPage(n, {.details = false}).body.find("hasync_mdm_b"), std::string::npos);
+  EXPECT_NE(MetricsPage(n, {.details = true}).body.find("hasync_mdm_b"), std::string::npos);
+}
+
+class StatusServerTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& token) {
+    port_ = testing::FreeLoopbackPort();
+    StatusSettings s{.listen = "127.0.0.1:" + std::to_string(port_), .token = token};
+    auto server = StatusServer::Start(s, [] { return Result<NodeSnapshot>(FailedSync()); });
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+  }
+  httplib::Result Get(const std::string& path, const std::string& token = "") {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(2, 0);
+    c.set_read_timeout(2, 0);
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    return c.Get(path.c_str(), h);
+  }
+  int port_ = 0;
+  std::unique_ptr<StatusServer> server_;
+};
+
+// /status.json and /metrics give their details (errors with paths and table names, peers,
+// slots) only with `Authorization: Bearer <[status] token>`; the load balancer's pages are open.
+TEST_F(StatusServerTest, DetailsNeedTheToken) {
+  const std::string token = "0123456789abcdef-token";
+  Start(token);
+  auto plain = Get("/status.json");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->body.find("/srv/secret"), std::string::npos) << plain->body;
+  auto details = Get("/status.json", token);
+  ASSERT_TRUE(details);
+  EXPECT_NE(details->body.find("/srv/secret"), std::string::npos) << details->body;
+  auto wrong = Get("/metrics", "0123456789abcdef-wrong");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto metrics = Get("/metrics", token);
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("hasync_mdm_b"), std::string::npos);
+  auto probe = Get("/hastatus.html", "whatever");
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(probe->body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+}
+
+TEST_F(StatusServerTest, WithoutATokenDetailsAreNotServed) {
+  Start("");
+  auto asked = Get("/status.json", "0123456789abcdef");
+  ASSERT_TRUE(asked);
+  EXPECT_EQ(asked->status, 401);
+  auto plain = Get("/status.json");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->body.find("/srv/secret"), std::string::npos) << plain->body;
+}
+
+// Four clients that send their request a byte a second (for at most 10 s) hold a connection
+// each; the load balancer's probe is still answered within a second.
+TEST_F(StatusServerTest, SlowClientsDoNotStarveTheProbes) {
+  Start("");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> drips;
+  for (int i = 0; i < 4; ++i) {
+    drips.emplace_back([&] {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port_));
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        const char kRequest[] = "GET /status.json HTTP/1.1\r\nHost: x\r\n";
+        for (int s = 0; s < 10 && !stop; ++s) {  // one byte a second, 10 s at most
+          if (::send(fd, kRequest + s, 1, MSG_NOSIGNAL) != 1) break;
+          for (int t = 0; t < 10 && !stop; ++t) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
+        }
+      }
+      ::close(fd);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // every drip has connected
+  for (const char* path : {"/hastatus.html", "/status/status.html"}) {
+    auto t0 = std::chrono::steady_clock::now();
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(1, 0);
+    c.set_read_timeout(1, 0);
+    auto r = c.Get(path);
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(r) << path << " was not answered within a second";
+    EXPECT_LT(took, std::chrono::seconds(1)) << path;
+  }
+  stop = true;
+  for (auto& t : drips) t.join();
 }
 
 TEST(NotifyPolicyTest, EmailsFollowTheGuidesNotifyOnChoices) {

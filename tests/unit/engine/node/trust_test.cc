@@ -1,9 +1,14 @@
-// Key checks, fingerprints (against ssh-keygen's own) and the classification of ssh failures.
+// Key checks, fingerprints (against ssh-keygen's own), the classification of ssh failures, and
+// the authorized_keys root writes into the ssh account's own folder.
 #include "engine/node/trust.h"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "tests/test_util.h"
 
@@ -79,6 +84,100 @@ TEST(TrustTest, SshFailuresGetTheirOwnCodes) {
 TEST(TrustTest, ShellQuoteSurvivesQuotes) {
   EXPECT_EQ(ShellQuote("a b"), "'a b'");
   EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
+}
+
+// Trusting peers writes authorized_keys into <dir>/home/.ssh as the account "nobody" would own
+// it: a folder of that account's, which it may fill with links.
+class TrustFileTest : public TrustKeyTest {
+ protected:
+  void SetUp() override {
+    TrustKeyTest::SetUp();
+    ssh_dir_ = dir_ + "/home/.ssh";
+    std::filesystem::create_directories(ssh_dir_);
+    ::chmod(ssh_dir_.c_str(), 0700);
+    passwd* pw = ::getpwnam("nobody");
+    ASSERT_NE(pw, nullptr) << "the tests need the account nobody";
+    uid_ = pw->pw_uid;
+    auto s = ParseSettings("[node]\nname = \"mdm-a\"\nstate_dir = \"" + dir_ +
+                               "/state\"\n[ssh]\nuser = \"nobody\"\nauthorized_keys = \"" +
+                               ssh_dir_ + "/authorized_keys\"\n",
+                           "t.toml");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    settings_ = *s;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  Status Add(const std::string& host, const std::string& name = "") {
+    return Trust(settings_).Add(TrustedHost{.host = host, .key = pub_, .name = name});
+  }
+  std::string ssh_dir_;
+  uid_t uid_ = 0;
+  Settings settings_;
+};
+
+// The forced command binds the key to the peer's node name (--name, else the host as given).
+TEST_F(TrustFileTest, ForcedCommandBindsTheKeyToThePeersNodeName) {
+  ASSERT_TRUE(Add("127.0.0.1", "mdm-b").ok());
+  ASSERT_TRUE(Add("mdm-c.example").ok());
+  std::string keys = testing::ReadFile(ssh_dir_ + "/authorized_keys");
+  EXPECT_NE(keys.find(" serve --stdio --config 't.toml' --peer 'mdm-b'\",restrict"),
+            std::string::npos)
+      << keys;
+  EXPECT_NE(keys.find("--peer 'mdm-c.example'\""), std::string::npos) << keys;
+  auto h = Trust(settings_).Find("127.0.0.1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->PeerName(), "mdm-b") << "the name is kept in trusted-hosts.json";
+  Status bad = Add("127.0.0.2", "a b");
+  EXPECT_EQ(bad.code(), Code::kUsage) << bad.ToString();
+}
+
+// Root writes authorized_keys in the account's own folder: a link planted at the temporary
+// name (the old one was authorized_keys.tmp) or at the final name never makes root write,
+// chmod or chown what it points to, and the file ends up the account's.
+TEST_F(TrustFileTest, LinksPlantedInTheAccountsFolderAreNeverFollowed) {
+  if (::geteuid() != 0) GTEST_FAIL() << "this test needs root (it chowns to nobody)";
+  ASSERT_EQ(::chown(ssh_dir_.c_str(), uid_, uid_), 0);
+  std::string victim = dir_ + "/shadow";
+  testing::WriteFile(victim, "root:secret\n");
+  ::chmod(victim.c_str(), 0640);
+  auto unchanged = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(victim.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u) << "root chowned the link's target";
+    EXPECT_EQ(st.st_mode & 07777, 0640u) << "root chmodded the link's target";
+    EXPECT_EQ(testing::ReadFile(victim), "root:secret\n") << "root wrote through the link";
+  };
+  ASSERT_EQ(::symlink(victim.c_str(), (ssh_dir_ + "/authorized_keys.tmp").c_str()), 0);
+  Status st = Add("127.0.0.1", "mdm-b");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  unchanged();
+  struct stat keys {};
+  ASSERT_EQ(::lstat((ssh_dir_ + "/authorized_keys").c_str(), &keys), 0);
+  EXPECT_TRUE(S_ISREG(keys.st_mode));
+  EXPECT_EQ(keys.st_uid, uid_) << "authorized_keys belongs to the ssh account";
+  EXPECT_EQ(keys.st_mode & 07777, 0600u);
+  // A link at the final name: refused, naming it, and neither read nor followed.
+  ASSERT_EQ(::unlink((ssh_dir_ + "/authorized_keys").c_str()), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (ssh_dir_ + "/authorized_keys").c_str()), 0);
+  st = Add("127.0.0.2", "mdm-c");
+  EXPECT_EQ(st.code(), Code::kIo) << st.ToString();
+  EXPECT_NE(st.message().find(ssh_dir_ + "/authorized_keys"), std::string::npos) << st.message();
+  unchanged();
+}
+
+// The folder itself: a link in its place, or a folder of another account's, is refused by name.
+TEST_F(TrustFileTest, FolderOfAnotherAccountOrALinkIsRefused) {
+  if (::geteuid() != 0) GTEST_FAIL() << "this test needs root (it chowns folders)";
+  ASSERT_EQ(::chown(ssh_dir_.c_str(), 4242, 4242), 0);
+  Status st = Add("127.0.0.1");
+  EXPECT_EQ(st.code(), Code::kIo) << st.ToString();
+  EXPECT_NE(st.message().find(ssh_dir_), std::string::npos) << st.message();
+  std::filesystem::remove_all(ssh_dir_);
+  std::filesystem::create_directories(dir_ + "/elsewhere");
+  ASSERT_EQ(::symlink((dir_ + "/elsewhere").c_str(), ssh_dir_.c_str()), 0);
+  st = Add("127.0.0.1");
+  EXPECT_EQ(st.code(), Code::kIo) << st.ToString();
+  EXPECT_NE(st.message().find(ssh_dir_), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/elsewhere/authorized_keys"));
 }
 
 }  // namespace

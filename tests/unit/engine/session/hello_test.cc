@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/log.h"
 #include "engine/wire/protocol.h"
 
 namespace hasync::engine {
@@ -43,6 +44,42 @@ TEST(ProtocolTest, HelloOfAnotherProtocolVersionStillReachesTheGate) {
   Status st = CheckPeerHello(mine, *h, 60);
   EXPECT_EQ(st.code(), Code::kVersion);
   EXPECT_NE(st.message().find("speaks 1"), std::string::npos) << st.message();
+}
+
+// `serve --peer mdm-b` (the forced command `hasync trust add --name mdm-b` writes) serves only a
+// hello from mdm-b: the claimed name picks the slot and the "last synchronized" record.
+TEST(ProtocolTest, BoundKeyRefusesAHelloThatClaimsAnotherNode) {
+  PeerBinding bound{.peer = "mdm-b"};
+  EXPECT_TRUE(CheckPeerBinding(bound, "mdm-b").ok());
+  Status st = CheckPeerBinding(bound, "mdm-x");
+  EXPECT_EQ(st.code(), Code::kAuth);
+  EXPECT_NE(st.message().find("mdm-x"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("mdm-b"), std::string::npos) << st.message();
+  // Started by sshd from a line written before the binding: refused, saying what to do.
+  st = CheckPeerBinding(PeerBinding{.refuse_unbound = true}, "mdm-b");
+  EXPECT_EQ(st.code(), Code::kAuth);
+  EXPECT_NE(st.message().find("hasync trust add"), std::string::npos) << st.message();
+  // A channel the operator started (--transport): no binding, any name.
+  EXPECT_TRUE(CheckPeerBinding(PeerBinding{}, "mdm-x").ok());
+}
+
+// A peer's names reach logs and terminals: a hello naming a node with control characters is
+// refused, and the message carries them escaped.
+TEST(ProtocolTest, PeerTextIsStrippedOfControlCharacters) {
+  Hello a{.software_version = "11.12.0.0", .node_name = "mdm-a", .clock_ns = 1};
+  Hello b = a;
+  b.node_name = "mdm-b\n2026-12-01 [info] forged\x1b[2J";
+  Status st = CheckPeerHello(a, b, 60);
+  EXPECT_EQ(st.code(), Code::kProtocol);
+  EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.message();
+  EXPECT_EQ(st.message().find('\x1b'), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("mdm-b\\x0a2026"), std::string::npos) << st.message();
+  b.software_version = "9\r\x1b]0;title\x07";
+  st = CheckPeerHello(a, b, 60);
+  EXPECT_EQ(st.code(), Code::kVersion);
+  EXPECT_EQ(st.message().find_first_of("\r\n\x1b\x07"), std::string::npos) << st.message();
+  EXPECT_EQ(Printable("caf\xc3\xa9 \xc2\x9b"), "caf\xc3\xa9 \\x9b") << "UTF-8 stays, C1 goes";
+  EXPECT_EQ(Printable("a\x7f"), "a\\x7f");
 }
 
 }  // namespace

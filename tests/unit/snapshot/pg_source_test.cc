@@ -1,0 +1,38 @@
+// The replication slot's name: one per Secondary, a valid PostgreSQL identifier, and never the
+// same for two node names (b-1 and b_1 once shared a slot).
+#include "snapshot/pg_source.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace hasync::snapshot {
+namespace {
+
+bool ValidSlotName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+TEST(PgSourceTest, SlotNamesAreInjectiveAndValid) {
+  EXPECT_NE(PgSource::SlotName("b-1"), PgSource::SlotName("b_1"));
+  EXPECT_EQ(PgSource::SlotName("mdm-b"), "hasync_mdm_b") << "the usual names keep their slots";
+  std::string long_a(64, 'a'), long_b = std::string(63, 'a') + "b";
+  std::set<std::string> seen;
+  for (const std::string& n :
+       {std::string("b-1"), std::string("b_1"), std::string("b.1"), std::string("B-1"),
+        std::string("b-01"), std::string("b0-1"), std::string("mdm-b"), std::string("mdm_b"),
+        std::string("MDM-B"), std::string("a-_"), std::string("a_-"), long_a, long_b,
+        std::string(60, 'x') + "_", std::string(60, 'x') + "-", std::string(64, '9')}) {
+    std::string slot = PgSource::SlotName(n);
+    EXPECT_TRUE(ValidSlotName(slot)) << n << " -> " << slot;
+    EXPECT_TRUE(seen.insert(slot).second) << n << " shares slot " << slot;
+  }
+}
+
+}  // namespace
+}  // namespace hasync::snapshot
