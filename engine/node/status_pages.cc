@@ -141,6 +141,29 @@ Page MetricsPage(const NodeSnapshot& n) {
   return {200, "text/plain; version=0.0.4", m};
 }
 
+void AddStatusRoutes(httplib::Server& server, StatusServer::Source source) {
+  auto serve = [source](Page (*page)(const NodeSnapshot&)) {
+    return [source, page](const httplib::Request&, httplib::Response& res) {
+      auto snap = source();
+      if (!snap.ok()) {
+        res.status = 503;
+        res.set_content(
+            "MOBILEIRON-STATUS: FAILED (node state unreadable: " + snap.status().message() + ")",
+            "text/plain");
+        return;
+      }
+      Page p = page(*snap);
+      res.status = p.code;
+      res.set_content(p.body, p.content_type.c_str());
+    };
+  };
+  // GET handlers answer HEAD too (cpp-httplib sends the headers without the body).
+  server.Get("/status/status.html", serve(StatusPage));
+  server.Get("/hastatus.html", serve(HaStatusPage));
+  server.Get("/status.json", serve(JsonPage));
+  server.Get("/metrics", serve(MetricsPage));
+}
+
 struct StatusServer::Impl {
   std::unique_ptr<httplib::Server> server;
   std::thread thread;
@@ -167,26 +190,7 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& 
   server->set_keep_alive_max_count(1);
   server->set_read_timeout(5, 0);
   server->set_write_timeout(5, 0);
-  auto serve = [source](Page (*page)(const NodeSnapshot&)) {
-    return [source, page](const httplib::Request&, httplib::Response& res) {
-      auto snap = source();
-      if (!snap.ok()) {
-        res.status = 503;
-        res.set_content(
-            "MOBILEIRON-STATUS: FAILED (node state unreadable: " + snap.status().message() + ")",
-            "text/plain");
-        return;
-      }
-      Page p = page(*snap);
-      res.status = p.code;
-      res.set_content(p.body, p.content_type.c_str());
-    };
-  };
-  // GET handlers answer HEAD too (cpp-httplib sends the headers without the body).
-  server->Get("/status/status.html", serve(StatusPage));
-  server->Get("/hastatus.html", serve(HaStatusPage));
-  server->Get("/status.json", serve(JsonPage));
-  server->Get("/metrics", serve(MetricsPage));
+  AddStatusRoutes(*server, std::move(source));
   size_t colon = s.listen.rfind(':');
   std::string host = s.listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')

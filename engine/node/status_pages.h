@@ -23,6 +23,10 @@
 #include "engine/config/settings.h"
 #include "engine/state/node_state.h"
 
+namespace httplib {
+class Server;
+}
+
 namespace hasync::engine {
 
 struct NodeSnapshot {
@@ -66,5 +70,9 @@ class StatusServer {
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
 };
+
+// Registers the pages' routes on `server`, each answering from a fresh snapshot of `source`:
+// what Start serves, and what fuzz/status_pages_fuzzer.cc drives without a socket.
+void AddStatusRoutes(httplib::Server& server, StatusServer::Source source);
 
 }  // namespace hasync::engine
