@@ -28,6 +28,8 @@ pkgs=(
   # The .deb (ci/package.sh): CPack's DEB generator runs dpkg-shlibdeps (dpkg-dev) on the binary,
   # and finds the binaries to read with file.
   dpkg-dev file
+  # ci/fuzz.sh: libFuzzer with ASan and UBSan comes with clang (clang-14's runtime libraries).
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs what it needs, builds from scratch, checks that every
 # test is built, the size limits and formatting, runs the unit tests under ASan/UBSan and every tier on the release
-# build, builds and checks the .deb from a packager's plain build (ci/package.sh), then a short
-# benchmark smoke run.
+# build, runs each fuzz target for 20 s (ci/fuzz.sh), builds and checks the .deb from a
+# packager's plain build (ci/package.sh), then a short benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
@@ -10,7 +10,7 @@ bash ci/check-tests.sh
 echo "== size limits (product sources: 800-line files, 120-line functions)"
 bash ci/check-size.sh
 echo "== clang-format"
-find common transport snapshot engine verify bench tests \( -name '*.cc' -o -name '*.h' \) -print0 |
+find common transport snapshot engine verify bench tests fuzz \( -name '*.cc' -o -name '*.h' \) -print0 |
   xargs -0 clang-format --dry-run --Werror
 echo "== asan-ubsan build: unit tests"
 bash ci/build.sh asan-ubsan
@@ -18,6 +18,8 @@ bash ci/build.sh asan-ubsan
 echo "== release build: every tier"
 bash ci/build.sh release
 (cd build/release && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+echo "== fuzz: every libFuzzer target for 20 s under ASan/UBSan (clang, build/fuzz)"
+bash ci/fuzz.sh 20
 echo "== package"
 bash ci/package.sh
 echo "== benchmark smoke run"

@@ -83,7 +83,9 @@ void FrameEncoder::Encode(uint8_t type, std::span<const std::byte> payload,
   }
   out.resize(header_at + kFrameHeaderSize + wire);
   std::byte* h = out.data() + header_at;
-  if (flags == 0) std::memcpy(h + kFrameHeaderSize, payload.data(), payload.size());
+  // An empty payload may have no buffer at all (data() null): memcpy must not see it.
+  if (flags == 0 && !payload.empty())
+    std::memcpy(h + kFrameHeaderSize, payload.data(), payload.size());
   PutLe(h + 0, kFrameMagic, 2);
   PutLe(h + 2, kFrameVersion, 1);
   PutLe(h + 3, type, 1);

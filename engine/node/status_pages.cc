@@ -249,34 +249,11 @@ Access Authorize(const httplib::Request& req, const std::string& token) {
 
 }  // namespace
 
-struct StatusServer::Impl {
-  std::unique_ptr<httplib::Server> server;
-  std::thread thread;
-};
-
-Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& s, Source source) {
-  std::unique_ptr<StatusServer> out(new StatusServer());
-  out->impl_ = std::make_unique<Impl>();
-  auto& server = out->impl_->server;
-  if (s.tls_cert.empty()) {
-    server = std::make_unique<httplib::Server>();
-  } else {
-    server = std::make_unique<httplib::SSLServer>(s.tls_cert.c_str(), s.tls_key.c_str());
-    if (!server->is_valid()) {
-      return Status(Code::kConfig, "status: cannot use the certificate " + s.tls_cert +
-                                       " and key " + s.tls_key +
-                                       " (missing, unreadable, or not a matching pair)");
-    }
-  }
-  // Probes and scrapes, not a web site: no keep-alive (a proxy's idle kept-alive connections
-  // would hold workers), and a worker per connection.
-  server->new_task_queue = [] { return new ConnectionWorkers(); };
-  server->set_keep_alive_max_count(1);
-  server->set_read_timeout(5, 0);
-  server->set_write_timeout(5, 0);
+void AddStatusRoutes(httplib::Server& server, StatusServer::Source source,
+                     const std::string& token) {
   // The load balancer's pages are open to all and never look at the header.
   using PageFn = Page (*)(const NodeSnapshot&, const PageOptions&);
-  auto serve = [source, token = s.token](PageFn page, bool open) {
+  auto serve = [source, token](PageFn page, bool open) {
     return [source, page, token, open](const httplib::Request& req, httplib::Response& res) {
       Access access = open ? Access::kPlain : Authorize(req, token);
       if (access == Access::kRefused) {
@@ -302,13 +279,40 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& 
     };
   };
   // GET handlers answer HEAD too (cpp-httplib sends the headers without the body).
-  server->Get("/status/status.html",
-              serve([](const NodeSnapshot& n, const PageOptions&) { return StatusPage(n); }, true));
-  server->Get(
+  server.Get("/status/status.html",
+             serve([](const NodeSnapshot& n, const PageOptions&) { return StatusPage(n); }, true));
+  server.Get(
       "/hastatus.html",
       serve([](const NodeSnapshot& n, const PageOptions&) { return HaStatusPage(n); }, true));
-  server->Get("/status.json", serve(JsonPage, false));
-  server->Get("/metrics", serve(MetricsPage, false));
+  server.Get("/status.json", serve(JsonPage, false));
+  server.Get("/metrics", serve(MetricsPage, false));
+}
+struct StatusServer::Impl {
+  std::unique_ptr<httplib::Server> server;
+  std::thread thread;
+};
+
+Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& s, Source source) {
+  std::unique_ptr<StatusServer> out(new StatusServer());
+  out->impl_ = std::make_unique<Impl>();
+  auto& server = out->impl_->server;
+  if (s.tls_cert.empty()) {
+    server = std::make_unique<httplib::Server>();
+  } else {
+    server = std::make_unique<httplib::SSLServer>(s.tls_cert.c_str(), s.tls_key.c_str());
+    if (!server->is_valid()) {
+      return Status(Code::kConfig, "status: cannot use the certificate " + s.tls_cert +
+                                       " and key " + s.tls_key +
+                                       " (missing, unreadable, or not a matching pair)");
+    }
+  }
+  // Probes and scrapes, not a web site: no keep-alive (a proxy's idle kept-alive connections
+  // would hold workers), and a worker per connection.
+  server->new_task_queue = [] { return new ConnectionWorkers(); };
+  server->set_keep_alive_max_count(1);
+  server->set_read_timeout(5, 0);
+  server->set_write_timeout(5, 0);
+  AddStatusRoutes(*server, std::move(source), s.token);
   size_t colon = s.listen.rfind(':');
   std::string host = s.listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')

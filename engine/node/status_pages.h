@@ -29,6 +29,10 @@
 #include "engine/config/settings.h"
 #include "engine/state/node_state.h"
 
+namespace httplib {
+class Server;
+}
+
 namespace hasync::engine {
 
 struct NodeSnapshot {
@@ -79,5 +83,11 @@ class StatusServer {
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
 };
+
+// Registers the pages' routes on `server`, each answering from a fresh snapshot of `source`:
+// what Start serves, and what fuzz/status_pages_fuzzer.cc drives without a socket. token: the
+// `[status] token` the details need ("": details are off).
+void AddStatusRoutes(httplib::Server& server, StatusServer::Source source,
+                     const std::string& token);
 
 }  // namespace hasync::engine

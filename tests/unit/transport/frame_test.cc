@@ -34,6 +34,20 @@ TEST(FrameTest, CompressibleDataIsCompressedAndRoundTrips) {
   EXPECT_EQ(f->payload, payload);
 }
 
+// Found by fuzz/make_corpus under UBSan: an empty payload with no buffer (bye, list end) was
+// memcpy'd from a null pointer. The asan-ubsan preset (GCC) does not check that call; the fuzz
+// build (clang) does.
+TEST(FrameTest, EmptyPayloadWithoutABufferRoundTrips) {
+  FrameEncoder enc({.mode = CompressionOptions::Mode::kOff});
+  std::vector<std::byte> wire;
+  enc.Encode(13, std::span<const std::byte>(), wire);
+  ASSERT_EQ(wire.size(), kFrameHeaderSize);
+  auto f = DecodeAll(wire);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->type, 13);
+  EXPECT_TRUE(f->payload.empty());
+}
+
 TEST(FrameTest, IncompressibleDataIsSentRaw) {
   FrameEncoder enc({});
   auto payload = Bytes(testing::RandomBytes(100000, 1));
