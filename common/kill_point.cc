@@ -15,6 +15,7 @@ namespace {
 struct Target {
   std::string name;
   long at = 0;
+  bool stop = false;  // ":stop": SIGSTOP instead of SIGKILL (the test resumes it with SIGCONT)
   std::atomic<long> hits{0};
 };
 
@@ -22,6 +23,12 @@ Target* LoadTarget() {
   const char* spec = std::getenv("HASYNC_KILL_AT");
   if (spec == nullptr || *spec == '\0') return nullptr;
   auto* t = new Target();  // lives for the process
+  std::string text = spec;
+  if (text.ends_with(":stop")) {
+    t->stop = true;
+    text.resize(text.size() - 5);
+  }
+  spec = text.c_str();
   const char* colon = std::strrchr(spec, ':');
   t->name = colon ? std::string(spec, colon) : std::string(spec);
   t->at = colon ? std::atol(colon + 1) : 1;
@@ -35,6 +42,10 @@ void KillPoint(const char* name) {
   static Target* target = LoadTarget();
   if (target == nullptr || target->name != name) return;
   if (target->hits.fetch_add(1) + 1 == target->at) {
+    if (target->stop) {
+      ::kill(::getpid(), SIGSTOP);
+      return;
+    }
     ::kill(::getpid(), SIGKILL);
     ::pause();
   }

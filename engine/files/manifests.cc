@@ -7,6 +7,7 @@
 
 #include "common/hash.h"
 #include "common/path.h"
+#include "engine/state/state_folder.h"
 
 namespace hasync::engine {
 namespace {
@@ -71,6 +72,11 @@ snapshot::Manifest NewLocalManifest(Env& env, const std::string& root_path, uint
     }
   }
   return m;
+}
+
+Status OpenServeCache(Env& env, const Settings& s) {
+  HASYNC_RETURN_IF_ERROR(CreateDirs(env, ServeCacheDir(s), 0700));
+  return CheckOwnedPath(env, ServeCacheDir(s), true);
 }
 
 }  // namespace hasync::engine

@@ -16,11 +16,24 @@
 
 namespace hasync::engine {
 
-// <state_dir>/manifests/<role>-<root name>.manifest
-inline std::string ManifestPath(const Settings& s, const std::string& role,
-                                const std::string& root_name) {
-  return s.state_dir + "/manifests/" + role + "-" + root_name + ".manifest";
+// This node's manifest of a root as a Secondary: <state_dir>/manifests/local-<root name>.manifest.
+// Root's, in the folder CheckStateFolder vouches for; the sync, verify and repair read it.
+inline std::string LocalManifestPath(const Settings& s, const std::string& root_name) {
+  return s.state_dir + "/manifests/local-" + root_name + ".manifest";
 }
+
+// The serve side's cache of what it last listed: <state_dir>/serve/<root name>.manifest, in a
+// folder of the account that serves ([ssh] user), which may be another account than root's.
+// Nothing the sync runs as root (pull, recovery, verify, repair) ever reads it.
+inline std::string ServeCacheDir(const Settings& s) { return s.state_dir + "/serve"; }
+inline std::string ServeManifestPath(const Settings& s, const std::string& root_name) {
+  return ServeCacheDir(s) + "/" + root_name + ".manifest";
+}
+
+// Whether this process may use the serve cache: creates the folder (0700, this account's) when
+// it is missing, then checks it as CheckOwnedPath does. An error says why it is not used: the
+// caller scans without the cache (every file hashed afresh) and saves none, and logs the reason.
+Status OpenServeCache(Env& env, const Settings& s);
 
 // The Secondary's manifest of root index `root` (at root_path) after the sync: entries the
 // sync did not touch keep their local entry; the others are stat'ed again (the cache key) and

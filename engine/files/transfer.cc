@@ -6,6 +6,7 @@
 #include "engine/files/transfer.h"
 
 #include "common/hash.h"
+#include "common/kill_point.h"
 #include "common/log.h"
 #include "engine/files/delta.h"
 
@@ -33,6 +34,7 @@ namespace {
 // A local user racing a directory swap must not make serve read outside its roots: the file is
 // opened beneath the root's handle, never by its whole path.
 Result<std::unique_ptr<RandomAccessFile>> OpenServed(Env& env, const ServedFile& r) {
+  KillPoint("serve.open");
   if (r.root) return env.OpenForReadAt(*r.root, r.req.path);
   return env.OpenForRead(r.path);
 }

@@ -140,7 +140,7 @@ class Puller {
     roots_.resize(s_.roots.size());
     for (size_t i = 0; i < s_.roots.size(); ++i) {
       const auto& r = s_.roots[i];
-      auto cache = snapshot::Manifest::Load(env_, ManifestPath(s_, "local", r.name));
+      auto cache = snapshot::Manifest::Load(env_, LocalManifestPath(s_, r.name));
       if (!cache.ok()) {
         log_->warn("ignoring damaged manifest cache: {}", cache.status().message());
         cache = snapshot::Manifest();
@@ -462,6 +462,7 @@ class Puller {
   // After the commit, this node's roots against the Primary's list (engine/files/list_check.h).
   Status VerifyFiles() {
     if (level_ == "none" || o_.dry_run) return Status::Ok();
+    KillPoint("verify.files");
     std::string bad;
     for (uint32_t i = 0; i < roots_.size() && bad.empty(); ++i) {
       const auto& r = s_.roots[i];
@@ -470,7 +471,7 @@ class Puller {
                                    {.full = level_ == "full", .threads = s_.threads}));
       if (!bad.empty()) {
         // The next sync must not trust this root's cache: it re-reads it.
-        (void)env_.RemoveFile(ManifestPath(s_, "pull", r.name));
+        (void)env_.RemoveFile(LocalManifestPath(s_, r.name));
       }
     }
     Mark("verify files");
@@ -490,7 +491,7 @@ class Puller {
           NewLocalManifest(env_, s_.roots[i].root, i, roots_[i], actions_, receiver_.jobs());
       KillPoint("commit.manifest");
       if (changed || local_rehashed_) {
-        HASYNC_RETURN_IF_ERROR(m.Save(env_, ManifestPath(s_, "local", s_.roots[i].name)));
+        HASYNC_RETURN_IF_ERROR(m.Save(env_, LocalManifestPath(s_, s_.roots[i].name)));
       }
     }
     return Status::Ok();

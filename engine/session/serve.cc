@@ -168,11 +168,17 @@ class Server {
                                          (names.empty() ? "none" : names) + ")");
       }
     }
+    if (Status c = OpenServeCache(env_, s_); !c.ok()) {
+      log_->warn("not using the serve cache (every file is hashed afresh): {}", c.message());
+      cache_usable_ = false;
+    }
     for (size_t i = 0; i < roots_.size(); ++i) {
       Root& root = roots_[i];
       HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root.cfg->root));
       root.dir.emplace(std::move(dir));
-      auto cache = snapshot::Manifest::Load(env_, ManifestPath(s_, "serve", root.cfg->name));
+      auto cache = cache_usable_
+                       ? snapshot::Manifest::Load(env_, ServeManifestPath(s_, root.cfg->name))
+                       : Result<snapshot::Manifest>(snapshot::Manifest());
       if (!cache.ok()) {
         log_->warn("ignoring damaged manifest cache: {}", cache.status().message());
         cache = snapshot::Manifest();
@@ -374,10 +380,11 @@ class Server {
   }
 
   void SaveManifests() {
-    Status st = CreateDirs(env_, s_.state_dir + "/manifests", 0700);
+    if (!cache_usable_) return;
+    Status st;
     for (Root& root : roots_) {
       if (!st.ok() || !root.dirty) continue;
-      st = root.manifest.Save(env_, ManifestPath(s_, "serve", root.cfg->name));
+      st = root.manifest.Save(env_, ServeManifestPath(s_, root.cfg->name));
     }
     if (!st.ok()) log_->warn("could not save the manifest cache: {}", st.ToString());
   }
@@ -386,6 +393,7 @@ class Server {
   transport::Channel& ch_;
   Env& env_;
   const PeerBinding binding_;
+  bool cache_usable_ = true;  // OpenServeCache passed: <state_dir>/serve is this account's
   // This thread's messages (its sends under write_mu_: the workers write frames too).
   PeerLink link_;
   std::shared_ptr<spdlog::logger> log_;

@@ -39,10 +39,12 @@ const FileRootSettings* FindRoot(const Settings& s, const std::string& name) {
   return nullptr;
 }
 
-// Scans a root with every file hashed (the cache spares unchanged files unless rehash_all).
+// Scans a root with every file hashed (the cache, `cache_path` unless empty, spares unchanged
+// files unless rehash_all).
 Result<snapshot::Manifest> HashedScan(Env& env, const Settings& s, const FileRootSettings& r,
-                                      const std::string& role, bool rehash_all) {
-  auto cache = snapshot::Manifest::Load(env, ManifestPath(s, role, r.name));
+                                      const std::string& cache_path, bool rehash_all) {
+  auto cache = cache_path.empty() ? Result<snapshot::Manifest>(snapshot::Manifest())
+                                  : snapshot::Manifest::Load(env, cache_path);
   if (!cache.ok()) cache = snapshot::Manifest();
   snapshot::ScanOptions o{.filter = snapshot::Filter(r.include, r.exclude),
                           .cache = &*cache,
@@ -71,20 +73,27 @@ Status ServeVerify(const Settings& s, PeerLink& link, const VerifyRequest& req,
   HASYNC_ASSIGN_OR_RETURN(Env * env, Env::Default());
   std::vector<snapshot::Manifest> manifests;
   std::vector<verify::MerkleTree> trees;
+  bool cache_usable = true;  // <state_dir>/serve is this account's (engine/files/manifests.h)
+  if (Status c = OpenServeCache(*env, s); !c.ok() && !req.roots.empty()) {
+    log->warn("not using the serve cache (every file is hashed afresh): {}", c.message());
+    cache_usable = false;
+  }
   for (size_t i = 0; i < req.roots.size(); ++i) {
     const FileRootSettings* r = FindRoot(s, req.roots[i]);
     if (r == nullptr) {
       return Status(Code::kConfig,
                     "file root '" + req.roots[i] + "' is not configured on the Primary");
     }
-    HASYNC_ASSIGN_OR_RETURN(snapshot::Manifest m, HashedScan(*env, s, *r, "serve", req.rehash_all));
+    HASYNC_ASSIGN_OR_RETURN(
+        snapshot::Manifest m,
+        HashedScan(*env, s, *r, cache_usable ? ServeManifestPath(s, r->name) : "", req.rehash_all));
     trees.push_back(verify::MerkleTree::Build(m));
     VerifyRoot root{.root = static_cast<uint32_t>(i),
                     .entries = m.entries().size(),
                     .digest = trees.back().RootDigest()};
     HASYNC_RETURN_IF_ERROR(link.Send(MsgType::kVerifyRoot, root));
     // Only a cache: a failure to save it is not the verify's.
-    (void)m.Save(*env, ManifestPath(s, "serve", r->name));
+    if (cache_usable) (void)m.Save(*env, ServeManifestPath(s, r->name));
     manifests.push_back(std::move(m));
   }
   if (req.database) {
@@ -247,7 +256,9 @@ class Verifier {
 
   Status Local() {
     for (const auto& r : s_.roots) {
-      HASYNC_ASSIGN_OR_RETURN(snapshot::Manifest m, HashedScan(env_, s_, r, "pull", o_.rehash_all));
+      HASYNC_ASSIGN_OR_RETURN(
+          snapshot::Manifest m,
+          HashedScan(env_, s_, r, LocalManifestPath(s_, r.name), o_.rehash_all));
       trees_.push_back(verify::MerkleTree::Build(m));
       manifests_.push_back(std::move(m));
     }
@@ -377,7 +388,7 @@ Result<RepairPlan> PrepareRepair(const Settings& s, const VerifyReport& v) {
     if (v.roots[i].equal) continue;
     std::set<std::string> paths;
     for (const auto& d : v.roots[i].differences) paths.insert(d.path);
-    std::string cache = ManifestPath(s, "pull", s.roots[i].name);
+    std::string cache = LocalManifestPath(s, s.roots[i].name);
     auto m = snapshot::Manifest::Load(*env, cache);
     if (m.ok()) {
       auto& entries = m->mutable_entries();

@@ -23,7 +23,9 @@ std::string AccountName(uint32_t uid) {
   return std::to_string(uid);
 }
 
-Status CheckOne(Env& env, const std::string& path, bool dir) {
+}  // namespace
+
+Status CheckOwnedPath(Env& env, const std::string& path, bool dir) {
   auto info = env.Stat(dir ? path + "/." : path);
   if (!info.ok()) {
     return info.status().code() == Code::kNotFound ? Status::Ok() : info.status();
@@ -44,8 +46,6 @@ Status CheckOne(Env& env, const std::string& path, bool dir) {
   return Status::Ok();
 }
 
-}  // namespace
-
 Status CheckStateFolder(Env& env, const Settings& s) {
   const std::string& d = s.state_dir;
   // The journal's name is engine/files/journal.h's JournalPath (a layer above this one).
@@ -53,12 +53,12 @@ Status CheckStateFolder(Env& env, const Settings& s) {
       {d, true},
       {d + "/node.db", false},
       {d + "/journal", false},
-      {d + "/manifests", true},
+      {d + "/manifests", true},  // the Secondary's caches; the serve side's live in serve/
       {d + "/ssh", true},
       {d + "/ssh/id_ed25519", false},
       {s.ssh.known_hosts.empty() ? d + "/known_hosts" : s.ssh.known_hosts, false},
   };
-  for (const auto& [path, dir] : paths) HASYNC_RETURN_IF_ERROR(CheckOne(env, path, dir));
+  for (const auto& [path, dir] : paths) HASYNC_RETURN_IF_ERROR(CheckOwnedPath(env, path, dir));
   return Status::Ok();
 }
 

@@ -17,4 +17,11 @@ namespace hasync::engine {
 // user or root. Missing files pass: they are created by this account.
 Status CheckStateFolder(Env& env, const Settings& s);
 
+// The same check for one path (a directory through "<path>/."): kConfig naming the fix when it is
+// owned by an account other than this process's effective user or root, or writable by group or
+// others; a missing path passes. The serve side's cache folder (engine/files/manifests.h) is
+// checked this way by the account that serves, and is not part of CheckStateFolder: root trusts
+// nothing in it.
+Status CheckOwnedPath(Env& env, const std::string& path, bool dir);
+
 }  // namespace hasync::engine
