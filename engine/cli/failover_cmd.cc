@@ -19,7 +19,8 @@ namespace hasync::engine {
 namespace {
 
 struct ModeOptions {
-  std::string mode;  // primary | secondary
+  std::string mode;        // primary | secondary
+  bool take_over = false;  // primary with HA disabled: a real promotion, not maintenance
   Output output;
 };
 
@@ -42,7 +43,14 @@ int CmdMode(const CommonOptions& common, const ModeOptions& o) {
   if (!s.ok()) return Fail(s.status(), o.output);
   Result<bool> changed = false;
   if (o.mode == "primary") {
-    changed = PromoteNode(*s, "failover mode primary");
+    auto state = NodeState::Open(*s);
+    if (!state.ok()) return Fail(state.status(), o.output);
+    auto now = (*state)->Get();
+    if (!now.ok()) return Fail(now.status(), o.output);
+    // HA disabled: the upgrade procedure's temporary Primary, in the same generation.
+    changed = !now->ha_enabled && !o.take_over && !now->maintenance
+                  ? (*state)->EnterMaintenance("failover mode primary (HA disabled)")
+                  : PromoteNode(*s, "failover mode primary");
   } else {
     auto state = NodeState::Open(*s);
     if (!state.ok()) return Fail(state.status(), o.output);
@@ -58,13 +66,21 @@ int CmdMode(const CommonOptions& common, const ModeOptions& o) {
                                 {"changed", *changed},
                                 {"mode", ModeName(n->mode)},
                                 {"node_status", NodeStatusName(n->status)},
-                                {"generation", n->generation}};
+                                {"generation", n->generation},
+                                {"maintenance", n->maintenance}};
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
   std::printf("%s: %s, %s, generation %llu\n",
               *changed ? "mode changed" : "mode unchanged (already so)", ModeName(n->mode),
               NodeStatusName(n->status), static_cast<unsigned long long>(n->generation));
+  if (n->maintenance) {
+    std::printf(
+        "a maintenance Primary (HA is disabled here): no new generation, so it does not "
+        "supersede the Primary and the next sync from it is no split brain; `failover mode "
+        "secondary` returns it, `failover mode primary --take-over` makes it the Primary for "
+        "real\n");
+  }
   return 0;
 }
 
@@ -128,11 +144,15 @@ std::vector<Command> RegisterFailover(CLI::App& root, const CommonOptions& commo
   auto* mode = root.add_subcommand(
       "mode",
       "`failover mode primary`: become the Primary now (as a fail-over: Active, a new "
-      "generation, the promote hook); `failover mode secondary`: become a Secondary "
-      "(Standby) without restarting the scheduler");
+      "generation, the promote hook; with HA disabled a maintenance Primary in the same "
+      "generation, as the upgrade procedure needs, unless --take-over); `failover mode "
+      "secondary`: become a Secondary (Standby) without restarting the scheduler");
   mode->add_option("mode", mode_o->mode, "primary or secondary")
       ->required()
       ->check(CLI::IsMember({"primary", "secondary"}));
+  mode->add_flag("--take-over", mode_o->take_over,
+                 "primary with HA disabled: take the Primary's role for real (a new generation) "
+                 "rather than become a maintenance Primary");
   mode->add_flag("--json", mode_o->output.json, "print the new state as JSON");
 
   auto clients_o = std::make_shared<ClientConnectionOptions>();

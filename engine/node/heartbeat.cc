@@ -99,6 +99,11 @@ int64_t Heartbeat::WatchPeer(const NodeInfo& me, int64_t now_ms) {
         verdict = peer_later || me.lineage.empty() ? "diverged-peer-later" : "diverged-mine-later";
         break;
       }
+      case GenerationVerdict::kSame:
+        // A maintenance Primary (made Primary with HA disabled there, as the upgrade procedure
+        // does): it started no generation, so nothing changes here.
+        verdict = "same";
+        break;
       default:
         verdict = "older";  // the peer is an old Primary that came back; it steps aside itself
         break;
@@ -125,6 +130,9 @@ int64_t Heartbeat::WatchPeer(const NodeInfo& me, int64_t now_ms) {
     hooks_.event("split-brain", "split brain: " + theirs +
                                     " (diverged; this node's is later: it keeps serving, the "
                                     "peer steps aside)");
+  } else if (verdict == "same") {
+    hooks_.event("peer-maintenance",
+                 theirs + " (the same: a maintenance Primary, which does not take over)");
   } else if (verdict == "older") {
     hooks_.event("old-primary-returned", theirs + " (older): it steps aside by itself");
   }

@@ -91,6 +91,7 @@ constexpr const char* kAddedColumns[][3] = {
     {"events", "attempts", "INTEGER NOT NULL DEFAULT 0"},
     {"events", "next_try", "INTEGER NOT NULL DEFAULT 0"},
     {"history", "verified", "TEXT NOT NULL DEFAULT ''"},
+    {"node", "maintenance", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 constexpr char kEventColumns[] = "id, at, kind, message, email_state, command_state, attempts";
@@ -229,7 +230,7 @@ Status NodeState::RecoverInterrupted() {
 Result<NodeInfo> NodeState::Get() {
   Stmt q(db_,
          "SELECT ha_enabled, mode, node_status, generation, client_connections, schedule_anchor, "
-         "lineage, superseded FROM node WHERE id = 1");
+         "lineage, superseded, maintenance FROM node WHERE id = 1");
   HASYNC_RETURN_IF_ERROR(q.ok("reading"));
   if (q.Step() != SQLITE_ROW) return q.Err("reading");
   NodeInfo n;
@@ -241,6 +242,7 @@ Result<NodeInfo> NodeState::Get() {
   n.schedule_anchor = q.Int(5);
   HASYNC_ASSIGN_OR_RETURN(n.lineage, LineageFromJson(q.Text(6)));
   n.superseded = q.Text(7);
+  n.maintenance = q.Int(8) != 0;
   return n;
 }
 
@@ -281,14 +283,15 @@ Result<bool> NodeState::Promote(const std::string& why) {
   }
   // Idempotent, unless the node was superseded: then promoting again takes the role back in a
   // new generation (the operator chose this node's data).
-  if (n->mode == Mode::kPrimary && n->status == NodeStatus::kActive && n->superseded.empty()) {
+  if (n->mode == Mode::kPrimary && n->status == NodeStatus::kActive && n->superseded.empty() &&
+      !n->maintenance) {
     HASYNC_RETURN_IF_ERROR(Exec("COMMIT"));
     return false;
   }
   Lineage next = StartGeneration(n->lineage, node_name_, NowMs());
   Stmt u(db_,
          "UPDATE node SET mode = 'primary', node_status = 'active', generation = ?, lineage = ?, "
-         "superseded = '', updated = ? WHERE id = 1");
+         "superseded = '', maintenance = 0, updated = ? WHERE id = 1");
   u.Bind(1, static_cast<int64_t>(next.back().number)).Bind(2, LineageToJson(next)).Bind(3, NowMs());
   if (u.Step() != SQLITE_DONE) {
     (void)Exec("ROLLBACK");
@@ -304,13 +307,43 @@ Result<bool> NodeState::Promote(const std::string& why) {
   return true;
 }
 
+Result<bool> NodeState::EnterMaintenance(const std::string& why) {
+  HASYNC_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto n = Get();
+  if (!n.ok() || n->ha_enabled || n->maintenance || n->mode == Mode::kPrimary) {
+    (void)Exec("ROLLBACK");
+    if (!n.ok()) return n.status();
+    if (n->ha_enabled) {
+      return Status(Code::kUsage,
+                    "HA is enabled: a maintenance Primary needs `hasync ha disable` first");
+    }
+    return false;  // already the Primary, for maintenance or for real
+  }
+  Stmt u(db_,
+         "UPDATE node SET mode = 'primary', node_status = 'active', maintenance = 1, "
+         "superseded = '', updated = ? WHERE id = 1");
+  u.Bind(1, NowMs());
+  Stmt e(db_, "INSERT INTO events (at, kind, message) VALUES (?, 'maintenance', ?)");
+  e.Bind(1, NowMs())
+      .Bind(2,
+            why + "; a maintenance Primary, still in generation " + DescribeGeneration(n->lineage));
+  if (u.Step() != SQLITE_DONE || e.Step() != SQLITE_DONE) {
+    (void)Exec("ROLLBACK");
+    return u.Err("changing mode");
+  }
+  HASYNC_RETURN_IF_ERROR(Exec("COMMIT"));
+  return true;
+}
+
 Result<bool> NodeState::Demote(const std::string& why) {
   HASYNC_ASSIGN_OR_RETURN(NodeInfo n, Get());
-  if (n.mode == Mode::kSecondary && n.status == NodeStatus::kStandby) return false;
+  if (n.mode == Mode::kSecondary && n.status == NodeStatus::kStandby && !n.maintenance) {
+    return false;
+  }
   HASYNC_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Stmt u(db_,
          "UPDATE node SET mode = 'secondary', node_status = 'standby', superseded = '', "
-         "updated = ? WHERE id = 1");
+         "maintenance = 0, updated = ? WHERE id = 1");
   u.Bind(1, NowMs());
   Stmt e(db_, "INSERT INTO events (at, kind, message) VALUES (?, 'mode-changed', ?)");
   e.Bind(1, NowMs()).Bind(2, why);
@@ -323,6 +356,16 @@ Result<bool> NodeState::Demote(const std::string& why) {
 }
 
 Status NodeState::SetHaEnabled(bool enabled) {
+  if (enabled) {
+    HASYNC_ASSIGN_OR_RETURN(NodeInfo n, Get());
+    if (n.maintenance) {
+      return Status(Code::kUsage,
+                    "this node is a maintenance Primary (made Primary while HA was disabled, "
+                    "as the upgrade procedure does): return it to Secondary first (`failover "
+                    "mode secondary`), or take the Primary's role for real (`failover mode "
+                    "primary --take-over`, a new generation), then enable HA");
+    }
+  }
   Stmt u(db_, "UPDATE node SET ha_enabled = ?, updated = ? WHERE id = 1");
   u.Bind(1, int64_t{enabled ? 1 : 0}).Bind(2, NowMs());
   if (u.Step() != SQLITE_DONE) return u.Err("HA enabled");

@@ -35,6 +35,11 @@ struct NodeInfo {
   // must not take traffic as if nothing happened (its status pages fail). Cleared by
   // `failover mode primary` (taking the role back) or `failover mode secondary`.
   std::string superseded;
+  // A maintenance Primary: made Primary with HA disabled (the guide's upgrade makes the
+  // Secondary Primary for a while to fetch the upgrade). It keeps its generation, so it neither
+  // supersedes the real Primary nor makes the next sync from it a split brain; HA cannot be
+  // enabled until it is a Secondary again or takes over for real.
+  bool maintenance = false;
   bool serving() const {
     return (mode == Mode::kPrimary || status == NodeStatus::kActive) && superseded.empty();
   }
@@ -88,9 +93,14 @@ class NodeState {
   ~NodeState();
 
   Result<NodeInfo> Get();
-  // `failover mode primary`: Primary and Active, a new generation; idempotent (ok, changed).
+  // `failover mode primary` (HA enabled, or --take-over): Primary and Active, a new generation;
+  // idempotent (ok, changed), except that a maintenance Primary takes over in a new generation.
   Result<bool> Promote(const std::string& why);
-  // `failover mode secondary`: Secondary and Standby; idempotent.
+  // `failover mode primary` with HA disabled: Primary and Active in the same generation (a
+  // maintenance Primary); kUsage when HA is enabled; false when already a Primary.
+  Result<bool> EnterMaintenance(const std::string& why);
+  // `failover mode secondary`: Secondary and Standby (no longer a maintenance Primary);
+  // idempotent.
   Result<bool> Demote(const std::string& why);
   // After a committed sync: this node's data now descends from the source's lineage.
   Status AdoptLineage(const Lineage& source);

@@ -445,5 +445,42 @@ TEST_F(FailoverTest, SplitBrainBothPromotedSyncsRefusedEachWayUnlessForced) {
   EXPECT_EQ(As(kB, "sync --transport '" + To(kA) + "'", "failover").code, 0);
 }
 
+// The guide's upgrade procedure: HA disabled on the Secondary, which is made Primary for a while
+// (to fetch the upgrade) and returned to Secondary; meanwhile the versions differ and every sync
+// is refused (9); then the Primary is upgraded and HA enabled again. The temporary Primary is a
+// maintenance Primary: it starts no generation, so the real Primary watching it is not
+// superseded (its pages keep answering) and the next sync is no split brain (21).
+TEST_F(FailoverTest, UpgradeProcedureMaintenancePrimarySupersedesNothing) {
+  testing::WriteFile(pair_.primary() + "/app.conf", "v1");
+  ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  StartDaemon(kA);  // the Primary watches its peer for split brain
+  ASSERT_EQ(As(kB, "ha disable --wait").code, 0);
+  auto mode = Json(kB, "mode primary");  // through `hasync`: the same program as `failover`
+  EXPECT_EQ(mode["mode"], "primary");
+  EXPECT_EQ(mode["maintenance"], true);
+  EXPECT_EQ(mode["generation"], 1) << "no new generation";
+  auto enable = As(kB, "ha enable");
+  EXPECT_NE(enable.code, 0) << "HA enabled on a maintenance Primary";
+  EXPECT_NE(enable.out.find("failover mode secondary"), std::string::npos) << enable.out;
+  // The Primary sees its peer Primary in its own generation: nothing changes there.
+  EXPECT_TRUE(WaitUntil([&] { return HasEvent(kA, "peer-maintenance"); }, 10000))
+      << testing::ReadFile(Log(kA));
+  EXPECT_EQ(Get(StatusPort(kA), "/hastatus.html").code, 200);
+  EXPECT_FALSE(HasEvent(kA, "superseded"));
+  // Upgraded Secondary, returned to Secondary: the versions differ, so syncs are refused (9).
+  pair_.WriteConfigs("1.0", "2.0");
+  ASSERT_EQ(As(kB, "mode secondary", "failover").code, 0);
+  testing::WriteFile(pair_.primary() + "/app.conf", "v1, more");
+  auto refused = As(kB, "sync --transport '" + To(kA) + "'", "failover");
+  EXPECT_EQ(refused.code, 9) << refused.out;
+  // The Primary upgraded: HA on again, and the next sync just works.
+  pair_.WriteConfigs("2.0", "2.0");
+  ASSERT_EQ(As(kB, "ha enable").code, 0);
+  auto r = As(kB, "sync --transport '" + To(kA) + "'", "failover");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/app.conf"), "v1, more");
+  EXPECT_FALSE(HasEvent(kB, "split-brain"));
+}
+
 }  // namespace
 }  // namespace hasync

@@ -174,5 +174,21 @@ TEST(HeartbeatTest, SplitBrainTheEarlierPromotionStepsAside) {
   }
 }
 
+// The upgrade procedure makes the Secondary Primary for a while with HA disabled: a maintenance
+// Primary, in the Primary's own generation. The Primary watching it is not superseded.
+TEST(HeartbeatTest, AMaintenancePrimaryInTheSameGenerationSupersedesNothing) {
+  Rig r;
+  r.me.mode = Mode::kPrimary;
+  r.me.status = NodeStatus::kActive;
+  r.me.lineage = StartGeneration({}, "mdm-a", 1000);
+  r.peer_hello.node_name = "mdm-b";
+  r.peer_hello.lineage = r.me.lineage;  // synced from mine, then made Primary for maintenance
+  Heartbeat hb = r.Make(kPolicy);
+  r.RunUntil(hb, 60 * 1000);
+  EXPECT_TRUE(r.superseded.empty());
+  EXPECT_EQ(r.Count("peer-maintenance"), 1) << "said once";
+  EXPECT_EQ(r.Count("old-primary-returned"), 0);
+}
+
 }  // namespace
 }  // namespace hasync::engine

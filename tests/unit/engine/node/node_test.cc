@@ -97,6 +97,43 @@ TEST(ScheduleTest, SchedulerKeepsItsTimes) {
   EXPECT_EQ(ran.back(), kMidnight + 2 * kDay + 13 * 3600);
 }
 
+// The upgrade procedure's temporary Primary: with HA disabled, `failover mode primary` keeps
+// the generation; HA cannot be enabled until it is a Secondary again or takes over for real.
+TEST(NodeStateTest, AMaintenancePrimaryKeepsItsGenerationAndBlocksHaEnable) {
+  std::string dir = testing::MakeTempDir();
+  Settings s = TestSettings(dir);
+  auto state = NodeState::Open(s);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  Lineage primary = StartGeneration({}, "mdm-a", 1000);
+  ASSERT_TRUE((*state)->AdoptLineage(primary).ok());
+  auto refused = (*state)->EnterMaintenance("with HA on");
+  ASSERT_FALSE(refused.ok()) << "HA enabled: a maintenance Primary needs HA disabled";
+  EXPECT_EQ(refused.status().code(), Code::kUsage);
+  ASSERT_TRUE((*state)->SetHaEnabled(false).ok());
+  EXPECT_TRUE((*state)->EnterMaintenance("upgrade").value());
+  EXPECT_FALSE((*state)->EnterMaintenance("again").value());
+  auto n = (*state)->Get();
+  EXPECT_EQ(n->mode, Mode::kPrimary);
+  EXPECT_TRUE(n->maintenance);
+  EXPECT_EQ(n->lineage, primary) << "no new generation";
+  Status enable = (*state)->SetHaEnabled(true);
+  EXPECT_EQ(enable.code(), Code::kUsage) << enable.ToString();
+  EXPECT_NE(enable.message().find("failover mode secondary"), std::string::npos);
+  EXPECT_FALSE((*state)->Get()->ha_enabled);
+  EXPECT_TRUE((*state)->Demote("upgraded").value());
+  n = (*state)->Get();
+  EXPECT_FALSE(n->maintenance);
+  EXPECT_EQ(n->lineage, primary);
+  EXPECT_TRUE((*state)->SetHaEnabled(true).ok());
+  // Taking over for real from maintenance starts a generation.
+  ASSERT_TRUE((*state)->SetHaEnabled(false).ok());
+  EXPECT_TRUE((*state)->EnterMaintenance("upgrade").value());
+  EXPECT_TRUE((*state)->Promote("take over").value());
+  n = (*state)->Get();
+  EXPECT_FALSE(n->maintenance);
+  EXPECT_EQ(n->generation, 2u);
+}
+
 TEST(NodeStateTest, PromotionIsIdempotentAndStartsANewGeneration) {
   std::string dir = testing::MakeTempDir();
   Settings s = TestSettings(dir);
