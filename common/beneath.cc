@@ -139,6 +139,11 @@ Result<RootDir> RootDir::Open(const std::string& path, const RootOptions& o) {
   return RootDir(path, UniqueFd(fd), r);
 }
 
+Result<RootDir> RootDir::OpenBeneath(const RootDir& parent, std::string_view rel) {
+  HASYNC_ASSIGN_OR_RETURN(UniqueFd fd, parent.OpenFd(rel, O_RDONLY | O_DIRECTORY));
+  return RootDir(parent.Describe(rel), std::move(fd), parent.resolver());
+}
+
 std::string RootDir::Describe(std::string_view rel) const { return JoinPath(path_, rel); }
 
 Result<UniqueFd> RootDir::OpenFd(std::string_view rel, int flags, uint32_t mode) const {
@@ -198,19 +203,29 @@ Status RemoveBeneath(const RootDir& root, std::string_view rel, FileType type) {
 }
 
 Status RenameBeneath(const RootDir& root, std::string_view from, std::string_view to) {
-  HASYNC_ASSIGN_OR_RETURN(ParentDir a, root.OpenParent(from));
-  HASYNC_ASSIGN_OR_RETURN(ParentDir b, root.OpenParent(to));
-  HASYNC_AT(::renameat(a.dir.get(), a.name.c_str(), b.dir.get(), b.name.c_str()),
-            "renaming " + root.Describe(from) + " to " + root.Describe(to));
-  return Status::Ok();
+  return RenameBetween(root, from, root, to);
 }
 
 Status LinkBeneath(const RootDir& root, std::string_view existing, std::string_view new_rel) {
-  HASYNC_ASSIGN_OR_RETURN(ParentDir a, root.OpenParent(existing));
-  HASYNC_ASSIGN_OR_RETURN(ParentDir b, root.OpenParent(new_rel));
+  return LinkBetween(root, existing, root, new_rel);
+}
+
+Status RenameBetween(const RootDir& from_root, std::string_view from, const RootDir& to_root,
+                     std::string_view to) {
+  HASYNC_ASSIGN_OR_RETURN(ParentDir a, from_root.OpenParent(from));
+  HASYNC_ASSIGN_OR_RETURN(ParentDir b, to_root.OpenParent(to));
+  HASYNC_AT(::renameat(a.dir.get(), a.name.c_str(), b.dir.get(), b.name.c_str()),
+            "renaming " + from_root.Describe(from) + " to " + to_root.Describe(to));
+  return Status::Ok();
+}
+
+Status LinkBetween(const RootDir& from_root, std::string_view existing, const RootDir& to_root,
+                   std::string_view new_rel) {
+  HASYNC_ASSIGN_OR_RETURN(ParentDir a, from_root.OpenParent(existing));
+  HASYNC_ASSIGN_OR_RETURN(ParentDir b, to_root.OpenParent(new_rel));
   // No AT_SYMLINK_FOLLOW: a symlink swapped in for `existing` is linked itself, never its target.
   HASYNC_AT(::linkat(a.dir.get(), a.name.c_str(), b.dir.get(), b.name.c_str(), 0),
-            "linking " + root.Describe(new_rel) + " to " + root.Describe(existing));
+            "linking " + to_root.Describe(new_rel) + " to " + from_root.Describe(existing));
   return Status::Ok();
 }
 

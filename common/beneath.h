@@ -67,6 +67,9 @@ class RootDir {
  public:
   // Opens path (trusted: the configured root) as a directory, O_NOFOLLOW on its last name.
   static Result<RootDir> Open(const std::string& path, const RootOptions& options = {});
+  // Opens the directory rel beneath parent (as OpenFd does) as a root of its own, with
+  // parent's resolver: a handle that stays on that directory whatever its name becomes.
+  static Result<RootDir> OpenBeneath(const RootDir& parent, std::string_view rel);
 
   const std::string& path() const { return path_; }
   Resolver resolver() const { return resolver_; }
@@ -99,6 +102,11 @@ Status CreateDirBeneath(const RootDir& root, std::string_view rel, uint32_t mode
 Status RemoveBeneath(const RootDir& root, std::string_view rel, FileType type);
 Status RenameBeneath(const RootDir& root, std::string_view from, std::string_view to);
 Status LinkBeneath(const RootDir& root, std::string_view existing, std::string_view new_rel);
+// The same between two handles on one file system (a staging folder's and its root's).
+Status RenameBetween(const RootDir& from_root, std::string_view from, const RootDir& to_root,
+                     std::string_view to);
+Status LinkBetween(const RootDir& from_root, std::string_view existing, const RootDir& to_root,
+                   std::string_view new_rel);
 Status SymlinkBeneath(const RootDir& root, const std::string& target, std::string_view rel);
 // Lists the directory rel ("" for the root itself) with each entry's lstat data, through the
 // directory's own handle (fstatat relative to it); entries gone in between are left out.

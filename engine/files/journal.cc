@@ -1,8 +1,12 @@
 // Journal storage and roll-forward.
 #include "engine/files/journal.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <set>
 
@@ -40,6 +44,7 @@ class Applier {
   Applier(Env& env, const Journal& journal, const RootOptions& resolve)
       : env_(env), journal_(journal), resolve_(resolve) {
     roots_.resize(journal.roots.size());
+    staging_.resize(journal.roots.size());
   }
   Status Apply(const JournalOp& op);
   const ApplyReport& report() const { return report_; }
@@ -47,6 +52,17 @@ class Applier {
   Result<const RootDir*> Root(uint32_t i);
 
  private:
+  // Where a path the journal names lives: (the staging folder's handle, the rest) for a path in
+  // the root's staging folder, else (the root's handle, the path relative to it).
+  struct Place {
+    const RootDir* dir;
+    std::string rel;
+  };
+  Result<Place> Locate(uint32_t i, const std::string& path);
+  // The root's staging folder, opened once beneath the root and checked to be this account's
+  // and writable by nobody else: a folder another account put at its name (renaming hasync's
+  // away) is refused, so nothing that account wrote is renamed into the root.
+  Result<const RootDir*> Staging(uint32_t i);
   Status Remove(const RootDir& root, const JournalOp& op, const std::string& rel);
   Status Rename(const RootDir& root, const JournalOp& op, const std::string& rel);
   Status Link(const RootDir& root, const JournalOp& op, const std::string& rel);
@@ -62,6 +78,7 @@ class Applier {
   const Journal& journal_;
   RootOptions resolve_;
   std::vector<std::optional<RootDir>> roots_;
+  std::vector<std::optional<RootDir>> staging_;
   ApplyReport report_;
 };
 
@@ -72,6 +89,35 @@ Result<const RootDir*> Applier::Root(uint32_t i) {
     roots_[i].emplace(std::move(dir));
   }
   return &*roots_[i];
+}
+
+Result<const RootDir*> Applier::Staging(uint32_t i) {
+  HASYNC_ASSIGN_OR_RETURN(const RootDir* root, Root(i));
+  if (!staging_[i]) {
+    HASYNC_ASSIGN_OR_RETURN(RootDir dir,
+                            RootDir::OpenBeneath(*root, std::string(snapshot::kStagingDirName)));
+    struct stat st;
+    if (::fstat(dir.fd(), &st) != 0) return ErrnoStatus("stat " + dir.path(), errno);
+    if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return Status(Code::kUnsafePath,
+                    "the staging folder " + dir.path() + " is not the one hasync made (owner " +
+                        std::to_string(st.st_uid) + ", mode " + mode +
+                        "): another account may have put it there; nothing is taken from it");
+    }
+    staging_[i].emplace(std::move(dir));
+  }
+  return &*staging_[i];
+}
+
+Result<Applier::Place> Applier::Locate(uint32_t i, const std::string& path) {
+  HASYNC_ASSIGN_OR_RETURN(const RootDir* root, Root(i));
+  HASYNC_ASSIGN_OR_RETURN(std::string rel, RelativeTo(root->path(), path));
+  const std::string prefix = std::string(snapshot::kStagingDirName) + "/";
+  if (!rel.starts_with(prefix)) return Place{root, std::move(rel)};
+  HASYNC_ASSIGN_OR_RETURN(const RootDir* staging, Staging(i));
+  return Place{staging, rel.substr(prefix.size())};
 }
 
 Status Applier::Apply(const JournalOp& op) {
@@ -122,8 +168,8 @@ Status Applier::Remove(const RootDir& root, const JournalOp& op, const std::stri
 }
 
 Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::string& rel) {
-  HASYNC_ASSIGN_OR_RETURN(std::string source, RelativeTo(root.path(), op.source));
-  auto src = StatBeneath(root, source);
+  HASYNC_ASSIGN_OR_RETURN(Place source, Locate(op.root, op.source));
+  auto src = StatBeneath(*source.dir, source.rel);
   auto dst = StatBeneath(root, rel);
   if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
   if (!src.ok()) {
@@ -134,25 +180,25 @@ Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::stri
   if (dst.ok() && dst->type == FileType::kDirectory) {
     return Status(Code::kIo, "journal: " + op.path + " is a directory");
   }
-  return RenameBeneath(root, source, rel);
+  return RenameBetween(*source.dir, source.rel, root, rel);
 }
 
 Status Applier::Link(const RootDir& root, const JournalOp& op, const std::string& rel) {
-  HASYNC_ASSIGN_OR_RETURN(std::string source, RelativeTo(root.path(), op.source));
-  HASYNC_ASSIGN_OR_RETURN(std::string temp, RelativeTo(root.path(), op.temp));
-  HASYNC_ASSIGN_OR_RETURN(FileInfo src, StatBeneath(root, source));
+  HASYNC_ASSIGN_OR_RETURN(Place source, Locate(op.root, op.source));
+  HASYNC_ASSIGN_OR_RETURN(Place temp, Locate(op.root, op.temp));
+  HASYNC_ASSIGN_OR_RETURN(FileInfo src, StatBeneath(*source.dir, source.rel));
   auto dst = StatBeneath(root, rel);
   if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
   if (dst.ok() && dst->inode == src.inode && dst->device == src.device) return Status::Ok();
-  Status st = RemoveBeneath(root, temp, FileType::kRegular);
+  Status st = RemoveBeneath(*temp.dir, temp.rel, FileType::kRegular);
   if (!st.ok() && !IsNotFound(st)) return st;
-  HASYNC_RETURN_IF_ERROR(LinkBeneath(root, source, temp));
-  return RenameBeneath(root, temp, rel);
+  HASYNC_RETURN_IF_ERROR(LinkBetween(*source.dir, source.rel, *temp.dir, temp.rel));
+  return RenameBetween(*temp.dir, temp.rel, root, rel);
 }
 
 Status Applier::WriteBlocks(const RootDir& root, const JournalOp& op, const std::string& rel) {
-  HASYNC_ASSIGN_OR_RETURN(std::string source, RelativeTo(root.path(), op.source));
-  HASYNC_ASSIGN_OR_RETURN(auto redo, env_.OpenForReadAt(root, source));
+  HASYNC_ASSIGN_OR_RETURN(Place source, Locate(op.root, op.source));
+  HASYNC_ASSIGN_OR_RETURN(auto redo, env_.OpenForReadAt(*source.dir, source.rel));
   // Only a regular file beneath the root is opened: a symlink swapped in is kUnsafePath.
   HASYNC_ASSIGN_OR_RETURN(auto out,
                           env_.OpenForWriteAt(root, rel, {.create = false, .truncate = false}));

@@ -2,6 +2,7 @@
 #include "engine/files/journal.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "common/hash.h"
 #include "tests/test_util.h"
@@ -220,6 +221,41 @@ TEST_P(JournalRaceTest, StagingCleanupKeepsAnOutsideFolderSwappedIn) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(std::filesystem::exists(root_ + "/.hasync-staging"));
   ExpectOutsideUntouched();
+}
+
+// An account that can write the root's top folder renames hasync's staging folder away and
+// puts its own at the name, holding a file where a staged one is expected (its content changed
+// after the digest check): the commit takes nothing from a staging folder that is not this
+// account's, so that file never reaches the root with the listed owner and mode.
+TEST_P(JournalRaceTest, AStagingFolderAnotherAccountPutInPlaceIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "chowns to another account: needs root";
+  std::filesystem::rename(root_ + "/.hasync-staging", root_ + "/moved-away");
+  testing::WriteFile(root_ + "/.hasync-staging/f0", "replaced after the check");
+  testing::WriteFile(root_ + "/.hasync-staging/redo", "evil");
+  const uid_t nobody = 65534;
+  ASSERT_EQ(::chown((root_ + "/.hasync-staging").c_str(), nobody, nobody), 0);
+  std::string f = root_ + "/a/f", s = root_ + "/.hasync-staging/";
+  testing::WriteFile(f, "old!");
+  for (const JournalOp& op :
+       {JournalOp{.kind = OpKind::kRename, .path = f, .source = s + "f0"},
+        JournalOp{.kind = OpKind::kWriteBlocks,
+        .path = f,
+        .source = s + "redo",
+        .runs = {{.offset = 0, .length = 4, .redo_offset = 0}}},
+        JournalOp{.kind = OpKind::kLink, .path = root_ + "/a/g", .source = f, .temp = s + "h0"}}) {
+    auto r = Apply(op);
+    ASSERT_FALSE(r.ok()) << static_cast<int>(op.kind);
+    EXPECT_EQ(r.status().code(), Code::kUnsafePath) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("not the one hasync made"), std::string::npos);
+    EXPECT_EQ(testing::ReadFile(f), "old!");
+    EXPECT_FALSE(std::filesystem::exists(root_ + "/a/g"));
+  }
+  // hasync's own folder, put back, is used again.
+  std::filesystem::remove_all(root_ + "/.hasync-staging");
+  std::filesystem::rename(root_ + "/moved-away", root_ + "/.hasync-staging");
+  auto r = Apply({.kind = OpKind::kRename, .path = f, .source = s + "f0"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(testing::ReadFile(f), "staged");
 }
 
 INSTANTIATE_TEST_SUITE_P(Resolvers, JournalRaceTest,
