@@ -69,6 +69,7 @@ nlohmann::ordered_json SettingsJson(const Settings& s) {
                  {"command", s.notify.command},
                  {"retry_interval", Millis(s.notify.retry_ms)}};
   j["status"] = {{"listen", s.status.listen},
+                 {"lb_listen", s.status.lb_listen},
                  {"tls_cert", s.status.tls_cert},
                  {"tls_key", s.status.tls_key},
                  {"token", s.status.token.empty() ? "" : "***"}};

@@ -259,23 +259,51 @@ Status ParseNotify(const toml::table& t, Settings& s) {
   return Status::Ok();
 }
 
+// A listener's address: host:port with a port from 1 to 65535, or "" (off).
+Status CheckListen(const std::string& key, const std::string& v) {
+  if (v.empty()) return Status::Ok();
+  size_t colon = v.rfind(':');
+  bool ok =
+      colon != std::string::npos && colon > 0 && colon + 1 < v.size() && v.size() - colon - 1 <= 5;
+  for (size_t i = colon + 1; ok && i < v.size(); ++i) {
+    ok = isdigit(static_cast<unsigned char>(v[i]));
+  }
+  if (ok) {
+    int port = std::stoi(v.substr(colon + 1));
+    ok = port >= 1 && port <= 65535 && ValidHostName(v.substr(0, colon));
+  }
+  if (!ok) return Bad(key, "'" + v + "' must be host:port (or empty: off)");
+  return Status::Ok();
+}
+
+// lb_listen is a second socket: the same address as listen cannot be bound twice, and neither
+// can its port when one of the two is a wildcard address.
+Status CheckLbListen(const StatusSettings& st) {
+  if (st.lb_listen.empty() || st.listen.empty()) return Status::Ok();
+  auto split = [](const std::string& v) {
+    size_t colon = v.rfind(':');
+    return std::pair{v.substr(0, colon), v.substr(colon + 1)};
+  };
+  auto [host, port] = split(st.listen);
+  auto [lb_host, lb_port] = split(st.lb_listen);
+  auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "[::]" || h == "::"; };
+  if (port == lb_port && (host == lb_host || wildcard(host) || wildcard(lb_host))) {
+    return Bad("status.lb_listen", "'" + st.lb_listen + "' is the address of status.listen ('" +
+                                       st.listen +
+                                       "'): the load balancer's listener needs its own port");
+  }
+  return Status::Ok();
+}
+
 Status ParseStatus(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "status", {"listen", "tls_cert", "tls_key", "token"}));
+  HASYNC_RETURN_IF_ERROR(
+      CheckKeys(t, "status", {"listen", "lb_listen", "tls_cert", "tls_key", "token"}));
   StatusSettings& st = s.status;
   HASYNC_ASSIGN_OR_RETURN(st.listen, GetString(t, "status", "listen", false, st.listen));
-  if (!st.listen.empty()) {
-    size_t colon = st.listen.rfind(':');
-    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < st.listen.size() &&
-              st.listen.size() - colon - 1 <= 5;
-    for (size_t i = colon + 1; ok && i < st.listen.size(); ++i) {
-      ok = isdigit(static_cast<unsigned char>(st.listen[i]));
-    }
-    if (ok) {
-      int port = std::stoi(st.listen.substr(colon + 1));
-      ok = port >= 1 && port <= 65535 && ValidHostName(st.listen.substr(0, colon));
-    }
-    if (!ok) return Bad("status.listen", "'" + st.listen + "' must be host:port (or empty: off)");
-  }
+  HASYNC_RETURN_IF_ERROR(CheckListen("status.listen", st.listen));
+  HASYNC_ASSIGN_OR_RETURN(st.lb_listen, GetString(t, "status", "lb_listen", false));
+  HASYNC_RETURN_IF_ERROR(CheckListen("status.lb_listen", st.lb_listen));
+  HASYNC_RETURN_IF_ERROR(CheckLbListen(st));
   HASYNC_ASSIGN_OR_RETURN(st.tls_cert, GetString(t, "status", "tls_cert", false));
   HASYNC_ASSIGN_OR_RETURN(st.tls_key, GetString(t, "status", "tls_key", false));
   if (st.tls_cert.empty() != st.tls_key.empty()) {

@@ -75,7 +75,10 @@ struct NotifySettings {
 // [status]: the load balancer's pages, served by the daemon.
 struct StatusSettings {
   std::string listen = "127.0.0.1:8443";  // host:port; empty: no status pages
-  std::string tls_cert;                   // HTTPS when set (with tls_key)
+  // host:port of a second listener that serves only the load balancer's two pages, with workers
+  // of its own (engine/node/status_pages.h); empty: off, they are served on `listen` only.
+  std::string lb_listen;
+  std::string tls_cert;  // HTTPS when set (with tls_key)
   std::string tls_key;
   // Bearer token for the details of /status.json and /metrics (engine/node/status_pages.h);
   // empty: details are not served. At least 16 characters.

@@ -172,7 +172,7 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
   }
   HeartbeatCounters counters;
   std::unique_ptr<StatusServer> pages;
-  if (!s.status.listen.empty()) {
+  if (!s.status.listen.empty() || !s.status.lb_listen.empty()) {
     HASYNC_ASSIGN_OR_RETURN(auto pages_state, NodeState::Open(s));
     auto shared = std::shared_ptr<NodeState>(std::move(pages_state));
     auto mu = std::make_shared<std::mutex>();

@@ -1,10 +1,12 @@
-// The pages' content, and the cpp-httplib server around them: a worker per open connection
-// (up to a cap), so slow clients cannot hold the load balancer's probes in a queue, and the
-// details behind [status] token.
+// The pages' content, and the cpp-httplib servers around them: a worker per open connection
+// (up to a cap), so slow clients cannot hold the load balancer's probes in a queue, a listener
+// of their own for the load balancer's pages ([status] lb_listen), and the details behind
+// [status] token.
 #include "engine/node/status_pages.h"
 
 #include <httplib.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -184,16 +186,18 @@ namespace {
 // cpp-httplib gives each accepted connection to its task queue before reading a byte of it, so
 // a fixed pool of four was held by four clients sending a byte a second, and the load
 // balancer's probe waited behind them. Here every connection gets a worker of its own at once
-// (a thread is started when none is idle), up to kMaxWorkers at a time: slow or long-lived
-// connections then cost a thread each, and the probes still find one.
+// (a thread is started when none is idle), up to a cap at a time: slow or long-lived
+// connections then cost a thread each, and the probes still find one while fewer than the cap
+// are held. Past the cap connections wait in line, which is why the load balancer's pages can
+// have a listener (and so a queue) of their own.
 class ConnectionWorkers : public httplib::TaskQueue {
  public:
-  static constexpr size_t kMaxWorkers = 64;
+  explicit ConnectionWorkers(size_t max_workers) : max_workers_(max_workers) {}
 
   void enqueue(std::function<void()> fn) override {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.push_back(std::move(fn));
-    if (idle_ < jobs_.size() && threads_.size() < kMaxWorkers) {
+    if (idle_ < jobs_.size() && threads_.size() < max_workers_) {
       threads_.emplace_back([this] { Work(); });
     }
     cv_.notify_one();
@@ -224,6 +228,7 @@ class ConnectionWorkers : public httplib::TaskQueue {
     }
   }
 
+  const size_t max_workers_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
@@ -247,93 +252,143 @@ Access Authorize(const httplib::Request& req, const std::string& token) {
   return diff == 0 ? Access::kDetails : Access::kRefused;
 }
 
+using PageFn = Page (*)(const NodeSnapshot&, const PageOptions&);
+
+// The handler for one page. open: the load balancer's pages, which never look at the header.
+httplib::Server::Handler Serve(StatusServer::Source source, std::string token, PageFn page,
+                               bool open) {
+  return [source, page, token, open](const httplib::Request& req, httplib::Response& res) {
+    Access access = open ? Access::kPlain : Authorize(req, token);
+    if (access == Access::kRefused) {
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content(token.empty() ? "no [status] token is set on this node: details are off\n"
+                                    : "wrong token\n",
+                      "text/plain");
+      return;
+    }
+    auto snap = source();
+    if (!snap.ok()) {
+      res.status = 503;
+      res.set_content("MOBILEIRON-STATUS: FAILED (node state unreadable" +
+                          (access == Access::kDetails ? ": " + snap.status().message() : "") + ")",
+                      "text/plain");
+      return;
+    }
+    Page p = page(*snap, PageOptions{.details = access == Access::kDetails});
+    res.status = p.code;
+    res.set_content(p.body, p.content_type.c_str());
+  };
+}
+
+Page StatusOnly(const NodeSnapshot& n, const PageOptions&) { return StatusPage(n); }
+Page HaStatusOnly(const NodeSnapshot& n, const PageOptions&) { return HaStatusPage(n); }
+
 }  // namespace
+
+void AddLoadBalancerRoutes(httplib::Server& server, StatusServer::Source source) {
+  // GET handlers answer HEAD too (cpp-httplib sends the headers without the body).
+  server.Get("/status/status.html", Serve(source, "", StatusOnly, true));
+  server.Get("/hastatus.html", Serve(source, "", HaStatusOnly, true));
+}
 
 void AddStatusRoutes(httplib::Server& server, StatusServer::Source source,
                      const std::string& token) {
-  // The load balancer's pages are open to all and never look at the header.
-  using PageFn = Page (*)(const NodeSnapshot&, const PageOptions&);
-  auto serve = [source, token](PageFn page, bool open) {
-    return [source, page, token, open](const httplib::Request& req, httplib::Response& res) {
-      Access access = open ? Access::kPlain : Authorize(req, token);
-      if (access == Access::kRefused) {
-        res.status = 401;
-        res.set_header("WWW-Authenticate", "Bearer");
-        res.set_content(token.empty() ? "no [status] token is set on this node: details are off\n"
-                                      : "wrong token\n",
-                        "text/plain");
-        return;
-      }
-      auto snap = source();
-      if (!snap.ok()) {
-        res.status = 503;
-        res.set_content("MOBILEIRON-STATUS: FAILED (node state unreadable" +
-                            (access == Access::kDetails ? ": " + snap.status().message() : "") +
-                            ")",
-                        "text/plain");
-        return;
-      }
-      Page p = page(*snap, PageOptions{.details = access == Access::kDetails});
-      res.status = p.code;
-      res.set_content(p.body, p.content_type.c_str());
-    };
-  };
-  // GET handlers answer HEAD too (cpp-httplib sends the headers without the body).
-  server.Get("/status/status.html",
-             serve([](const NodeSnapshot& n, const PageOptions&) { return StatusPage(n); }, true));
-  server.Get(
-      "/hastatus.html",
-      serve([](const NodeSnapshot& n, const PageOptions&) { return HaStatusPage(n); }, true));
-  server.Get("/status.json", serve(JsonPage, false));
-  server.Get("/metrics", serve(MetricsPage, false));
+  AddLoadBalancerRoutes(server, source);
+  server.Get("/status.json", Serve(source, token, JsonPage, false));
+  server.Get("/metrics", Serve(source, token, MetricsPage, false));
 }
+
 struct StatusServer::Impl {
-  std::unique_ptr<httplib::Server> server;
-  std::thread thread;
+  // One listener: a cpp-httplib server on its own thread, with its own task queue.
+  struct Listener {
+    size_t max_workers;
+    time_t timeout_s;  // read and write
+    std::unique_ptr<httplib::Server> server;
+    std::thread thread;
+
+    // Binds `address` (host:port, validated by the settings) with s's TLS, and serves the
+    // routes `add` registers. Returns the port.
+    Result<int> Open(const StatusSettings& s, const std::string& address,
+                     const std::function<void(httplib::Server&)>& add) {
+      if (s.tls_cert.empty()) {
+        server = std::make_unique<httplib::Server>();
+      } else {
+        server = std::make_unique<httplib::SSLServer>(s.tls_cert.c_str(), s.tls_key.c_str());
+        if (!server->is_valid()) {
+          return Status(Code::kConfig, "status: cannot use the certificate " + s.tls_cert +
+                                           " and key " + s.tls_key +
+                                           " (missing, unreadable, or not a matching pair)");
+        }
+      }
+      // Probes and scrapes, not a web site: no keep-alive (a proxy's idle kept-alive
+      // connections would hold workers), and a worker per connection.
+      size_t cap = max_workers;
+      server->new_task_queue = [cap] { return new ConnectionWorkers(cap); };
+      server->set_keep_alive_max_count(1);
+      server->set_read_timeout(timeout_s, 0);
+      server->set_write_timeout(timeout_s, 0);
+      add(*server);
+      size_t colon = address.rfind(':');
+      std::string host = address.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+      int port = std::stoi(address.substr(colon + 1));
+      if (!server->bind_to_port(host, port)) {
+        return Status(Code::kIo, "status: cannot listen on " + address +
+                                     " (in use, or not an address of this machine)");
+      }
+      thread = std::thread([srv = server.get()] { srv->listen_after_bind(); });
+      // stop() does nothing to a server that is not running yet: wait for it, so that Close
+      // right after Open cannot leave the thread listening.
+      for (int i = 0; i < 1000 && !server->is_running(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      return port;
+    }
+
+    void Close() {
+      if (!server) return;
+      server->stop();
+      if (thread.joinable()) thread.join();
+    }
+  };
+
+  // listen: everything, a worker per connection up to 64, the 5 s timeouts probes and scrapes
+  // need at most. lb_listen: two pages answered at once, so few workers and a short timeout
+  // (a load balancer sends its request at once; HAProxy's check timeout is seconds).
+  Listener main{.max_workers = 64, .timeout_s = 5};
+  Listener lb{.max_workers = 8, .timeout_s = 2};
+
+  ~Impl() {
+    lb.Close();
+    main.Close();
+  }
 };
 
 Result<std::unique_ptr<StatusServer>> StatusServer::Start(const StatusSettings& s, Source source) {
   std::unique_ptr<StatusServer> out(new StatusServer());
   out->impl_ = std::make_unique<Impl>();
-  auto& server = out->impl_->server;
-  if (s.tls_cert.empty()) {
-    server = std::make_unique<httplib::Server>();
-  } else {
-    server = std::make_unique<httplib::SSLServer>(s.tls_cert.c_str(), s.tls_key.c_str());
-    if (!server->is_valid()) {
-      return Status(Code::kConfig, "status: cannot use the certificate " + s.tls_cert +
-                                       " and key " + s.tls_key +
-                                       " (missing, unreadable, or not a matching pair)");
-    }
+  std::string scheme = s.tls_cert.empty() ? "http" : "https";
+  if (!s.listen.empty()) {
+    HASYNC_ASSIGN_OR_RETURN(out->port_,
+                            out->impl_->main.Open(s, s.listen, [&](httplib::Server& srv) {
+                              AddStatusRoutes(srv, source, s.token);
+                            }));
+    Log("status")->info("status pages on {}://{}{}", scheme, s.listen,
+                        s.token.empty() ? " (details off: no [status] token)" : "");
   }
-  // Probes and scrapes, not a web site: no keep-alive (a proxy's idle kept-alive connections
-  // would hold workers), and a worker per connection.
-  server->new_task_queue = [] { return new ConnectionWorkers(); };
-  server->set_keep_alive_max_count(1);
-  server->set_read_timeout(5, 0);
-  server->set_write_timeout(5, 0);
-  AddStatusRoutes(*server, std::move(source), s.token);
-  size_t colon = s.listen.rfind(':');
-  std::string host = s.listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  int port = std::stoi(s.listen.substr(colon + 1));
-  if (!server->bind_to_port(host, port)) {
-    return Status(Code::kIo, "status: cannot listen on " + s.listen +
-                                 " (in use, or not an address of this machine)");
+  if (!s.lb_listen.empty()) {
+    HASYNC_ASSIGN_OR_RETURN(out->lb_port_,
+                            out->impl_->lb.Open(s, s.lb_listen, [&](httplib::Server& srv) {
+                              AddLoadBalancerRoutes(srv, source);
+                            }));
+    Log("status")->info("the load balancer's pages on {}://{} (their own workers)", scheme,
+                        s.lb_listen);
   }
-  out->port_ = port;
-  out->impl_->thread = std::thread([srv = server.get()] { srv->listen_after_bind(); });
-  Log("status")->info("status pages on {}://{}{}", s.tls_cert.empty() ? "http" : "https", s.listen,
-                      s.token.empty() ? " (details off: no [status] token)" : "");
   return out;
 }
 
-StatusServer::~StatusServer() {
-  if (impl_ && impl_->server) {
-    impl_->server->stop();
-    if (impl_->thread.joinable()) impl_->thread.join();
-  }
-}
+StatusServer::~StatusServer() = default;
 
 }  // namespace hasync::engine

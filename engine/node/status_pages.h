@@ -66,28 +66,37 @@ Page HaStatusPage(const NodeSnapshot& n);                            // /hastatu
 Page JsonPage(const NodeSnapshot& n, const PageOptions& o = {});     // /status.json
 Page MetricsPage(const NodeSnapshot& n, const PageOptions& o = {});  // /metrics
 
-// The HTTP(S) server ([status] listen, tls_cert, tls_key, token) on its own thread. Each open
-// connection gets a worker of its own (up to 64 at once), so slow or long-lived connections do
-// not queue the load balancer's probes behind them.
+// The HTTP(S) server ([status] listen, lb_listen, tls_cert, tls_key, token), each listener on a
+// thread of its own. On `listen`, every page; each open connection gets a worker of its own (up
+// to 64 at once), so a few slow or long-lived connections do not queue the load balancer's
+// probes behind them. On `lb_listen` (when set), only the load balancer's two pages (anything
+// else is 404), with the same TLS, a small pool of its own (up to 8 workers) and a 2 s read
+// timeout: clients of `listen`, however many and however slow, cannot starve its probes.
 class StatusServer {
  public:
   using Source = std::function<Result<NodeSnapshot>()>;
   // Binds now (a busy port or a bad certificate is an error here, not later).
+  // REQUIRES: s.listen or s.lb_listen is set.
   static Result<std::unique_ptr<StatusServer>> Start(const StatusSettings& s, Source source);
-  ~StatusServer();  // stops and joins
-  int port() const { return port_; }
+  ~StatusServer();                          // stops and joins
+  int port() const { return port_; }        // listen's; 0 when it is off
+  int lb_port() const { return lb_port_; }  // lb_listen's; 0 when it is off
 
  private:
   StatusServer() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
+  int lb_port_ = 0;
 };
 
 // Registers the pages' routes on `server`, each answering from a fresh snapshot of `source`:
-// what Start serves, and what fuzz/status_pages_fuzzer.cc drives without a socket. token: the
-// `[status] token` the details need ("": details are off).
+// what Start serves on `listen`, and what fuzz/status_pages_fuzzer.cc drives without a socket.
+// token: the `[status] token` the details need ("": details are off).
 void AddStatusRoutes(httplib::Server& server, StatusServer::Source source,
                      const std::string& token);
+
+// Registers only the load balancer's two pages (open to all): what Start serves on `lb_listen`.
+void AddLoadBalancerRoutes(httplib::Server& server, StatusServer::Source source);
 
 }  // namespace hasync::engine

@@ -67,16 +67,23 @@ class FailoverTest : public ::testing::Test {
         if_failure + "\"\n";
     std::string notify = "[notify]\nemail = \"ops@example.com\"\nsmtp_url = \"" + sink_.url() +
                          "\"\non_sync_completion = true\nretry_interval = \"200ms\"\n";
-    pair_.SetExtra(
-        "[ha]\nenabled = true\nmode = \"primary\"\nnode_status = \"active\"\n" + failover + notify,
-        "[ha]\nenabled = true\n" + failover + notify + "command = \"echo $HASYNC_EVENT >> " +
-            pair_.dir() + "/events.log\"\n");
+    // Pair's files end in [status]: the extra's first line is each side's lb_listen.
+    pair_.SetExtra(LbListen(kA) +
+                       "[ha]\nenabled = true\nmode = \"primary\"\nnode_status = \"active\"\n" +
+                       failover + notify,
+                   LbListen(kB) + "[ha]\nenabled = true\n" + failover + notify +
+                       "command = \"echo $HASYNC_EVENT >> " + pair_.dir() + "/events.log\"\n");
+  }
+  std::string LbListen(Side s) {
+    return "lb_listen = \"127.0.0.1:" + std::to_string(LbPort(s)) + "\"\n";
   }
   std::string Config(Side s) { return s == kA ? pair_.primary_config() : pair_.secondary_config(); }
   std::string Up(Side s) { return pair_.dir() + (s == kA ? "/a-up" : "/b-up"); }
   int StatusPort(Side s) {
     return s == kA ? pair_.primary_status_port() : pair_.secondary_status_port();
   }
+  // Each side's [status] lb_listen: the load balancer's pages only, on workers of their own.
+  int LbPort(Side s) { return s == kA ? lb_port_a_ : lb_port_b_; }
   // The channel to a side's serve command: fails before hello while that side is "down".
   std::string To(Side s) {
     return "test -e " + Up(s) + " && exec " HASYNC_BIN " serve --stdio --log-level warn --config " +
@@ -132,6 +139,8 @@ class FailoverTest : public ::testing::Test {
 
   testing::SmtpSink sink_;
   Pair pair_;
+  int lb_port_a_ = testing::FreeLoopbackPort();
+  int lb_port_b_ = testing::FreeLoopbackPort();
   std::vector<pid_t> pids_;
 };
 
@@ -223,6 +232,16 @@ TEST_F(FailoverTest, StatusPagesDrainAndServeHttps) {
   auto j = nlohmann::json::parse(tls.Get("/status.json")->body);
   EXPECT_EQ(j["last_success"]["result"], "ok");
   EXPECT_EQ(j["mode"], "secondary");
+  // lb_listen has the same TLS, and only the load balancer's pages.
+  httplib::SSLClient lb("127.0.0.1", LbPort(kB));
+  lb.set_ca_cert_path(cert.c_str());
+  lb.enable_server_certificate_verification(true);
+  auto lb_page = lb.Get("/hastatus.html");
+  ASSERT_TRUE(lb_page) << testing::ReadFile(log);
+  EXPECT_EQ(lb_page->body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+  auto lb_json = lb.Get("/status.json");
+  ASSERT_TRUE(lb_json);
+  EXPECT_EQ(lb_json->status, 404);
 }
 
 TEST_F(FailoverTest, HeartbeatPromotesAndTheLoadBalancerFollowsOnlyThen) {
@@ -230,8 +249,9 @@ TEST_F(FailoverTest, HeartbeatPromotesAndTheLoadBalancerFollowsOnlyThen) {
   ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
   pid_t a = StartDaemon(kA);
   StartDaemon(kB);
-  // HAProxy as the guide's load balancer. Each node's check reads /hastatus.html (it must say
-  // "MOBILEIRON-STATUS: OK (Mode: ...": up, Standby or acting Primary) and then
+  // HAProxy as the guide's load balancer. Each node's check (on its lb_listen, the listener of
+  // the load balancer's pages, while traffic goes to the other port) reads /hastatus.html (it must
+  // say "MOBILEIRON-STATUS: OK (Mode: ...": up, Standby or acting Primary) and then
   // /status/status.html (it must say OK: serving). mdm-b is a backup, so it takes traffic only
   // when mdm-a's probe fails and its own passes, i.e. once it has promoted itself from a
   // healthy Standby; a stick table gives Manual Resume (traffic never returns by itself).
@@ -249,9 +269,9 @@ TEST_F(FailoverTest, HeartbeatPromotesAndTheLoadBalancerFollowsOnlyThen) {
           "  http-check connect\n  http-check send meth GET uri /status/status.html\n"
           "  http-check expect string MOBILEIRON-STATUS:\\ OK\n"
           "  server mdm-a 127.0.0.1:" +
-          std::to_string(StatusPort(kA)) +
-          " check inter 200 fall 2 rise 2\n  server mdm-b 127.0.0.1:" +
-          std::to_string(StatusPort(kB)) + " check inter 200 fall 2 rise 2 backup\n");
+          std::to_string(StatusPort(kA)) + " check port " + std::to_string(LbPort(kA)) +
+          " inter 200 fall 2 rise 2\n  server mdm-b 127.0.0.1:" + std::to_string(StatusPort(kB)) +
+          " check port " + std::to_string(LbPort(kB)) + " inter 200 fall 2 rise 2 backup\n");
   auto started =
       Shell("haproxy -f " + cfg + " -db >" + pair_.dir() + "/haproxy.log 2>&1 & echo $!");
   ASSERT_EQ(started.code, 0);

@@ -171,9 +171,18 @@ TEST_F(NodeTest, ConfigSetValidatesBeforeWritingAndRestartsTheSchedule) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("the schedule restarts"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("recommends syncing every 60 minutes or more"), std::string::npos);
+  // The load balancer's own listener cannot take the address of listen.
+  std::string listen = "127.0.0.1:" + std::to_string(pair_.secondary_status_port());
+  r = Run("config set status.lb_listen " + listen);
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("status.lb_listen"), std::string::npos) << r.out;
+  std::string lb = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
+  r = Run("config set status.lb_listen " + lb);
+  EXPECT_EQ(r.code, 0) << r.out;
   auto shown = Json("config show");
   EXPECT_EQ(shown["secondary"]["run_every"], "30m");
   EXPECT_EQ(shown["files"][0]["name"], "data");
+  EXPECT_EQ(shown["status"]["lb_listen"], lb);
 }
 
 TEST_F(NodeTest, DaemonStartsAndStopsOnSigterm) {

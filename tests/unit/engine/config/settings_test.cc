@@ -72,6 +72,18 @@ TEST(SettingsTest, FailoverNotifyAndStatusSections) {
   EXPECT_EQ(d->failover.recheck_interval_ms, 5000);
   EXPECT_TRUE(d->failover.promote);
   EXPECT_EQ(d->status.listen, "127.0.0.1:8443");
+  EXPECT_EQ(d->status.lb_listen, "") << "off: the load balancer's pages are on listen only";
+}
+
+// The load balancer's own listener: another port, or the same port on another address.
+TEST(SettingsTest, LbListenTakesItsOwnAddress) {
+  for (const char* lb : {"127.0.0.1:8444", "10.0.0.1:8443"}) {
+    auto s = ParseSettings(
+        std::string("[node]\nname='a'\nstate_dir='/x'\n[status]\nlb_listen='") + lb + "'\n",
+        "t.toml");
+    ASSERT_TRUE(s.ok()) << lb << ": " << s.status().ToString();
+    EXPECT_EQ(s->status.lb_listen, lb);
+  }
 }
 
 struct BadCase {
@@ -124,6 +136,11 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[notify]\non_failure='yes'\n", "notify.on_failure"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='8443'\n", "status.listen"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='h:99999'\n", "status.listen"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlb_listen='8444'\n", "status.lb_listen"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlb_listen='127.0.0.1:8443'\n",
+       "the load balancer's listener needs its own port"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[status]\nlisten='0.0.0.0:80'\nlb_listen='10.0.0.1:80'\n",
+       "status.lb_listen"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntls_cert='/c.pem'\n", "tls_key"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\nport=1\n", "status.port"},
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntoken='short'\n", "status.token"},

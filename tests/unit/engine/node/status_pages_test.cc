@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -135,15 +137,24 @@ TEST(StatusPagesTest, DetailsOnlyWhenAsked) {
 
 class StatusServerTest : public ::testing::Test {
  protected:
-  void Start(const std::string& token) {
+  // lb: also the load balancer's own listener ([status] lb_listen) on lb_port_.
+  void Start(const std::string& token, bool lb = false) {
     port_ = testing::FreeLoopbackPort();
-    StatusSettings s{.listen = "127.0.0.1:" + std::to_string(port_), .token = token};
+    if (lb) lb_port_ = testing::FreeLoopbackPort();
+    StatusSettings s{.listen = "127.0.0.1:" + std::to_string(port_),
+                     .lb_listen = lb ? "127.0.0.1:" + std::to_string(lb_port_) : "",
+                     .token = token};
     auto server = StatusServer::Start(s, [] { return Result<NodeSnapshot>(FailedSync()); });
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
+    EXPECT_EQ(server_->port(), port_);
+    EXPECT_EQ(server_->lb_port(), lb_port_);
   }
   httplib::Result Get(const std::string& path, const std::string& token = "") {
-    httplib::Client c("127.0.0.1", port_);
+    return GetFrom(port_, path, token);
+  }
+  static httplib::Result GetFrom(int port, const std::string& path, const std::string& token = "") {
+    httplib::Client c("127.0.0.1", port);
     c.set_connection_timeout(2, 0);
     c.set_read_timeout(2, 0);
     httplib::Headers h;
@@ -151,6 +162,7 @@ class StatusServerTest : public ::testing::Test {
     return c.Get(path.c_str(), h);
   }
   int port_ = 0;
+  int lb_port_ = 0;
   std::unique_ptr<StatusServer> server_;
 };
 
@@ -226,6 +238,135 @@ TEST_F(StatusServerTest, SlowClientsDoNotStarveTheProbes) {
   }
   stop = true;
   for (auto& t : drips) t.join();
+}
+
+// `count` loopback connections to `port`, each sent the start of a request line a byte a second
+// (10 s at most) from one thread, until destroyed. cpp-httplib listens with a backlog of 5: a
+// burst of connects overflows it, and the kernel then keeps the excess half-open out of the
+// server's sight (or, connecting one at a time and blocking, waits for its SYN retries, longer
+// than the server waits for a first byte). So the connects do not block and come 10 ms apart.
+class SlowDrip {
+ public:
+  SlowDrip(int port, int count) : thread_([this, port, count] { Run(port, count); }) {}
+  ~SlowDrip() {
+    stop_ = true;
+    thread_.join();
+  }
+  int connected() const { return connected_; }
+
+ private:
+  struct Conn {
+    int fd;
+    bool up = false;
+    size_t sent = 0;
+  };
+
+  void Run(int port, int count) {
+    std::vector<Conn> conns;
+    for (int i = 0; i < count; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        continue;
+      }
+      conns.push_back({.fd = fd});
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const char kRequest[] = "GET /status.json HTTP/1.1\r\nHost: x\r\n";
+    for (int tick = 0; tick < 100 && !stop_; ++tick) {  // 100 ms each
+      for (Conn& c : conns) {
+        if (!c.up) {
+          pollfd p{.fd = c.fd, .events = POLLOUT, .revents = 0};
+          int err = 0;
+          socklen_t len = sizeof err;
+          if (::poll(&p, 1, 0) != 1) continue;  // still connecting
+          if (::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) continue;
+          c.up = true;
+          ++connected_;
+        }
+        // The first byte at once, then one a second.
+        if ((c.sent == 0 || tick % 10 == 0) && c.sent < sizeof kRequest - 1 &&
+            ::send(c.fd, kRequest + c.sent, 1, MSG_NOSIGNAL) == 1) {
+          ++c.sent;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (const Conn& c : conns) ::close(c.fd);
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connected_{0};
+  std::thread thread_;  // last: starts once the rest exists
+};
+
+// [status] lb_listen serves the load balancer's two pages (GET and HEAD) and nothing else: the
+// details' pages are 404 there, with or without the token, and stay on listen.
+TEST_F(StatusServerTest, LbListenServesOnlyTheLoadBalancersPages) {
+  const std::string token = "0123456789abcdef-token";
+  Start(token, /*lb=*/true);
+  auto ha = GetFrom(lb_port_, "/hastatus.html");
+  ASSERT_TRUE(ha);
+  EXPECT_EQ(ha->status, 200);
+  EXPECT_EQ(ha->body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+  auto st = GetFrom(lb_port_, "/status/status.html");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, 503) << "a Standby does not take traffic";
+  EXPECT_EQ(st->body.rfind("MOBILEIRON-STATUS: FAILED (", 0), 0u) << st->body;
+  httplib::Client c("127.0.0.1", lb_port_);
+  c.set_read_timeout(2, 0);
+  auto head = c.Head("/hastatus.html");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  for (const char* path : {"/status.json", "/metrics", "/", "/status"}) {
+    for (const std::string& t : {std::string(), token}) {
+      auto r = GetFrom(lb_port_, path, t);
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 404) << path << (t.empty() ? "" : " with the token");
+      EXPECT_EQ(r->body.find("/srv/secret"), std::string::npos) << r->body;
+    }
+  }
+  auto details = Get("/status.json", token);
+  ASSERT_TRUE(details);
+  EXPECT_EQ(details->status, 200);
+  EXPECT_NE(details->body.find("/srv/secret"), std::string::npos) << "listen still serves all";
+  EXPECT_EQ(Get("/hastatus.html")->body, "MOBILEIRON-STATUS: OK (Mode: Standby)");
+}
+
+// More slow clients on listen than it has workers (64): they hold every one of them, so a probe
+// there waits in line (this shows the load is real). The load balancer's probe on lb_listen, its
+// own listener with its own workers, is still answered within 2 s.
+TEST_F(StatusServerTest, SlowClientsOnListenDoNotStarveLbListen) {
+  constexpr int kDrips = 72;
+  Start("", /*lb=*/true);
+  SlowDrip drip(port_, kDrips);
+  for (int i = 0; i < 50 && drip.connected() < kDrips; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(drip.connected(), kDrips);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // each drip holds its worker
+  for (const char* path : {"/hastatus.html", "/status/status.html"}) {
+    auto t0 = std::chrono::steady_clock::now();
+    httplib::Client c("127.0.0.1", lb_port_);
+    c.set_connection_timeout(2, 0);
+    c.set_read_timeout(2, 0);
+    auto r = c.Get(path);
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r) << path << " on lb_listen was not answered within 2 s";
+    EXPECT_NE(r->body.find("MOBILEIRON-STATUS: "), std::string::npos) << r->body;
+    EXPECT_LT(took, std::chrono::seconds(2)) << path;
+  }
+  httplib::Client main("127.0.0.1", port_);
+  main.set_connection_timeout(1, 0);
+  main.set_read_timeout(1, 0);
+  EXPECT_FALSE(main.Get("/hastatus.html"))
+      << "listen answered under " << kDrips
+      << " slow clients: they no longer hold its workers, so this test shows nothing";
 }
 
 TEST(NotifyPolicyTest, EmailsFollowTheGuidesNotifyOnChoices) {
