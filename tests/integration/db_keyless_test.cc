@@ -104,19 +104,43 @@ TEST_F(DbKeylessTest, TableRecreatedWithoutAKeyCanBeUpdatedAndDeletedFrom) {
   EXPECT_EQ(Where("devices"), "hasync_keyless\n");
 }
 
-// The previous version made `hasync` FOR ALL TABLES: the first sync converts it and says so.
-TEST_F(DbKeylessTest, PreviousVersionsForAllTablesPublicationIsConverted) {
+// The previous version made `hasync` FOR ALL TABLES: a sync served by a superuser converts it,
+// says so, and a slot that decoded through the old one carries on with no change lost: here the
+// old publication served one sync first (a role that is no superuser serves it as before).
+TEST_F(DbKeylessTest, PreviousVersionsForAllTablesPublicationIsConvertedUnderALiveSlot) {
+  primary_->Exec("postgres", "CREATE ROLE hasync_old LOGIN REPLICATION");
   P("CREATE PUBLICATION hasync FOR ALL TABLES; CREATE TABLE devices (id int PRIMARY KEY, v text);"
-    "INSERT INTO devices VALUES (1, 'a');");
+    "ALTER TABLE devices OWNER TO hasync_old; INSERT INTO devices VALUES (1, 'a');");
+  const std::string old_role =
+      "[database]\nconninfo = \"" + primary_->Conninfo(db_, "hasync_old") + "\"\n";
+  pair_.SetExtra(old_role, Section(*secondary_));
   auto r = Sync();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->db.full);
+  P("INSERT INTO devices VALUES (2, 'before'); UPDATE devices SET v = 'b' WHERE id = 1;");
+  pair_.SetExtra(Section(*primary_), Section(*secondary_));
+  P("INSERT INTO devices VALUES (3, 'while converting')");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->db.full);
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
   EXPECT_EQ(primary_->Rows(db_, "SELECT puballtables FROM pg_publication WHERE pubname = 'hasync'"),
             "f\n");
   EXPECT_EQ(Where("devices"), "hasync\n");
   P("CREATE TABLE audit (at int, v text); INSERT INTO audit VALUES (1, 'gone');");
   UpdateAndDelete("audit");
+  P("UPDATE devices SET v = 'after' WHERE id = 2; DELETE FROM devices WHERE id = 3;");
+  r = Sync(true);  // audit is a new table: a full copy (schema changes are not followed yet)
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  P("UPDATE devices SET v = 'later' WHERE id = 1; UPDATE audit SET v = 'later';");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->db.full);
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
   // The event trigger stays on the Primary; the Secondary's copy does not get it.
   EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_event_trigger"), "0\n");
+  P("DROP TABLE devices");
+  primary_->Exec("postgres", "DROP ROLE hasync_old");
 }
 
 // Without superuser the event trigger cannot be made: the sync fails naming the fix.
