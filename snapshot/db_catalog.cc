@@ -45,7 +45,11 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
                       "coalesce((SELECT string_agg(k.attname, ', ' ORDER BY k.attnum) "
                       "  FROM pg_index i JOIN pg_attribute k ON k.attrelid = i.indrelid "
                       "  AND k.attnum = ANY (i.indkey) WHERE i.indrelid = c.oid AND "
-                      "  (i.indisprimary OR (c.relreplident = 'i' AND i.indisreplident))), '') "
+                      "  (i.indisprimary OR (c.relreplident = 'i' AND i.indisreplident))), ''), "
+                      "c.relreplident = 'f' OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM "
+                      "  pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)) OR "
+                      "  (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index i WHERE "
+                      "  i.indrelid = c.oid AND i.indisreplident)) "
                       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
                       "  AND NOT a.attisdropped AND a.attgenerated = '' "
@@ -73,6 +77,7 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
       t.unlogged = r.View(i, 4) == "u";
       t.has_key = r.View(i, 5) == "t";
       t.data_excluded = !TableDataInScope(scope, schema, name);
+      t.identity = r.View(i, 10) == "t";
       key_desc = r.Get(i, 9);
       out.push_back(std::move(t));
     }
@@ -90,7 +95,7 @@ std::vector<std::string> TablesWithoutIdentity(const std::vector<TableInfo>& tab
   std::vector<std::string> out;
   for (const auto& t : tables) {
     if (t.unlogged || t.data_excluded) continue;  // never decoded
-    if (t.replident == 'n' || (!t.has_key && t.replident != 'f')) out.push_back(t.Qualified());
+    if (!t.identity) out.push_back(t.Qualified());
   }
   return out;
 }

@@ -33,6 +33,9 @@ struct TableInfo {
   uint64_t pages = 0;
   char replident = 'd';
   bool has_key = false;  // a primary key or a replica identity index
+  // Updates and deletes can be published: REPLICA IDENTITY FULL, DEFAULT with a primary key, or
+  // USING INDEX with that index (as PostgreSQL checks each UPDATE and DELETE).
+  bool identity = false;
   bool unlogged = false;
   bool data_excluded = false;  // in exclude_tables: created on the Secondary, never filled
   std::string Qualified() const { return schema + "." + name; }
@@ -42,8 +45,8 @@ struct TableInfo {
 // sorted by schema and name.
 Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope);
 
-// Tables whose updates and deletes cannot be replicated: no primary key and no replica identity
-// index or FULL, or REPLICA IDENTITY NOTHING. Empty when all can.
+// Tables whose updates and deletes cannot be published (!identity), logged and with their rows
+// in scope. Empty when all can.
 std::vector<std::string> TablesWithoutIdentity(const std::vector<TableInfo>& tables);
 
 struct SequenceValue {

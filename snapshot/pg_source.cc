@@ -39,10 +39,10 @@ Result<std::string> PgSource::SourceId() {
   return sys.Get(0, 0);
 }
 
-Result<std::vector<TableInfo>> PgSource::ListReplicatedTables() {
+Result<std::vector<TableInfo>> PgSource::ListReplicatedTables(bool refuse_keyless) {
   HASYNC_ASSIGN_OR_RETURN(auto tables, ListTables(conn_, options_.scope));
   auto no_key = TablesWithoutIdentity(tables);
-  if (no_key.empty()) return tables;
+  if (no_key.empty() || !refuse_keyless) return tables;
   std::string list;
   for (const auto& t : no_key) list += (list.empty() ? "" : ", ") + t;
   return Status(Code::kConfig,
@@ -50,21 +50,6 @@ Result<std::vector<TableInfo>> PgSource::ListReplicatedTables() {
                     " no primary key and no replica identity, so updates and deletes cannot "
                     "be replicated: add a primary key, or run ALTER TABLE ... REPLICA "
                     "IDENTITY FULL");
-}
-
-Status PgSource::EnsurePublication() {
-  HASYNC_ASSIGN_OR_RETURN(
-      PgResult r, conn_.ExecParams("SELECT puballtables FROM pg_publication WHERE pubname = $1",
-                                   {std::string(kPublication)}));
-  if (r.rows() == 1) {
-    if (r.Get(0, 0) != "t") {
-      return Status(Code::kConfig,
-                    "publication hasync exists on the Primary but is not FOR "
-                    "ALL TABLES; drop it and hasync recreates it");
-    }
-    return Status::Ok();
-  }
-  return conn_.Run(std::string("CREATE PUBLICATION ") + kPublication + " FOR ALL TABLES");
 }
 
 Result<SlotState> PgSource::ReadSlot() {
@@ -101,7 +86,7 @@ Result<PgSnapshot> PgSource::Pin(const std::string& token) {
   HASYNC_ASSIGN_OR_RETURN(
       PgSnapshot pinned,
       PgSnapshot::Open(options_.conninfo, {.point = bound, .name = cr.Get(0, 2)}, PgConn()));
-  Log("database")->info("verify: pinned at {}", FormatLsn(bound));
+  Log("database")->info("pinned at {}", FormatLsn(bound));
   return pinned;  // the temporary slot goes with tmp; the snapshot stays with `pinned`
 }
 
@@ -124,7 +109,10 @@ Result<ChangesRead> PgSource::ReadChanges(const ReadChangesOptions& options,
                                                                     .slot = options_.slot,
                                                                     .publication = kPublication,
                                                                     .start = options.start}));
-  ChangeFilter filter({.scope = options_.scope, .token = options.token, .bound = options.bound});
+  DbScope scope = options_.scope;
+  scope.exclude_tables.insert(scope.exclude_tables.end(), options.copied.begin(),
+                              options.copied.end());
+  ChangeFilter filter({.scope = scope, .token = options.token, .bound = options.bound});
   while (!filter.done()) {
     HASYNC_ASSIGN_OR_RETURN(std::optional<PgMessage> m, stream.Next());
     if (!m) {

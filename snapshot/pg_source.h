@@ -17,13 +17,10 @@
 #include "snapshot/pg.h"
 #include "snapshot/pg_snapshot.h"
 #include "snapshot/pgoutput.h"
+#include "snapshot/publications.h"
 #include "snapshot/schema_dump.h"
 
 namespace hasync::snapshot {
-
-// The publication every hasync slot decodes through: FOR ALL TABLES, so a new table is captured
-// from its creation; the scope is applied while reading (ChangeFilter), not by the publication.
-constexpr char kPublication[] = "hasync";
 
 struct PgSourceOptions {
   std::string conninfo;
@@ -47,6 +44,7 @@ struct ReadChangesOptions {
   Lsn start = 0;      // the Secondary's position
   std::string token;  // this sync's marker (NewMarkerToken)
   Lsn bound = 0;      // a pinned point (Pin): stop there instead of at the marker; 0: none
+  TableSet copied;    // tables copied whole in this sync: their changes are not sent
 };
 
 struct ChangesRead {
@@ -73,18 +71,22 @@ class PgSource {
   Status CheckWalLevel();
   // "<system identifier>/<database>": what a Secondary's position refers to.
   Result<std::string> SourceId();
-  // The tables in scope; kConfig naming those whose updates and deletes cannot be replicated.
-  Result<std::vector<TableInfo>> ListReplicatedTables();
-  // Creates the publication if missing; kConfig if one of that name is not FOR ALL TABLES.
+  // The tables in scope; with refuse_keyless, kConfig naming those whose updates and deletes
+  // cannot be published.
+  Result<std::vector<TableInfo>> ListReplicatedTables(bool refuse_keyless);
+  // The publications and their event trigger (publications.h).
   // REQUIRES: before the slot is created (decoding looks the publication up as of each change).
-  Status EnsurePublication();
+  Result<PublicationState> EnsurePublications() {
+    return snapshot::EnsurePublications(conn_, options_.scope);
+  }
   Result<SlotState> ReadSlot();
 
   // (Re-)creates the slot and opens its exported snapshot: the slot streams what commits after
   // the snapshot's point.
   Result<PgSnapshot> CreateSlot(const CreateSlotOptions& options);
   // A snapshot pinned by a temporary slot named after token (gone when this returns: the
-  // snapshot stays with the returned transaction).
+  // snapshot stays with the returned transaction). Creating the slot waits for the transactions
+  // running at that moment to end.
   Result<PgSnapshot> Pin(const std::string& token);
   // pg_dump of snapshot's schema, started in the background.
   Result<SchemaDump> StartSchemaDump(PgSnapshot& snapshot) const;

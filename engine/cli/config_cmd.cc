@@ -88,7 +88,8 @@ nlohmann::ordered_json SettingsJson(const Settings& s) {
                      {"include_schemas", s.database.include_schemas},
                      {"exclude_schemas", s.database.exclude_schemas},
                      {"exclude_tables", s.database.exclude_tables},
-                     {"max_slot_wal_mb", s.database.max_slot_wal_mb}};
+                     {"max_slot_wal_mb", s.database.max_slot_wal_mb},
+                     {"keyless", s.database.keyless}};
   }
   j["files"] = nlohmann::ordered_json::array();
   for (const auto& r : s.roots) {

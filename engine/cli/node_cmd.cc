@@ -45,7 +45,8 @@ nlohmann::ordered_json HistoryJson(const HistoryRow& h) {
                               {"files_deleted", h.files_deleted},
                               {"db_changes", h.db_changes},
                               {"db_full_copy", h.db_full},
-                              {"db_full_copy_reason", h.db_reason},
+                              {"db_full_copy_reason", h.db_full ? h.db_reason : ""},
+                              {"db_detail", h.db_full ? "" : h.db_reason},
                               {"verified", h.verified}};
   j["phases_s"] =
       nlohmann::ordered_json::parse(h.phases_json.empty() ? "{}" : h.phases_json, nullptr, false);
@@ -164,8 +165,9 @@ int CmdHistory(const CommonOptions& common, const LogOptions& o) {
   std::printf("%-6s %-20s %-9s %-11s %9s %12s %10s  %s\n", "id", "started", "trigger", "result",
               "seconds", "wire", "db", "details");
   for (const auto& h : *rows) {
-    std::string details =
-        h.error.empty() ? (h.db_full ? "full database copy: " + h.db_reason : "") : h.error;
+    std::string details = h.error.empty()
+                              ? (h.db_full ? "full database copy: " + h.db_reason : h.db_reason)
+                              : h.error;
     std::printf("%-6lld %-20s %-9s %-11s %9.2f %12s %10llu  %s\n", static_cast<long long>(h.id),
                 IsoTime(h.started).c_str(), h.trigger.c_str(), h.result.c_str(), h.duration_s,
                 HumanBytes(h.bytes_wire).c_str(), static_cast<unsigned long long>(h.db_changes),

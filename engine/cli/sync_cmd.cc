@@ -76,7 +76,8 @@ void PrintJson(const SyncSummary& m, const SyncCommandOptions& o) {
                      {"transactions", m.db.transactions},
                      {"changes", m.db.changes},
                      {"position", snapshot::FormatLsn(m.db.end_lsn)},
-                     {"slot_retained_bytes", m.db.slot_retained_bytes}};
+                     {"slot_retained_bytes", m.db.slot_retained_bytes},
+                     {"copied_whole", m.db.copied_whole}};
   }
   nlohmann::ordered_json phases = nlohmann::ordered_json::object();
   for (const auto& [name, secs] : m.phases) phases[name] = secs;
@@ -100,6 +101,7 @@ void PrintText(const SyncSummary& m, const SyncCommandOptions& o) {
                   static_cast<unsigned long long>(m.db.transactions),
                   static_cast<unsigned long long>(m.db.changes),
                   snapshot::FormatLsn(m.db.end_lsn).c_str());
+      for (const auto& t : m.db.copied_whole) std::printf("database: %s copied whole\n", t.c_str());
     }
   }
   std::printf(

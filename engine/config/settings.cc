@@ -370,7 +370,7 @@ bool ValidSchemaName(const std::string& s) {
 Status ParseDatabase(const toml::table& t, Settings& s) {
   HASYNC_RETURN_IF_ERROR(CheckKeys(t, "database",
                                    {"conninfo", "include_schemas", "exclude_schemas",
-                                    "exclude_tables", "max_slot_wal_mb", "pg_dump"}));
+                                    "exclude_tables", "max_slot_wal_mb", "pg_dump", "keyless"}));
   DatabaseSettings& d = s.database;
   HASYNC_ASSIGN_OR_RETURN(d.conninfo, GetString(t, "database", "conninfo", true));
   if (d.conninfo.empty()) return Bad("database.conninfo", "must not be empty");
@@ -402,6 +402,12 @@ Status ParseDatabase(const toml::table& t, Settings& s) {
       return Bad("database.max_slot_wal_mb", "must be a whole number of MiB, at least 1");
     }
     d.max_slot_wal_mb = static_cast<uint64_t>(n->as_integer()->get());
+  }
+  if (t.get("keyless") != nullptr) {
+    HASYNC_ASSIGN_OR_RETURN(d.keyless, GetString(t, "database", "keyless", true));
+    if (d.keyless != "copy" && d.keyless != "refuse") {
+      return Bad("database.keyless", "must be \"copy\" or \"refuse\"");
+    }
   }
   HASYNC_ASSIGN_OR_RETURN(d.pg_dump, GetString(t, "database", "pg_dump", false));
   if (!d.pg_dump.empty() && d.pg_dump[0] != '/') {

@@ -38,6 +38,9 @@ struct DatabaseSettings {
   std::vector<std::string> exclude_tables;   // "schema.table": its rows are not replicated
   uint64_t max_slot_wal_mb = 8192;  // warn when the Primary's slot retains more WAL than this
   std::string pg_dump;              // default: the server version's pg_dump
+  // Tables without a usable replica identity: "copy" (whole at each sync's pinned point) or
+  // "refuse" (the sync fails naming them).
+  std::string keyless = "copy";
   bool enabled() const { return !conninfo.empty(); }
 };
 

@@ -95,6 +95,7 @@ Result<bool> DbTarget::Impl::Dispatch(const transport::Frame& f, const DbBegin& 
       HASYNC_ASSIGN_OR_RETURN(DbCopyBegin m, DecodeDbCopyBegin(f.payload));
       HASYNC_RETURN_IF_ERROR(changes.Finish());
       HASYNC_RETURN_IF_ERROR(load.BeginCopy(m));
+      if (!begin.full && m.truncate) sum.copied_whole.push_back(m.schema + "." + m.name);
       return false;
     }
     case MsgType::kDbCopyData:

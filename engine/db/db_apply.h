@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/config/settings.h"
 #include "engine/wire/db_protocol.h"
@@ -24,6 +25,9 @@ struct DbSummary {
   uint64_t changes = 0;  // rows copied (full) or changes applied
   uint64_t end_lsn = 0;
   uint64_t slot_retained_bytes = 0;
+  // Incremental: the tables the Primary sent whole, emptied first (unlogged ones, and those
+  // without a replica identity since the last sync), "schema.table".
+  std::vector<std::string> copied_whole;
 };
 
 struct DbRequestOptions {

@@ -92,7 +92,7 @@ struct DbSource::Impl {
   Status Serve(const DbRequest& req, const DbServeOptions& options);
   Status Full(const DbRequest& req, const DbBegin& begin, const snapshot::SlotState& slot);
   Status Incremental(const DbRequest& req, const DbBegin& begin,
-                     const std::vector<snapshot::TableInfo>& tables);
+                     const std::vector<snapshot::TableInfo>& tables, snapshot::TableSet copied);
   Result<snapshot::ChangesRead> SendChanges(const snapshot::ReadChangesOptions& options);
   Status SendSql(DbSection section, const std::string& sql);
   Result<uint64_t> SendCopy(PgConn& c, const DbCopyBegin& begin, const std::string& copy);
@@ -109,8 +109,9 @@ Status DbSource::Impl::Serve(const DbRequest& req, const DbServeOptions& options
   HASYNC_RETURN_IF_ERROR(pg.Connect());
   HASYNC_RETURN_IF_ERROR(pg.CheckWalLevel());
   HASYNC_ASSIGN_OR_RETURN(std::string source_id, pg.SourceId());
-  HASYNC_ASSIGN_OR_RETURN(auto tables, pg.ListReplicatedTables());
-  HASYNC_RETURN_IF_ERROR(pg.EnsurePublication());
+  HASYNC_ASSIGN_OR_RETURN(snapshot::PublicationState pubs, pg.EnsurePublications());
+  HASYNC_ASSIGN_OR_RETURN(auto tables,
+                          pg.ListReplicatedTables(pubs.legacy || s.database.keyless == "refuse"));
   HASYNC_ASSIGN_OR_RETURN(snapshot::SlotState slot, pg.ReadSlot());
   HASYNC_ASSIGN_OR_RETURN(std::string reason, FullCopyReason(req, source_id, slot, pg.slot()));
   if (options.verify_only && !reason.empty()) {
@@ -122,7 +123,8 @@ Status DbSource::Impl::Serve(const DbRequest& req, const DbServeOptions& options
     return Status(Code::kDatabase, "key ranges cannot be repaired: " + reason);
   }
   if (reason.empty()) {
-    return Incremental(req, MakeBegin({.full = false, .source_id = source_id}, tables), tables);
+    return Incremental(req, MakeBegin({.full = false, .source_id = source_id}, tables), tables,
+                       pubs.outside);
   }
   log->warn("full copy of the database for the Secondary: {}", reason);
   return Full(req, {.full = true, .reason = reason, .source_id = source_id}, slot);
@@ -173,25 +175,51 @@ Status DbSource::Impl::Full(const DbRequest& req, const DbBegin& begin,
 // exported snapshot shows exactly the transactions committed before C), streams only
 // transactions committed before C, and sends the table checks of that snapshot after database
 // end. The slot moves to C only if the Secondary commits (Confirm).
+// Tables outside publication `hasync` (no replica identity now, or none at some moment since the
+// last sync: `copied` holds those it lacked when this sync began) are pinned the same way and
+// copied whole in C's snapshot instead of streamed, so they and the streamed tables are at one
+// point.
 Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin,
-                                   const std::vector<snapshot::TableInfo>& tables) {
+                                   const std::vector<snapshot::TableInfo>& tables,
+                                   snapshot::TableSet copied) {
   HASYNC_RETURN_IF_ERROR(link.Send(MsgType::kDbBegin, begin));
   const std::string token = snapshot::NewMarkerToken();
   std::optional<snapshot::PgSnapshot> pinned;
-  if (req.pinned) {
+  if (req.pinned || !copied.empty() || !snapshot::TablesWithoutIdentity(tables).empty()) {
     HASYNC_ASSIGN_OR_RETURN(snapshot::PgSnapshot p, pg.Pin(token));
     pinned.emplace(std::move(p));
+    HASYNC_ASSIGN_OR_RETURN(auto at_pin,
+                            snapshot::TablesOutsidePublication(pinned->conn(), tables));
+    copied.insert(at_pin.begin(), at_pin.end());
   }
-  HASYNC_ASSIGN_OR_RETURN(
-      snapshot::ChangesRead read,
-      SendChanges({.start = req.start_lsn, .token = token, .bound = pinned ? pinned->point() : 0}));
+  HASYNC_ASSIGN_OR_RETURN(snapshot::ChangesRead read,
+                          SendChanges({.start = req.start_lsn,
+                                       .token = token,
+                                       .bound = pinned ? pinned->point() : 0,
+                                       .copied = copied}));
   uint64_t changes = read.changes;
+  if (!pinned) {
+    // A table that lost its identity between this sync's start and its marker: its changes
+    // since then are not in the stream, and no snapshot is at the marker to copy it in.
+    HASYNC_ASSIGN_OR_RETURN(auto now, snapshot::TablesOutsidePublication(pg.conn(), tables));
+    if (!now.empty()) {
+      return Status(Code::kDatabase, "on the Primary, " + *now.begin() +
+                                         " lost its replica identity while this sync ran; "
+                                         "nothing was applied: the next sync copies it whole");
+    }
+  }
   // Unlogged tables never reach the WAL, so the slot has nothing of them: they go whole.
   PgConn& source = pinned ? pinned->conn() : pg.conn();
   for (const auto& t : tables) {
-    if (!t.unlogged || t.data_excluded) continue;
+    if (t.data_excluded || !(t.unlogged || copied.count(t.Qualified()))) continue;
     HASYNC_ASSIGN_OR_RETURN(uint64_t rows, SendTable(source, t, {.truncate = true}));
     changes += rows;
+  }
+  if (!copied.empty()) {
+    std::string list;
+    for (const auto& t : copied) list += (list.empty() ? "" : ", ") + t;
+    log->info("copied whole at {} (no replica identity since the last sync): {}",
+              snapshot::FormatLsn(pinned->point()), list);
   }
   // Repairs: each damaged key range again, as of the pinned point.
   for (const DbRange& r : req.repair) {

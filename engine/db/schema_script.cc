@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "snapshot/db_catalog.h"
+#include "snapshot/publications.h"
 
 namespace hasync::engine {
 namespace {
@@ -355,6 +356,11 @@ Result<std::vector<ScriptStatement>> CheckSchemaScript(std::string_view script) 
     if ((*raw)->tokens.empty()) {
       --n;  // only blanks or comments
       continue;
+    }
+    const auto& t = (*raw)->tokens;
+    if (IsWord(t, 0, "CREATE") && IsWord(t, 1, "EVENT") && IsWord(t, 2, "TRIGGER") &&
+        NameAt(t, 3) == snapshot::kEventTrigger) {
+      continue;  // the Primary's own (publications.h): the Secondary's is made when it serves
     }
     ScriptStatement st{.text = std::move((*raw)->text)};
     HASYNC_RETURN_IF_ERROR(CheckStatement(n, **raw, st));

@@ -29,6 +29,7 @@ struct ScriptStatement {
 // publications, servers, foreign-data wrappers, languages and event triggers, ALTER EXTENSION,
 // any statement naming hasync's state schema outside a literal or body, a NUL byte, a
 // backslash outside a literal (a psql meta-command), and an unterminated literal or comment.
+// Skipped: CREATE EVENT TRIGGER of hasync's own trigger (snapshot/publications.h).
 Result<std::vector<ScriptStatement>> CheckSchemaScript(std::string_view script);
 
 // The statements joined back into one script for the server.

@@ -45,6 +45,10 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
     h.db_changes = r->db.changes;
     h.db_full = r->db.full;
     h.db_reason = r->db.reason;
+    if (!r->db.full && !r->db.copied_whole.empty()) {
+      h.db_reason = "tables copied whole:";
+      for (const auto& t : r->db.copied_whole) h.db_reason += " " + t;
+    }
     nlohmann::ordered_json phases = nlohmann::ordered_json::object();
     for (const auto& [name, secs] : r->phases) phases[name] = secs;
     h.phases_json = phases.dump();

@@ -61,7 +61,7 @@ struct DbCopyBegin {
   std::string schema;
   std::string name;
   std::vector<std::string> columns;
-  bool truncate = false;  // empty the table first (an unlogged table's refresh)
+  bool truncate = false;  // empty the table first (an unlogged or keyless table's refresh)
   DbRange range;          // key set: delete this key range first (a repair)
 };
 

@@ -9,93 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/session/verify_session.h"
-#include "tests/pair.h"
-#include "tests/pg_harness.h"
+#include "tests/db_fixture.h"
 
 namespace hasync {
 namespace {
 
-using testing::Pair;
+using testing::DbTest;
 using testing::PgCluster;
 namespace fs = std::filesystem;
-
-// Every table and sequence of a database as text, sorted: equal strings, equal databases.
-std::string Contents(const PgCluster& c, const std::string& db) {
-  std::string tables =
-      c.Rows(db,
-             "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN "
-             "('pg_catalog', 'information_schema', 'hasync') ORDER BY 1");
-  std::string out;
-  size_t pos = 0;
-  while (pos < tables.size()) {
-    size_t end = tables.find('\n', pos);
-    std::string t = tables.substr(pos, end - pos);
-    pos = end + 1;
-    out += "== " + t + "\n" + c.Rows(db, "SELECT t::text FROM " + t + " t ORDER BY 1");
-  }
-  out += "== sequences\n" +
-         c.Rows(db,
-                "SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE "
-                "schemaname <> 'hasync' ORDER BY 1, 2");
-  return out;
-}
-
-class DbTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    primary_ = PgCluster::Start().release();
-    secondary_ = PgCluster::Start().release();
-    // The Secondary applies as a role without superuser; the Primary serves as postgres.
-    if (secondary_ != nullptr) secondary_->CreateApplyRole();
-  }
-  static void TearDownTestSuite() {
-    delete primary_;
-    delete secondary_;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(primary_, nullptr);
-    ASSERT_NE(secondary_, nullptr);
-    db_ = "t" + std::to_string(++counter_);
-    primary_->Exec("postgres", "CREATE DATABASE " + db_);
-    secondary_->Exec("postgres", "CREATE DATABASE " + db_);
-    secondary_->GrantApply(db_);
-    pair_.SetExtra(Section(*primary_), Section(*secondary_));
-  }
-
-  void TearDown() override {
-    for (PgCluster* c : {primary_, secondary_}) {
-      c->Exec("postgres",
-              "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
-              "database = '" +
-                  db_ + "'");
-    }
-    primary_->Exec("postgres", "DROP DATABASE " + db_ + " WITH (FORCE)");
-    secondary_->Exec("postgres", "DROP DATABASE " + db_ + " WITH (FORCE)");
-  }
-
-  std::string Section(const PgCluster& c, const std::string& extra = "") const {
-    std::string conninfo = &c == secondary_ ? c.ApplyConninfo(db_) : c.Conninfo(db_);
-    return "[database]\nconninfo = \"" + conninfo + "\"\n" + extra;
-  }
-  void P(const std::string& sql) const { primary_->Exec(db_, sql); }
-  void S(const std::string& sql) const { secondary_->Exec(db_, sql); }
-  std::string PrimaryContents() const { return Contents(*primary_, db_); }
-  std::string SecondaryContents() const { return Contents(*secondary_, db_); }
-  Result<engine::SyncSummary> Sync(bool full_db = false) {
-    return pair_.Sync(nullptr, "", full_db);
-  }
-
-  static PgCluster* primary_;
-  static PgCluster* secondary_;
-  static int counter_;
-  std::string db_;
-  Pair pair_;
-};
-
-PgCluster* DbTest::primary_ = nullptr;
-PgCluster* DbTest::secondary_ = nullptr;
-int DbTest::counter_ = 0;
 
 constexpr char kFidelitySchema[] = R"sql(
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -369,18 +290,6 @@ TEST_F(DbTest, WalLevelNotLogicalIsRefusedWithTheFix) {
   EXPECT_NE(r.status().message().find("wal_level = replica"), std::string::npos);
   EXPECT_NE(r.status().message().find("ALTER SYSTEM SET wal_level = logical"), std::string::npos);
   EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_tables WHERE tablename = 'a'"), "0\n");
-}
-
-TEST_F(DbTest, TableWithoutKeyIsRefusedNamingIt) {
-  P("CREATE TABLE good (id int PRIMARY KEY); CREATE TABLE logs (at timestamptz, line text);");
-  auto r = Sync();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kConfig);
-  EXPECT_NE(r.status().message().find("public.logs has no primary key"), std::string::npos)
-      << r.status().message();
-  EXPECT_EQ(secondary_->Rows(db_, "SELECT count(*) FROM pg_tables WHERE tablename = 'good'"),
-            "0\n");
-  EXPECT_EQ(primary_->Rows(db_, "SELECT count(*) FROM pg_replication_slots"), "0\n");
 }
 
 TEST_F(DbTest, LostSlotMeansAFullCopyThatSaysWhy) {

@@ -40,6 +40,12 @@ TEST(SettingsTest, DatabaseSection) {
   EXPECT_TRUE(s->database.enabled());
   EXPECT_EQ(s->database.exclude_schemas, std::vector<std::string>{"scratch"});
   EXPECT_EQ(s->database.max_slot_wal_mb, 100u);
+  EXPECT_EQ(s->database.keyless, "copy");  // the default
+  auto refuse = ParseSettings(
+      std::string(kGood) + "[database]\nconninfo = \"dbname=mdm\"\nkeyless = \"refuse\"\n",
+      "t.toml");
+  ASSERT_TRUE(refuse.ok()) << refuse.status().ToString();
+  EXPECT_EQ(refuse->database.keyless, "refuse");
 }
 
 TEST(SettingsTest, FailoverNotifyAndStatusSections) {
@@ -120,6 +126,8 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\n"
        "exclude_tables=['events']\n",
        "database.exclude_tables"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[database]\nconninfo='dbname=a'\nkeyless='detect'\n",
+       "database.keyless"},
       {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nheartbeat_interval='10'\n",
        "failover.heartbeat_interval"},
       {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nrecheck_interval='1ms'\n",

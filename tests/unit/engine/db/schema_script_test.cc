@@ -136,6 +136,20 @@ TEST(SchemaScriptTest, HasyncsOwnSchemaIsRefusedHoweverNamed) {
 }
 
 // Quotes and comments that would hide a refused statement from a naive split.
+// pg_dump writes the Primary's event trigger (snapshot/publications.h): the Secondary skips it;
+// any other event trigger is refused.
+TEST(SchemaScriptTest, HasyncsOwnEventTriggerIsSkippedAnyOtherRefused) {
+  auto r = CheckSchemaScript(
+      "CREATE TABLE public.a (id int);\nCREATE EVENT TRIGGER hasync_publications ON "
+      "ddl_command_end\n WHEN TAG IN ('CREATE TABLE')\n EXECUTE FUNCTION "
+      "hasync.publications_ddl();\nCREATE INDEX a_id ON public.a (id);");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_NE((*r)[1].text.find("CREATE INDEX"), std::string::npos);
+  ExpectRefused("CREATE EVENT TRIGGER other ON ddl_command_end EXECUTE FUNCTION public.f();",
+                "(CREATE EVENT");
+}
+
 TEST(SchemaScriptTest, LiteralsAndQuotesCannotHideAStatement) {
   // A statement after a literal whose escaped quote a naive lexer would take as the end.
   ExpectRefused("COMMENT ON TABLE public.a IS E'x\\'; '; COPY (SELECT 1) TO PROGRAM 'id';",
