@@ -168,8 +168,10 @@ Status Applier::Remove(const RootDir& root, const JournalOp& op, const std::stri
 }
 
 Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::string& rel) {
-  HASYNC_ASSIGN_OR_RETURN(Place source, Locate(op.root, op.source));
-  auto src = StatBeneath(*source.dir, source.rel);
+  // A staging folder already removed (a crash during the clean-up) is a missing source too.
+  auto source = Locate(op.root, op.source);
+  auto src =
+      source.ok() ? StatBeneath(*source->dir, source->rel) : Result<FileInfo>(source.status());
   auto dst = StatBeneath(root, rel);
   if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
   if (!src.ok()) {
@@ -180,16 +182,16 @@ Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::stri
   if (dst.ok() && dst->type == FileType::kDirectory) {
     return Status(Code::kIo, "journal: " + op.path + " is a directory");
   }
-  return RenameBetween(*source.dir, source.rel, root, rel);
+  return RenameBetween(*source->dir, source->rel, root, rel);
 }
 
 Status Applier::Link(const RootDir& root, const JournalOp& op, const std::string& rel) {
   HASYNC_ASSIGN_OR_RETURN(Place source, Locate(op.root, op.source));
-  HASYNC_ASSIGN_OR_RETURN(Place temp, Locate(op.root, op.temp));
   HASYNC_ASSIGN_OR_RETURN(FileInfo src, StatBeneath(*source.dir, source.rel));
   auto dst = StatBeneath(root, rel);
   if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
   if (dst.ok() && dst->inode == src.inode && dst->device == src.device) return Status::Ok();
+  HASYNC_ASSIGN_OR_RETURN(Place temp, Locate(op.root, op.temp));
   Status st = RemoveBeneath(*temp.dir, temp.rel, FileType::kRegular);
   if (!st.ok() && !IsNotFound(st)) return st;
   HASYNC_RETURN_IF_ERROR(LinkBetween(*source.dir, source.rel, *temp.dir, temp.rel));

@@ -258,6 +258,26 @@ TEST_P(JournalRaceTest, AStagingFolderAnotherAccountPutInPlaceIsRefused) {
   EXPECT_EQ(testing::ReadFile(f), "staged");
 }
 
+// A crash during the clean-up: the renames were done and the staging folder is gone; rolling
+// the journal forward again finds every staged file missing and its destination in place.
+TEST_P(JournalRaceTest, RollingForwardAfterTheStagingFolderWasRemovedFinishes) {
+  std::string f = root_ + "/a/f", s = root_ + "/.hasync-staging/";
+  testing::WriteFile(f, "staged");
+  testing::WriteFile(root_ + "/a/g", "staged");
+  std::filesystem::remove_all(root_ + "/.hasync-staging");
+  for (const JournalOp& op :
+       {JournalOp{.kind = OpKind::kRename, .path = f, .source = s + "f0"},
+        JournalOp{.kind = OpKind::kLink, .path = root_ + "/a/g", .source = f, .temp = s + "h0"}}) {
+    if (op.kind == OpKind::kLink) {
+      std::filesystem::remove(root_ + "/a/g");
+      std::filesystem::create_hard_link(f, root_ + "/a/g");
+    }
+    auto r = Apply(op);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  }
+  EXPECT_EQ(testing::ReadFile(f), "staged");
+}
+
 INSTANTIATE_TEST_SUITE_P(Resolvers, JournalRaceTest,
                          ::testing::Values(Resolver::kOpenat2, Resolver::kWalk),
                          [](const auto& p) { return std::string(ResolverName(p.param)); });
