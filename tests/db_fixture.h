@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "tests/pair.h"
@@ -70,6 +71,13 @@ class DbTest : public ::testing::Test {
   std::string Section(const PgCluster& c, const std::string& extra = "") const {
     std::string conninfo = &c == secondary_ ? c.ApplyConninfo(db_) : c.Conninfo(db_);
     return "[database]\nconninfo = \"" + conninfo + "\"\n" + extra;
+  }
+  // Runs pgbench with args against the Primary's test database; its exit status.
+  int Pgbench(const std::string& args) const {
+    std::string cmd = std::string(PgBin()) + "/pgbench -h 127.0.0.1 -p " +
+                      std::to_string(primary_->port()) + " -U postgres " + args + " " + db_ +
+                      " >/dev/null 2>&1";
+    return std::system(cmd.c_str());
   }
   void P(const std::string& sql) const { primary_->Exec(db_, sql); }
   void S(const std::string& sql) const { secondary_->Exec(db_, sql); }

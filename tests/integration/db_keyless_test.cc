@@ -223,13 +223,9 @@ TEST_F(DbKeylessTest, RefuseKeylessNamesTheTable) {
 // pgbench's own schema, pgbench_history without a key as pgbench makes it, synced while pgbench
 // writes; once it stops, one more sync and the two sides are equal row for row.
 TEST_F(DbKeylessTest, PgbenchOwnSchemaSyncsUnderLoad) {
-  std::string pgbench = std::string(testing::PgBin()) + "/pgbench -h 127.0.0.1 -p " +
-                        std::to_string(primary_->port()) + " -U postgres ";
-  ASSERT_EQ(std::system((pgbench + "-i -q -s 2 " + db_ + " >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(Pgbench("-i -q -s 2"), 0);
   std::atomic<int> load_rc{-1};
-  std::thread load([&] {
-    load_rc = std::system((pgbench + "-T 6 -c 2 -j 2 -n " + db_ + " >/dev/null 2>&1").c_str());
-  });
+  std::thread load([&] { load_rc = Pgbench("-T 6 -c 2 -j 2 -n"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   auto r = Sync();
   EXPECT_TRUE(r.ok()) << r.status().ToString();

@@ -424,14 +424,10 @@ TEST_F(DbTest, RowMissingOnTheSecondaryFailsTheSyncAndChangesNothing) {
 }
 
 TEST_F(DbTest, PgbenchLoadDuringInitialAndIncrementalSyncs) {
-  std::string pgbench = std::string(testing::PgBin()) + "/pgbench -h 127.0.0.1 -p " +
-                        std::to_string(primary_->port()) + " -U postgres ";
-  ASSERT_EQ(std::system((pgbench + "-i -q -s 2 " + db_ + " >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(Pgbench("-i -q -s 2"), 0);
   P("ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY");
   std::atomic<int> load_rc{-1};
-  std::thread load([&] {
-    load_rc = std::system((pgbench + "-T 8 -c 2 -j 2 -n " + db_ + " >/dev/null 2>&1").c_str());
-  });
+  std::thread load([&] { load_rc = Pgbench("-T 8 -c 2 -j 2 -n"); });
   std::this_thread::sleep_for(std::chrono::seconds(1));
   auto r = Sync();
   EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -519,9 +515,7 @@ TEST_F(DbTest, AFullyVerifiedSyncFailsOnDamageAndCommitsNothing) {
 // sync in a transaction it rolls back: a Primary that moved on, even one under pgbench load,
 // verifies clean, and the Secondary is left exactly as it was.
 TEST_F(DbTest, VerifyUnderLoadIsCleanAndChangesNothing) {
-  std::string pgbench = std::string(testing::PgBin()) + "/pgbench -h 127.0.0.1 -p " +
-                        std::to_string(primary_->port()) + " -U postgres ";
-  ASSERT_EQ(std::system((pgbench + "-i -q -s 2 " + db_ + " >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(Pgbench("-i -q -s 2"), 0);
   P("ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY");
   ASSERT_TRUE(Sync().ok());
   P("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 100");  // not synced yet
@@ -534,9 +528,7 @@ TEST_F(DbTest, VerifyUnderLoadIsCleanAndChangesNothing) {
   EXPECT_TRUE(v->equal());
   EXPECT_EQ(SecondaryContents(), before) << "verifying changed nothing";
   std::atomic<int> load_rc{-1};
-  std::thread load([&] {
-    load_rc = std::system((pgbench + "-T 6 -c 2 -j 2 -n " + db_ + " >/dev/null 2>&1").c_str());
-  });
+  std::thread load([&] { load_rc = Pgbench("-T 6 -c 2 -j 2 -n"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   for (int i = 0; i < 3; ++i) {
     v = engine::RunVerify(*s, o);
