@@ -31,6 +31,7 @@ struct TableInfo {
   // "id bigint not null, name text, ...; key (id)": equal descriptions, compatible tables.
   std::string description;
   uint64_t pages = 0;
+  uint32_t oid = 0;
   char replident = 'd';
   bool has_key = false;  // a primary key or a replica identity index
   // Updates and deletes can be published: REPLICA IDENTITY FULL, DEFAULT with a primary key, or

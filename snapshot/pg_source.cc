@@ -90,12 +90,21 @@ Result<PgSnapshot> PgSource::Pin(const std::string& token) {
   return pinned;  // the temporary slot goes with tmp; the snapshot stays with `pinned`
 }
 
-Result<SchemaDump> PgSource::StartSchemaDump(PgSnapshot& snapshot) const {
+Result<SchemaDump> PgSource::StartSchemaDump(
+    PgSnapshot& snapshot, const std::vector<std::pair<std::string, std::string>>& objects) const {
   HASYNC_ASSIGN_OR_RETURN(auto env, ConninfoEnvironment(options_.conninfo));
   std::string pg_dump =
       options_.pg_dump.empty() ? PgDumpPath(snapshot.conn().server_version()) : options_.pg_dump;
-  return SchemaDump::Start(SchemaDumpOptions{
-      .pg_dump = pg_dump, .snapshot = snapshot.name(), .scope = options_.scope, .env = env});
+  std::string name = snapshot.name();
+  if (!objects.empty()) {
+    HASYNC_ASSIGN_OR_RETURN(PgResult r, snapshot.conn().Exec("SELECT pg_export_snapshot()"));
+    name = r.Get(0, 0);
+  }
+  return SchemaDump::Start(SchemaDumpOptions{.pg_dump = pg_dump,
+                                             .snapshot = name,
+                                             .scope = options_.scope,
+                                             .env = env,
+                                             .objects = objects});
 }
 
 Result<ChangesRead> PgSource::ReadChanges(const ReadChangesOptions& options,

@@ -88,8 +88,12 @@ class PgSource {
   // snapshot stays with the returned transaction). Creating the slot waits for the transactions
   // running at that moment to end.
   Result<PgSnapshot> Pin(const std::string& token);
-  // pg_dump of snapshot's schema, started in the background.
-  Result<SchemaDump> StartSchemaDump(PgSnapshot& snapshot) const;
+  // pg_dump of snapshot's schema, started in the background: all of it in scope, or only
+  // `objects` (tables, sequences, views), whose definitions an incremental sync carries. A
+  // pinned snapshot, whose exporter is gone, is exported again from its own transaction.
+  Result<SchemaDump> StartSchemaDump(
+      PgSnapshot& snapshot,
+      const std::vector<std::pair<std::string, std::string>>& objects = {}) const;
 
   // Writes this sync's marker, then streams the slot from options.start and hands sink every
   // change in scope (ChangeFilter) until the marker's commit (or the bound). The first failing

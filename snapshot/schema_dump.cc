@@ -26,6 +26,8 @@ std::vector<std::string> DumpArgs(const SchemaDumpOptions& o, const char* sectio
                                 std::string("--exclude-schema=") + kStateSchema};
   for (const auto& n : o.scope.include_schemas) a.push_back("--schema=" + n);
   for (const auto& n : o.scope.exclude_schemas) a.push_back("--exclude-schema=" + n);
+  if (!o.objects.empty()) a.push_back("--strict-names");
+  for (const auto& [schema, name] : o.objects) a.push_back("--table=" + ExactPattern(schema, name));
   return a;
 }
 
@@ -40,6 +42,15 @@ Result<std::string> RunDump(const SchemaDumpOptions& o, const char* section) {
 }
 
 }  // namespace
+
+std::string ExactPattern(const std::string& schema, const std::string& name) {
+  auto quote = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+  };
+  return quote(schema) + "." + quote(name);
+}
 
 SchemaDump SchemaDump::Start(const SchemaDumpOptions& options) {
   // Each run has its own copy of the options: they outlive the caller's.

@@ -18,7 +18,13 @@ struct SchemaDumpOptions {
   std::string snapshot;          // the exported snapshot both sections read
   DbScope scope;                 // --schema / --exclude-schema
   std::vector<std::string> env;  // the connection's settings (ConninfoEnvironment)
+  // Only these tables, sequences and views (schema, name): pg_dump --table, each exactly (with
+  // --strict-names: one that is missing fails the dump). Empty: the whole schema in scope.
+  std::vector<std::pair<std::string, std::string>> objects;
 };
+
+// pg_dump's --table pattern matching exactly schema.name: both quoted, quotes doubled.
+std::string ExactPattern(const std::string& schema, const std::string& name);
 
 struct SchemaScripts {
   std::string pre_data;

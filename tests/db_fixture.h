@@ -34,6 +34,34 @@ inline std::string Contents(const PgCluster& c, const std::string& db) {
   return out;
 }
 
+// pg_dump --schema-only of a database as the tests compare it: owners, privileges, comments,
+// psql's \restrict lines and hasync's own objects (its schema, publications and event trigger,
+// which only the Primary has) left out. Equal strings, equal schemas.
+inline std::string SchemaText(const PgCluster& c, const std::string& db) {
+  Cmd out = Shell(std::string(PgBin()) + "/pg_dump -h 127.0.0.1 -p " + std::to_string(c.port()) +
+                  " -U postgres --schema-only --no-owner --no-privileges --no-publications "
+                  "--exclude-schema=hasync " +
+                  db);
+  EXPECT_EQ(out.code, 0) << out.out;
+  std::string text, statement;
+  size_t pos = 0;
+  bool skipping = false;
+  while (pos < out.out.size()) {
+    size_t end = out.out.find('\n', pos);
+    if (end == std::string::npos) end = out.out.size();
+    std::string line = out.out.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.rfind("CREATE EVENT TRIGGER hasync_publications", 0) == 0) skipping = true;
+    if (skipping) {
+      if (line.find(';') != std::string::npos) skipping = false;
+      continue;
+    }
+    if (line.empty() || line.rfind("--", 0) == 0 || line[0] == '\\') continue;
+    text += line + "\n";
+  }
+  return text;
+}
+
 class DbTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -83,6 +111,8 @@ class DbTest : public ::testing::Test {
   void S(const std::string& sql) const { secondary_->Exec(db_, sql); }
   std::string PrimaryContents() const { return Contents(*primary_, db_); }
   std::string SecondaryContents() const { return Contents(*secondary_, db_); }
+  std::string PrimarySchema() const { return SchemaText(*primary_, db_); }
+  std::string SecondarySchema() const { return SchemaText(*secondary_, db_); }
   Result<engine::SyncSummary> Sync(bool full_db = false) {
     return pair_.Sync(nullptr, "", full_db);
   }

@@ -10,12 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "common/env.h"
 #include "snapshot/scanner.h"
@@ -113,6 +115,34 @@ inline void MakeSampleTree(const std::string& root) {
   fs::create_hard_link(root + "/users/local.db", root + "/users/local-hard.db");
   ::chmod((root + "/certs/ca.pem").c_str(), 0600);
   WriteFile(root + "/scratch.tmp", "excluded");
+}
+
+// The pid of a stopped process (state T, as HASYNC_KILL_AT=<point>:N:stop leaves it) whose
+// command line holds `needle`, or 0 after 20 s.
+inline pid_t WaitForStopped(const std::string& needle) {
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const auto& d : std::filesystem::directory_iterator("/proc")) {
+      std::string name = d.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmdline = slurp(d.path().string() + "/cmdline");
+      for (char& c : cmdline) {
+        if (c == '\0') c = ' ';
+      }
+      if (cmdline.find(needle) == std::string::npos) continue;
+      std::string stat = slurp(d.path().string() + "/stat");
+      size_t paren = stat.rfind(')');
+      if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T') {
+        return static_cast<pid_t>(std::stol(name));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
 }
 
 }  // namespace hasync::testing

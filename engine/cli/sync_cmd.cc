@@ -77,7 +77,8 @@ void PrintJson(const SyncSummary& m, const SyncCommandOptions& o) {
                      {"changes", m.db.changes},
                      {"position", snapshot::FormatLsn(m.db.end_lsn)},
                      {"slot_retained_bytes", m.db.slot_retained_bytes},
-                     {"copied_whole", m.db.copied_whole}};
+                     {"copied_whole", m.db.copied_whole},
+                     {"schema_changes", m.db.schema_changes}};
   }
   nlohmann::ordered_json phases = nlohmann::ordered_json::object();
   for (const auto& [name, secs] : m.phases) phases[name] = secs;
@@ -101,6 +102,9 @@ void PrintText(const SyncSummary& m, const SyncCommandOptions& o) {
                   static_cast<unsigned long long>(m.db.transactions),
                   static_cast<unsigned long long>(m.db.changes),
                   snapshot::FormatLsn(m.db.end_lsn).c_str());
+      for (const auto& c : m.db.schema_changes) {
+        std::printf("database: schema change carried: %s\n", c.c_str());
+      }
       for (const auto& t : m.db.copied_whole) std::printf("database: %s copied whole\n", t.c_str());
     }
   }

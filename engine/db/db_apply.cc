@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "engine/db/change_applier.h"
 #include "engine/db/full_load.h"
+#include "engine/db/schema_apply.h"
+#include "engine/db/schema_plan.h"
 #include "engine/db/sync_state.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pg.h"
@@ -25,8 +27,11 @@ struct DbTarget::Impl {
   DbSummary sum;
   bool in_txn = false;
   std::string source_id;
+  std::vector<DbTableDesc> primary_tables;  // database begin's: recorded with the commit
   SyncState state{conn};
   ChangeApplier changes{conn, scope};
+  SchemaApply schema{conn, scope};
+  uint8_t sections_done = 0;  // bit 0: pre-data, bit 1: post-data (an incremental's schema)
   std::shared_ptr<spdlog::logger> log = Log("database");
 
   explicit Impl(const Settings& settings)
@@ -45,6 +50,7 @@ struct DbTarget::Impl {
   // One frame after database begin; true once it was database end.
   Result<bool> Dispatch(const transport::Frame& f, const DbBegin& begin, FullLoad& load);
   Status ApplyChanges(std::span<const std::byte> payload);
+  Status AddSql(const DbSql& m, const DbBegin& begin, FullLoad& load);
   Status End(const DbEnd& m, const DbBegin& begin, FullLoad& load);
   Status Commit(uint64_t sync_id);
   void Abort();
@@ -68,12 +74,27 @@ Status DbTarget::Impl::Begin(const DbBegin& begin, FullLoad& load) {
   sum.full = begin.full;
   sum.reason = begin.reason;
   source_id = begin.source_id;
-  // Changes apply only to the tables they were made to.
-  if (!begin.full) HASYNC_RETURN_IF_ERROR(CompareSchemas(conn, scope, begin.tables, "the Primary"));
+  primary_tables = begin.tables;
+  if (begin.full && !begin.schema.empty()) {
+    return Status(Code::kProtocol, "a full copy with schema changes");
+  }
+  // Changes apply only to the tables they were made to: without schema changes, this node's
+  // tables must be the Primary's already.
+  if (!begin.full && begin.schema.empty()) {
+    HASYNC_RETURN_IF_ERROR(CompareSchemas(conn, scope, begin.tables, "the Primary"));
+  }
+  for (const auto& c : begin.schema) {
+    sum.schema_changes.push_back(DescribeChange(c));
+    log->info("schema change carried: {}", sum.schema_changes.back());
+  }
+  HASYNC_RETURN_IF_ERROR(schema.AddLabels(begin.schema));
   HASYNC_RETURN_IF_ERROR(conn.Run("BEGIN; SET LOCAL synchronous_commit = on"));
   in_txn = true;
   HASYNC_RETURN_IF_ERROR(state.CreateTable());
-  if (!begin.full) return changes.Begin();
+  if (!begin.full) {
+    if (!begin.schema.empty()) HASYNC_RETURN_IF_ERROR(schema.Prepare(begin.schema));
+    return changes.Begin();
+  }
   log->warn("full copy of the database: {}", begin.reason);
   return load.Begin();
 }
@@ -86,12 +107,15 @@ Result<bool> DbTarget::Impl::Dispatch(const transport::Frame& f, const DbBegin& 
   }
   switch (type) {
     case MsgType::kDbSql: {
-      if (!begin.full) return Unexpected(f, "database changes");
+      if (!begin.full && begin.schema.empty()) return Unexpected(f, "database changes");
       HASYNC_ASSIGN_OR_RETURN(DbSql m, DecodeDbSql(f.payload));
-      HASYNC_RETURN_IF_ERROR(load.AddSql(m));
+      HASYNC_RETURN_IF_ERROR(AddSql(m, begin, load));
       return false;
     }
     case MsgType::kDbCopyBegin: {
+      if (!begin.schema.empty() && !(sections_done & 1)) {
+        return Unexpected(f, "the schema changes' pre-data script");
+      }
       HASYNC_ASSIGN_OR_RETURN(DbCopyBegin m, DecodeDbCopyBegin(f.payload));
       HASYNC_RETURN_IF_ERROR(changes.Finish());
       HASYNC_RETURN_IF_ERROR(load.BeginCopy(m));
@@ -110,6 +134,9 @@ Result<bool> DbTarget::Impl::Dispatch(const transport::Frame& f, const DbBegin& 
     }
     case MsgType::kDbChanges:
       if (begin.full) return Unexpected(f, "database schema or table copy");
+      if (!begin.schema.empty() && !(sections_done & 1)) {
+        return Unexpected(f, "the schema changes' pre-data script");
+      }
       HASYNC_RETURN_IF_ERROR(ApplyChanges(f.payload));
       return false;
     case MsgType::kDbSequences: {
@@ -126,6 +153,19 @@ Result<bool> DbTarget::Impl::Dispatch(const transport::Frame& f, const DbBegin& 
     default:
       return Unexpected(f, "database changes");
   }
+}
+
+// A full copy's scripts, or an incremental's around its copies: pre-data once, then post-data
+// once.
+Status DbTarget::Impl::AddSql(const DbSql& m, const DbBegin& begin, FullLoad& load) {
+  const uint8_t bit = m.section == DbSection::kPreData ? 1 : 2;
+  if ((sections_done & bit) || (bit == 2 && !(sections_done & 1))) {
+    return Status(Code::kProtocol, "a schema script out of order");
+  }
+  if (!begin.full) HASYNC_RETURN_IF_ERROR(changes.Finish());
+  HASYNC_RETURN_IF_ERROR(load.AddSql(m));
+  if (m.last) sections_done |= bit;
+  return Status::Ok();
 }
 
 Status DbTarget::Impl::ApplyChanges(std::span<const std::byte> payload) {
@@ -151,6 +191,12 @@ Status DbTarget::Impl::End(const DbEnd& m, const DbBegin& begin, FullLoad& load)
     sum.changes = load.rows();
     // The copy must have produced the Primary's tables exactly.
     HASYNC_RETURN_IF_ERROR(CompareSchemas(conn, scope, begin.tables, "the Primary's copy"));
+  } else if (!begin.schema.empty()) {
+    if (sections_done != 3) {
+      return Status(Code::kProtocol, "database end before the schema changes' scripts");
+    }
+    HASYNC_RETURN_IF_ERROR(schema.Finish(begin.schema));
+    HASYNC_RETURN_IF_ERROR(CompareSchemas(conn, scope, begin.tables, "the Primary"));
   }
   KillPoint("db.applied");
   return Status::Ok();
@@ -159,7 +205,7 @@ Status DbTarget::Impl::End(const DbEnd& m, const DbBegin& begin, FullLoad& load)
 Status DbTarget::Impl::Commit(uint64_t sync_id) {
   if (!in_txn) return Status::Ok();
   HASYNC_RETURN_IF_ERROR(changes.Finish());
-  HASYNC_RETURN_IF_ERROR(state.Record(sync_id, sum.end_lsn, source_id));
+  HASYNC_RETURN_IF_ERROR(state.Record(sync_id, sum.end_lsn, source_id, primary_tables));
   KillPoint("db.before-commit");
   Status st = conn.Run("COMMIT");
   in_txn = false;
@@ -192,7 +238,11 @@ Result<std::unique_ptr<DbTarget>> DbTarget::Open(const Settings& s) {
 
 Result<uint64_t> DbTarget::CommittedSyncId() { return impl_->state.CommittedSyncId(); }
 Result<DbRequest> DbTarget::Request(const DbRequestOptions& options) {
-  return impl_->state.Request(options);
+  HASYNC_ASSIGN_OR_RETURN(DbRequest req, impl_->state.Request(options));
+  HASYNC_RETURN_IF_ERROR(impl_->schema.Describe());
+  req.has_schema = true;
+  req.schema = impl_->schema.mine();
+  return req;
 }
 Result<bool> DbTarget::DropSlotFor(const std::string& source_node) {
   return impl_->state.DropSlotFor(source_node);

@@ -28,6 +28,8 @@ struct DbSummary {
   // Incremental: the tables the Primary sent whole, emptied first (unlogged ones, and those
   // without a replica identity since the last sync), "schema.table".
   std::vector<std::string> copied_whole;
+  // Incremental: the schema changes carried (schema_plan.h DescribeChange), in order.
+  std::vector<std::string> schema_changes;
 };
 
 struct DbRequestOptions {

@@ -9,11 +9,14 @@
 #include <optional>
 #include <span>
 
+#include "common/kill_point.h"
 #include "common/log.h"
 #include "engine/db/copy_reason.h"
+#include "engine/db/schema_plan.h"
 #include "engine/wire/verify_protocol.h"
 #include "snapshot/db_catalog.h"
 #include "snapshot/pg_source.h"
+#include "snapshot/schema_catalog.h"
 #include "snapshot/table_copy.h"
 #include "verify/table_check.h"
 
@@ -69,8 +72,26 @@ class ChangeFrames {
 };
 
 DbBegin MakeBegin(DbBegin begin, const std::vector<snapshot::TableInfo>& tables) {
-  for (const auto& t : tables) begin.tables.push_back({t.schema, t.name, t.description});
+  for (const auto& t : tables) begin.tables.push_back({t.schema, t.name, t.description, t.oid});
   return begin;
+}
+
+// What an incremental sync knows of the two schemas before it pins.
+struct SchemaContext {
+  std::vector<snapshot::SchemaObject> objects;  // the Primary's, read unpinned
+  bool differ = false;                          // the first look found changes to carry
+  bool verify_only = false;
+};
+
+// The first difference between two reads of the Primary's schema, for the log and the error.
+std::string FirstDifference(const std::vector<snapshot::SchemaObject>& before,
+                            const std::vector<snapshot::SchemaObject>& after) {
+  SchemaPlan plan = PlanSchemaChanges(after, before);
+  if (!plan.full_copy.empty()) return plan.full_copy;
+  if (plan.changes.empty()) return "its schema changed";
+  const SchemaChange& c = plan.changes[0];
+  return std::string(snapshot::ObjectKindName(c.kind)) + " " + c.schema +
+         (c.name.empty() ? "" : "." + c.name) + " " + SchemaActionWord(c.action);
 }
 
 struct TableCopyOptions {
@@ -92,7 +113,10 @@ struct DbSource::Impl {
   Status Serve(const DbRequest& req, const DbServeOptions& options);
   Status Full(const DbRequest& req, const DbBegin& begin, const snapshot::SlotState& slot);
   Status Incremental(const DbRequest& req, const DbBegin& begin,
-                     const std::vector<snapshot::TableInfo>& tables, snapshot::TableSet copied);
+                     std::vector<snapshot::TableInfo> tables, snapshot::TableSet copied,
+                     const SchemaContext& context, const snapshot::SlotState& slot);
+  Status SendSchemaScript(snapshot::PgSnapshot& pinned, const std::vector<SchemaChange>& schema,
+                          std::string& post_data);
   Result<snapshot::ChangesRead> SendChanges(const snapshot::ReadChangesOptions& options);
   Status SendSql(DbSection section, const std::string& sql);
   Result<uint64_t> SendCopy(PgConn& c, const DbCopyBegin& begin, const std::string& copy);
@@ -114,6 +138,21 @@ Status DbSource::Impl::Serve(const DbRequest& req, const DbServeOptions& options
                           pg.ListReplicatedTables(pubs.legacy || s.database.keyless == "refuse"));
   HASYNC_ASSIGN_OR_RETURN(snapshot::SlotState slot, pg.ReadSlot());
   HASYNC_ASSIGN_OR_RETURN(std::string reason, FullCopyReason(req, source_id, slot, pg.slot()));
+  // The two schemas, compared at each incremental sync: what differs is carried (schema_plan.h)
+  // or, where it cannot be, makes the sync a full copy that says why.
+  SchemaContext context{.verify_only = options.verify_only};
+  if (reason.empty() && req.has_schema) {
+    HASYNC_ASSIGN_OR_RETURN(context.objects, snapshot::ReadSchemaObjects(pg.conn(), pg.scope()));
+    SchemaPlan plan = PlanSchemaChanges(context.objects, req.schema, req.primary_tables);
+    if (!plan.empty() && (options.verify_only || !req.repair.empty())) {
+      return Status(Code::kSchema, "the two databases' schemas differ (" +
+                                       (plan.full_copy.empty() ? DescribeChange(plan.changes[0])
+                                                               : plan.full_copy) +
+                                       "): run a sync first");
+    }
+    if (!plan.full_copy.empty()) reason = "the schema changed: " + plan.full_copy;
+    context.differ = !plan.changes.empty();
+  }
   if (options.verify_only && !reason.empty()) {
     return Status(Code::kDatabase,
                   "the database cannot be verified at the Secondary's sync point (" + reason +
@@ -123,8 +162,8 @@ Status DbSource::Impl::Serve(const DbRequest& req, const DbServeOptions& options
     return Status(Code::kDatabase, "key ranges cannot be repaired: " + reason);
   }
   if (reason.empty()) {
-    return Incremental(req, MakeBegin({.full = false, .source_id = source_id}, tables), tables,
-                       pubs.outside);
+    return Incremental(req, {.full = false, .source_id = source_id}, std::move(tables),
+                       pubs.outside, context, slot);
   }
   log->warn("full copy of the database for the Secondary: {}", reason);
   return Full(req, {.full = true, .reason = reason, .source_id = source_id}, slot);
@@ -178,19 +217,51 @@ Status DbSource::Impl::Full(const DbRequest& req, const DbBegin& begin,
 // Tables outside publication `hasync` (no replica identity now, or none at some moment since the
 // last sync: `copied` holds those it lacked when this sync began) are pinned the same way and
 // copied whole in C's snapshot instead of streamed, so they and the streamed tables are at one
-// point.
-Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin,
-                                   const std::vector<snapshot::TableInfo>& tables,
-                                   snapshot::TableSet copied) {
-  HASYNC_RETURN_IF_ERROR(link.Send(MsgType::kDbBegin, begin));
+// point. So are schema changes: planned again from C's catalog (a DDL between the first look and
+// C is seen), the definitions dumped from C's snapshot, the tables they touch left out of the
+// stream and copied whole at C. Unpinned, the schema is read again after the marker: a DDL
+// committed meanwhile fails the sync (nothing applied; the next sync carries it).
+Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin_in,
+                                   std::vector<snapshot::TableInfo> tables,
+                                   snapshot::TableSet copied, const SchemaContext& context,
+                                   const snapshot::SlotState& slot) {
   const std::string token = snapshot::NewMarkerToken();
   std::optional<snapshot::PgSnapshot> pinned;
-  if (req.pinned || !copied.empty() || !snapshot::TablesWithoutIdentity(tables).empty()) {
+  DbBegin begin = begin_in;
+  if (req.pinned || context.differ || !copied.empty() ||
+      !snapshot::TablesWithoutIdentity(tables).empty()) {
     HASYNC_ASSIGN_OR_RETURN(snapshot::PgSnapshot p, pg.Pin(token));
     pinned.emplace(std::move(p));
+    KillPoint("db.pinned");
+    if (req.has_schema) {
+      HASYNC_ASSIGN_OR_RETURN(auto objects,
+                              snapshot::ReadSchemaObjects(pinned->conn(), pg.scope()));
+      SchemaPlan plan = PlanSchemaChanges(objects, req.schema, req.primary_tables);
+      if (!plan.empty() && context.verify_only) {
+        return Status(Code::kSchema,
+                      "the Primary's schema changed as the verify began: run a "
+                      "sync first");
+      }
+      if (!plan.full_copy.empty()) {
+        pinned.reset();
+        std::string reason = "the schema changed: " + plan.full_copy;
+        log->warn("full copy of the database for the Secondary: {}", reason);
+        return Full(req, {.full = true, .reason = reason, .source_id = begin.source_id}, slot);
+      }
+      begin.schema = std::move(plan.changes);
+      if (!begin.schema.empty()) {
+        HASYNC_ASSIGN_OR_RETURN(tables, snapshot::ListTables(pinned->conn(), pg.scope()));
+      }
+    }
     HASYNC_ASSIGN_OR_RETURN(auto at_pin,
                             snapshot::TablesOutsidePublication(pinned->conn(), tables));
     copied.insert(at_pin.begin(), at_pin.end());
+  }
+  HASYNC_RETURN_IF_ERROR(link.Send(MsgType::kDbBegin, MakeBegin(begin, tables)));
+  std::string post_data;
+  if (!begin.schema.empty()) {
+    HASYNC_RETURN_IF_ERROR(SendSchemaScript(*pinned, begin.schema, post_data));
+    for (const auto& t : TablesLeftOutOfTheStream(begin.schema)) copied.insert(t);
   }
   HASYNC_ASSIGN_OR_RETURN(snapshot::ChangesRead read,
                           SendChanges({.start = req.start_lsn,
@@ -199,6 +270,7 @@ Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin,
                                        .copied = copied}));
   uint64_t changes = read.changes;
   if (!pinned) {
+    KillPoint("db.streamed");
     // A table that lost its identity between this sync's start and its marker: its changes
     // since then are not in the stream, and no snapshot is at the marker to copy it in.
     HASYNC_ASSIGN_OR_RETURN(auto now, snapshot::TablesOutsidePublication(pg.conn(), tables));
@@ -206,6 +278,15 @@ Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin,
       return Status(Code::kDatabase, "on the Primary, " + *now.begin() +
                                          " lost its replica identity while this sync ran; "
                                          "nothing was applied: the next sync copies it whole");
+    }
+    if (req.has_schema) {
+      HASYNC_ASSIGN_OR_RETURN(auto after, snapshot::ReadSchemaObjects(pg.conn(), pg.scope()));
+      if (after != context.objects) {
+        return Status(Code::kDatabase, "on the Primary, " +
+                                           FirstDifference(context.objects, after) +
+                                           " while this sync ran; nothing was applied: the "
+                                           "next sync carries it");
+      }
     }
   }
   // Unlogged tables never reach the WAL, so the slot has nothing of them: they go whole.
@@ -218,9 +299,10 @@ Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin,
   if (!copied.empty()) {
     std::string list;
     for (const auto& t : copied) list += (list.empty() ? "" : ", ") + t;
-    log->info("copied whole at {} (no replica identity since the last sync): {}",
+    log->info("left out of the stream and copied whole (if still there) at {}: {}",
               snapshot::FormatLsn(pinned->point()), list);
   }
+  if (!begin.schema.empty()) HASYNC_RETURN_IF_ERROR(SendSql(DbSection::kPostData, post_data));
   // Repairs: each damaged key range again, as of the pinned point.
   for (const DbRange& r : req.repair) {
     if (!pinned) return Status(Code::kProtocol, "a repair of key ranges without a pinned point");
@@ -232,8 +314,44 @@ Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin,
             snapshot::FormatLsn(req.start_lsn), snapshot::FormatLsn(end_lsn));
   HASYNC_RETURN_IF_ERROR(
       SendEnd(DbEnd{.end_lsn = end_lsn, .transactions = read.transactions, .changes = changes}));
-  if (!pinned) return Status::Ok();
+  // Table checks only when asked for: a sync may pin for its own reasons (keyless tables, schema
+  // changes) without a post-sync check.
+  if (!req.pinned) return Status::Ok();
   return SendChecks(pinned->conn(), req);
+}
+
+// The schema changes' pre-data script (the functions they define, then pg_dump's definitions of
+// their tables, sequences and views, from the pinned snapshot); post_data is kept for after the
+// copies.
+Status DbSource::Impl::SendSchemaScript(snapshot::PgSnapshot& pinned,
+                                        const std::vector<SchemaChange>& schema,
+                                        std::string& post_data) {
+  for (const auto& c : schema) log->info("schema change to carry: {}", DescribeChange(c));
+  std::optional<snapshot::SchemaDump> dump;
+  auto objects = ObjectsToDump(schema);
+  if (!objects.empty()) {
+    HASYNC_ASSIGN_OR_RETURN(snapshot::SchemaDump d, pg.StartSchemaDump(pinned, objects));
+    dump.emplace(std::move(d));
+  }
+  std::vector<std::pair<std::string, std::string>> functions;
+  for (const auto& c : schema) {
+    if (c.kind == snapshot::ObjectKind::kFunction && c.action != SchemaAction::kDropped) {
+      functions.emplace_back(c.schema, c.name);
+    }
+  }
+  auto defs = snapshot::FunctionDefinitions(pinned.conn(), functions);
+  std::string pre = "SET check_function_bodies = false;\n";
+  if (defs.ok()) {
+    for (const auto& d : *defs) pre += d + ";\n";
+  }
+  if (dump) {
+    auto scripts = dump->Wait();
+    HASYNC_RETURN_IF_ERROR(scripts.status());
+    pre += scripts->pre_data;
+    post_data = std::move(scripts->post_data);
+  }
+  HASYNC_RETURN_IF_ERROR(defs.status());
+  return SendSql(DbSection::kPreData, pre);
 }
 
 // The slot's changes in scope as database-changes frames, up to this sync's end.

@@ -16,7 +16,11 @@ Status SyncState::CreateTable() {
                    "; CREATE TABLE IF NOT EXISTS " + snapshot::kStateSchema +
                    ".sync_state (id int PRIMARY KEY CHECK (id = 1), sync_id bigint NOT NULL, "
                    "lsn pg_lsn NOT NULL, source_id text NOT NULL, "
-                   "committed_at timestamptz NOT NULL DEFAULT now())");
+                   "committed_at timestamptz NOT NULL DEFAULT now()); "
+                   "CREATE TABLE IF NOT EXISTS " +
+                   snapshot::kStateSchema +
+                   ".primary_tables (schema_name text NOT NULL, table_name text NOT NULL, "
+                   "table_oid oid NOT NULL, PRIMARY KEY (schema_name, table_name))");
 }
 
 Result<PgResult> SyncState::Read() {
@@ -39,11 +43,37 @@ Result<DbRequest> SyncState::Request(const DbRequestOptions& options) {
   if (r.rows() == 1) {
     HASYNC_ASSIGN_OR_RETURN(req.start_lsn, snapshot::ParseLsn(r.Get(0, 1)));
     req.source_id = r.Get(0, 2);
+    std::string table = std::string(snapshot::kStateSchema) + ".primary_tables";
+    HASYNC_ASSIGN_OR_RETURN(
+        PgResult exists,
+        conn_.ExecParams("SELECT pg_catalog.to_regclass($1) IS NOT NULL", {table}));
+    if (exists.Get(0, 0) == "t") {
+      HASYNC_ASSIGN_OR_RETURN(
+          PgResult t,
+          conn_.Exec("SELECT schema_name, table_name, table_oid FROM " + table + " ORDER BY 1, 2"));
+      for (int i = 0; i < t.rows(); ++i) {
+        req.primary_tables.push_back(
+            DbTableDesc{.schema = t.Get(i, 0),
+                        .name = t.Get(i, 1),
+                        .description = "",
+                        .oid = static_cast<uint32_t>(std::stoul(t.Get(i, 2)))});
+      }
+    }
   }
   return req;
 }
 
-Status SyncState::Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id) {
+Status SyncState::Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id,
+                         const std::vector<DbTableDesc>& tables) {
+  const std::string table = std::string(snapshot::kStateSchema) + ".primary_tables";
+  HASYNC_RETURN_IF_ERROR(conn_.Run("DELETE FROM " + table));
+  for (const auto& t : tables) {
+    if (t.oid == 0) continue;
+    HASYNC_RETURN_IF_ERROR(conn_
+                               .ExecParams("INSERT INTO " + table + " VALUES ($1, $2, $3)",
+                                           {t.schema, t.name, std::to_string(t.oid)})
+                               .status());
+  }
   return conn_
       .ExecParams(
           std::string("INSERT INTO ") + snapshot::kStateSchema +

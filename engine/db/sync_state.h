@@ -28,8 +28,11 @@ class SyncState {
   Result<uint64_t> CommittedSyncId();
   // A database request from the recorded position (none yet: from the start, a full copy).
   Result<DbRequest> Request(const DbRequestOptions& options);
-  // Records the sync in the open transaction; it counts once that commits.
-  Status Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id);
+  // Records the sync in the open transaction; it counts once that commits. tables: the
+  // Primary's tables with their OIDs, which the next request sends back (a table dropped and
+  // re-created alike between syncs has a new OID and nothing else to tell it by).
+  Status Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id,
+                const std::vector<DbTableDesc>& tables);
   // Drops this node's inactive slot for source_node (see DbTarget::DropSlotFor).
   Result<bool> DropSlotFor(const std::string& source_node);
 

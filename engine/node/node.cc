@@ -45,7 +45,12 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
     h.db_changes = r->db.changes;
     h.db_full = r->db.full;
     h.db_reason = r->db.reason;
-    if (!r->db.full && !r->db.copied_whole.empty()) {
+    if (!r->db.full && !r->db.schema_changes.empty()) {
+      h.db_reason = "schema changes carried:";
+      for (size_t i = 0; i < r->db.schema_changes.size(); ++i) {
+        h.db_reason += (i ? "; " : " ") + r->db.schema_changes[i];
+      }
+    } else if (!r->db.full && !r->db.copied_whole.empty()) {
       h.db_reason = "tables copied whole:";
       for (const auto& t : r->db.copied_whole) h.db_reason += " " + t;
     }

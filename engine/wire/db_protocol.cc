@@ -46,6 +46,82 @@ Result<std::string> GetName(Decoder& d) {
   return s;
 }
 
+// A schema object's name: a function's carries its argument types, so it may pass kMaxName.
+constexpr size_t kMaxObjectName = 1 << 14;
+
+Result<std::string> GetObjectName(Decoder& d, bool may_be_empty) {
+  HASYNC_ASSIGN_OR_RETURN(std::string s, d.GetString(kMaxObjectName));
+  if ((s.empty() && !may_be_empty) || s.find('\0') != std::string::npos) {
+    return Bad("malformed schema object name");
+  }
+  return s;
+}
+
+void PutLabels(const std::vector<std::string>& labels, Encoder& e) {
+  e.PutVarint(labels.size());
+  for (const auto& l : labels) e.PutString(l);
+}
+
+Result<std::vector<std::string>> GetLabels(Decoder& d) {
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxEnumLabels, 1, "enum label count"));
+  std::vector<std::string> out(n);
+  for (auto& l : out) {
+    HASYNC_ASSIGN_OR_RETURN(l, d.GetString(kMaxName));
+  }
+  return out;
+}
+
+Result<snapshot::ObjectKind> GetKind(Decoder& d) {
+  HASYNC_ASSIGN_OR_RETURN(uint8_t k, d.GetU8());
+  if (k > snapshot::kMaxObjectKind) return Bad("unknown schema object kind");
+  return static_cast<snapshot::ObjectKind>(k);
+}
+
+void PutObject(const snapshot::SchemaObject& o, Encoder& e) {
+  e.PutU8(static_cast<uint8_t>(o.kind));
+  e.PutString(o.schema);
+  e.PutString(o.name);
+  e.PutString(o.digest);
+  e.PutU8(o.flags);
+  e.PutString(o.owner);
+  PutLabels(o.labels, e);
+}
+
+Result<snapshot::SchemaObject> GetObject(Decoder& d) {
+  snapshot::SchemaObject o;
+  HASYNC_ASSIGN_OR_RETURN(o.kind, GetKind(d));
+  HASYNC_ASSIGN_OR_RETURN(o.schema, GetObjectName(d, false));
+  HASYNC_ASSIGN_OR_RETURN(o.name, GetObjectName(d, o.kind == snapshot::ObjectKind::kSchema));
+  HASYNC_ASSIGN_OR_RETURN(o.digest, d.GetString(64));
+  HASYNC_ASSIGN_OR_RETURN(o.flags, d.GetU8());
+  if (o.flags > snapshot::kMaxObjectFlags) return Bad("unknown schema object flags");
+  HASYNC_ASSIGN_OR_RETURN(o.owner, d.GetString(2 * kMaxName + 1));
+  HASYNC_ASSIGN_OR_RETURN(o.labels, GetLabels(d));
+  return o;
+}
+
+void PutChange(const SchemaChange& c, Encoder& e) {
+  e.PutU8(static_cast<uint8_t>(c.kind));
+  e.PutU8(static_cast<uint8_t>(c.action));
+  e.PutString(c.schema);
+  e.PutString(c.name);
+  e.PutString(c.digest);
+  PutLabels(c.labels, e);
+}
+
+Result<SchemaChange> GetChange(Decoder& d) {
+  SchemaChange c;
+  HASYNC_ASSIGN_OR_RETURN(c.kind, GetKind(d));
+  HASYNC_ASSIGN_OR_RETURN(uint8_t a, d.GetU8());
+  if (a > static_cast<uint8_t>(SchemaAction::kRecreated)) return Bad("unknown schema change");
+  c.action = static_cast<SchemaAction>(a);
+  HASYNC_ASSIGN_OR_RETURN(c.schema, GetObjectName(d, false));
+  HASYNC_ASSIGN_OR_RETURN(c.name, GetObjectName(d, c.kind == snapshot::ObjectKind::kSchema));
+  HASYNC_ASSIGN_OR_RETURN(c.digest, d.GetString(64));
+  HASYNC_ASSIGN_OR_RETURN(c.labels, GetLabels(d));
+  return c;
+}
+
 Result<PgMessage> DecodeChangeBody(std::span<const std::byte> body) {
   Decoder d(body);
   PgMessage m;
@@ -142,22 +218,33 @@ Result<DbRange> DecodeRange(Decoder& d) {
 
 void Encode(const DbRequest& m, Encoder& e) {
   e.PutU8(static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.pinned ? 2 : 0) |
-                               (m.counts_only ? 4 : 0) | (m.sample ? 8 : 0)));
+                               (m.counts_only ? 4 : 0) | (m.sample ? 8 : 0) |
+                               (m.has_schema ? 16 : 0)));
   e.PutVarint(m.start_lsn);
   e.PutString(m.source_id);
   e.PutVarint(m.repair.size());
   for (const auto& r : m.repair) EncodeRange(r, e);
+  if (!m.has_schema) return;
+  e.PutVarint(m.schema.size());
+  for (const auto& o : m.schema) PutObject(o, e);
+  e.PutVarint(m.primary_tables.size());
+  for (const auto& t : m.primary_tables) {
+    e.PutString(t.schema);
+    e.PutString(t.name);
+    e.PutVarint(t.oid);
+  }
 }
 
 Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   Decoder d(p);
   DbRequest m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
-  if (f > 15) return Bad("database request with unknown flags");
+  if (f > 31) return Bad("database request with unknown flags");
   m.force_full = f & 1;
   m.pinned = f & 2;
   m.counts_only = f & 4;
   m.sample = f & 8;
+  m.has_schema = f & 16;
   HASYNC_ASSIGN_OR_RETURN(m.start_lsn, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
   HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxRepairRanges, 5, "repair range count"));
@@ -165,12 +252,27 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   for (auto& r : m.repair) {
     HASYNC_ASSIGN_OR_RETURN(r, DecodeRange(d));
   }
+  if (m.has_schema) {
+    HASYNC_ASSIGN_OR_RETURN(uint64_t k, GetCount(d, kMaxSchemaObjects, 6, "schema object count"));
+    m.schema.resize(k);
+    for (auto& o : m.schema) {
+      HASYNC_ASSIGN_OR_RETURN(o, GetObject(d));
+    }
+    HASYNC_ASSIGN_OR_RETURN(uint64_t t, GetCount(d, kMaxTables, 3, "table count"));
+    m.primary_tables.resize(t);
+    for (auto& x : m.primary_tables) {
+      HASYNC_ASSIGN_OR_RETURN(x.schema, GetName(d));
+      HASYNC_ASSIGN_OR_RETURN(x.name, GetName(d));
+      HASYNC_ASSIGN_OR_RETURN(uint64_t oid, d.GetVarint(UINT32_MAX, "table oid"));
+      x.oid = static_cast<uint32_t>(oid);
+    }
+  }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }
 
 void Encode(const DbBegin& m, Encoder& e) {
-  e.PutU8(m.full ? 1 : 0);
+  e.PutU8(static_cast<uint8_t>((m.full ? 1 : 0) | (m.schema.empty() ? 0 : 2)));
   e.PutString(m.reason);
   e.PutString(m.source_id);
   e.PutVarint(m.tables.size());
@@ -178,14 +280,18 @@ void Encode(const DbBegin& m, Encoder& e) {
     e.PutString(t.schema);
     e.PutString(t.name);
     e.PutString(t.description);
+    e.PutVarint(t.oid);
   }
+  if (m.schema.empty()) return;
+  e.PutVarint(m.schema.size());
+  for (const auto& c : m.schema) PutChange(c, e);
 }
 
 Result<DbBegin> DecodeDbBegin(std::span<const std::byte> p) {
   Decoder d(p);
   DbBegin m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
-  if (f > 1) return Bad("database begin with unknown flags");
+  if (f > 2) return Bad("database begin with unknown flags");
   m.full = f == 1;
   HASYNC_ASSIGN_OR_RETURN(m.reason, d.GetString(kMaxMessageString));
   HASYNC_ASSIGN_OR_RETURN(m.source_id, d.GetString(kMaxName));
@@ -195,6 +301,16 @@ Result<DbBegin> DecodeDbBegin(std::span<const std::byte> p) {
     HASYNC_ASSIGN_OR_RETURN(t.schema, GetName(d));
     HASYNC_ASSIGN_OR_RETURN(t.name, GetName(d));
     HASYNC_ASSIGN_OR_RETURN(t.description, d.GetString(1 << 20));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t oid, d.GetVarint(UINT32_MAX, "table oid"));
+    t.oid = static_cast<uint32_t>(oid);
+  }
+  if (f & 2) {
+    HASYNC_ASSIGN_OR_RETURN(uint64_t k, GetCount(d, kMaxSchemaObjects, 5, "schema change count"));
+    if (k == 0) return Bad("database begin with an empty schema change list");
+    m.schema.resize(k);
+    for (auto& c : m.schema) {
+      HASYNC_ASSIGN_OR_RETURN(c, GetChange(d));
+    }
   }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;

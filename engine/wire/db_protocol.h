@@ -12,12 +12,20 @@
 #include "common/binary.h"
 #include "common/status.h"
 #include "snapshot/pgoutput.h"
+#include "snapshot/schema_catalog.h"
 #include "verify/table_check.h"
 
 namespace hasync::engine {
 
 // A key range to copy again (a repair): verify/'s value type.
 using DbRange = verify::KeyRange;
+
+struct DbTableDesc {
+  std::string schema;
+  std::string name;
+  std::string description;  // snapshot::TableInfo::description
+  uint32_t oid = 0;         // the Primary's pg_class OID (0: not known)
+};
 
 struct DbRequest {
   bool force_full = false;  // `hasync sync --full-db`
@@ -34,12 +42,27 @@ struct DbRequest {
   // Key ranges to copy again at the pinned point (`hasync verify --repair`): the Secondary
   // deletes each range and loads the Primary's rows of it.
   std::vector<DbRange> repair;
+  // The Secondary's schema (snapshot::ReadSchemaObjects): the Primary compares it with its own
+  // and carries what differs (engine/db/schema_plan.h). Empty with has_schema unset only from a
+  // caller that has no database to describe (verify's own requests send it too).
+  bool has_schema = false;
+  std::vector<snapshot::SchemaObject> schema;
+  // With has_schema: the Primary's tables and their OIDs as of the last commit (description
+  // empty), so that a table dropped and re-created alike since is copied again.
+  std::vector<DbTableDesc> primary_tables;
 };
 
-struct DbTableDesc {
+// One difference an incremental sync carries: what the Secondary does is in schema_plan.h.
+// kRecreated: a table dropped and created again alike (same definition, another OID).
+enum class SchemaAction : uint8_t { kAdded = 0, kDropped = 1, kAltered = 2, kRecreated = 3 };
+struct SchemaChange {
+  snapshot::ObjectKind kind = snapshot::ObjectKind::kTable;
+  SchemaAction action = SchemaAction::kAltered;
   std::string schema;
   std::string name;
-  std::string description;  // snapshot::TableInfo::description
+  std::string digest;  // the Primary's (not for kDropped): what the Secondary ends with
+  std::vector<std::string> labels;  // an enum's, the Primary's, in order
+  bool operator==(const SchemaChange&) const = default;
 };
 
 struct DbBegin {
@@ -47,6 +70,10 @@ struct DbBegin {
   std::string reason;     // why a full copy ("first sync", "slot missing", ...)
   std::string source_id;  // "<system identifier>/<database>": what the position refers to
   std::vector<DbTableDesc> tables;
+  // Incremental: the schema differences this sync carries. Non-empty: a pre-data script follows
+  // database begin, the changes' tables are copied whole, and a post-data script follows the
+  // copies.
+  std::vector<SchemaChange> schema;
 };
 
 // A piece of the schema script from pg_dump; `last` ends the section.
@@ -86,6 +113,8 @@ struct DbEnd {
 constexpr size_t kMaxTables = 1 << 20;
 constexpr size_t kMaxColumns = 1664;
 constexpr size_t kMaxName = 256;
+constexpr size_t kMaxSchemaObjects = 1 << 20;
+constexpr size_t kMaxEnumLabels = 1 << 16;
 constexpr size_t kMaxChangeRecord = (1u << 30) + (64u << 20);  // one row: 1 GiB values + slack
 
 void Encode(const DbRequest& m, Encoder& e);

@@ -18,7 +18,7 @@ namespace hasync::engine {
 // Bumped on any incompatible change to this file or the frame format.
 // 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello;
 // 5: verify, pinned and repairing database requests.
-constexpr uint32_t kProtocolVersion = 5;
+constexpr uint32_t kProtocolVersion = 6;
 
 // The closed table of message types: X(enumerator, wire value, name in error messages).
 // engine/FORMAT.md describes each; the names are what "expected X, got Y" errors say.

@@ -29,28 +29,7 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// The pid of a stopped process (state T) whose command line holds `needle`, or 0 after 20 s.
-pid_t WaitForStopped(const std::string& needle) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (const auto& d : fs::directory_iterator("/proc")) {
-      std::string name = d.path().filename();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::string cmdline = ReadAll(d.path().string() + "/cmdline");
-      for (char& c : cmdline) {
-        if (c == '\0') c = ' ';
-      }
-      if (cmdline.find(needle) == std::string::npos) continue;
-      std::string stat = ReadAll(d.path().string() + "/stat");
-      size_t paren = stat.rfind(')');
-      if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T') {
-        return static_cast<pid_t>(std::stol(name));
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return 0;
-}
+using testing::WaitForStopped;
 
 class LocalRaceTest : public ::testing::Test {
  protected:

@@ -391,25 +391,6 @@ TEST_F(DbTest, VerifyFindsRowsChangedBehindHasyncsBackDownToAKeyRange) {
       << "one range, unbounded both ways";
 }
 
-TEST_F(DbTest, SchemaDifferenceIsRefusedNamingTheTable) {
-  P("CREATE TABLE devices (id int PRIMARY KEY, name text); INSERT INTO devices VALUES (1, 'a');");
-  ASSERT_TRUE(Sync().ok());
-  P("ALTER TABLE devices ADD COLUMN os text; INSERT INTO devices VALUES (2, 'b', 'ios');");
-  std::string before = SecondaryContents();
-  auto r = Sync();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kSchema);
-  EXPECT_NE(r.status().message().find("table public.devices differs"), std::string::npos)
-      << r.status().message();
-  EXPECT_NE(r.status().message().find("os text"), std::string::npos);
-  EXPECT_EQ(SecondaryContents(), before);
-  // The operator's way out: a full copy.
-  r = Sync(/*full_db=*/true);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->db.reason, "a full copy was asked for");
-  EXPECT_EQ(SecondaryContents(), PrimaryContents());
-}
-
 TEST_F(DbTest, RowMissingOnTheSecondaryFailsTheSyncAndChangesNothing) {
   P("CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'one'), (2, 'two');");
   ASSERT_TRUE(Sync().ok());

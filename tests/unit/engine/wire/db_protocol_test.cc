@@ -171,5 +171,57 @@ TEST(DbProtocolTest, RequestFlagsAndRepairRangesRoundTrip) {
   }
 }
 
+TEST(DbProtocolTest, SchemaObjectsAndChangesRoundTripAndAreBounded) {
+  DbRequest m{.force_full = false, .start_lsn = 7, .source_id = "7/mdm"};
+  m.has_schema = true;
+  m.schema = {{.kind = snapshot::ObjectKind::kType,
+               .schema = "public",
+               .name = "mood",
+               .digest = "abc",
+               .flags = snapshot::kObjectEnum,
+               .owner = "",
+               .labels = {"calm", "angry"}},
+              {.kind = snapshot::ObjectKind::kSchema, .schema = "app", .name = "", .digest = "d"}};
+  m.primary_tables = {{"public", "devices", "", 16384}};
+  Encoder e;
+  Encode(m, e);
+  auto d = DecodeDbRequest(e.view());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(d->has_schema);
+  EXPECT_EQ(d->schema, m.schema);
+  ASSERT_EQ(d->primary_tables.size(), 1u);
+  EXPECT_EQ(d->primary_tables[0].oid, 16384u);
+  for (size_t cut = 0; cut < e.view().size(); ++cut) {
+    EXPECT_FALSE(DecodeDbRequest(e.view().subspan(0, cut)).ok()) << cut;
+  }
+  DbBegin b{.full = false, .reason = "", .source_id = "1/mdm", .tables = {}};
+  b.schema = {{.kind = snapshot::ObjectKind::kTable,
+               .action = SchemaAction::kRecreated,
+               .schema = "public",
+               .name = "notes",
+               .digest = "x",
+               .labels = {}}};
+  Encoder eb;
+  Encode(b, eb);
+  auto db = DecodeDbBegin(eb.view());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  EXPECT_EQ(db->schema, b.schema);
+  // A kind, an action or flags out of range, and a schema object claiming 2^20 entries in a few
+  // bytes, are refused.
+  auto bad = eb.buffer();
+  bad[bad.size() - 18] = std::byte{9};  // the change's kind: 18 bytes from the end
+  EXPECT_FALSE(DecodeDbBegin(bad).ok());
+  Encoder huge;
+  huge.PutU8(16);
+  huge.PutVarint(0);
+  huge.PutString("");
+  huge.PutVarint(0);
+  huge.PutVarint(kMaxSchemaObjects);
+  ResetLargestAllocation();
+  Status s = DecodeDbRequest(huge.view()).status();
+  EXPECT_EQ(s.code(), Code::kProtocol);
+  EXPECT_LT(LargestAllocation(), size_t{64} << 10);
+}
+
 }  // namespace
 }  // namespace hasync::engine
