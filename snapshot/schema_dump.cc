@@ -13,9 +13,16 @@
 namespace hasync::snapshot {
 namespace {
 
+// The post-data section runs without --schema-only: with data, pg_dump adds to it (and only to
+// it: tables' rows and large objects are the data section) REFRESH MATERIALIZED VIEW for each
+// materialized view populated in the snapshot (pg_class.relispopulated), ordered so that one
+// over another (directly or through a view) comes after it; a view left WITH NO DATA gets none.
+// That ordering is pg_dump's own (buildMatViewRefreshDependencies over pg_depend and
+// pg_rewrite), read in the copy's snapshot, so hasync does not repeat it. The Primary decides,
+// not the Secondary: the schema the Secondary receives creates every materialized view WITH NO
+// DATA, so only the Primary knows which were populated.
 std::vector<std::string> DumpArgs(const SchemaDumpOptions& o, const char* section) {
   std::vector<std::string> a = {o.pg_dump,
-                                "--schema-only",
                                 std::string("--section=") + section,
                                 "--snapshot=" + o.snapshot,
                                 "--no-publications",
@@ -24,6 +31,7 @@ std::vector<std::string> DumpArgs(const SchemaDumpOptions& o, const char* sectio
                                 "--no-privileges",
                                 "--no-password",
                                 std::string("--exclude-schema=") + kStateSchema};
+  if (std::string_view(section) != "post-data") a.insert(a.begin() + 1, "--schema-only");
   for (const auto& n : o.scope.include_schemas) a.push_back("--schema=" + n);
   for (const auto& n : o.scope.exclude_schemas) a.push_back("--exclude-schema=" + n);
   if (!o.objects.empty()) a.push_back("--strict-names");

@@ -1,5 +1,6 @@
 // The schema of a full copy: pg_dump's pre-data (tables, types, functions) and post-data
-// (indexes, constraints, triggers) sections, both read in an exported snapshot and run at once in
+// (indexes, constraints, triggers, and the refresh of each materialized view populated on the
+// Primary, in dependency order) sections, both read in an exported snapshot and run at once in
 // the background while the copy starts. pg_dump, not hasync, knows how to write every object a
 // PostgreSQL version has; its plain script goes to the Secondary's server as SQL.
 #pragma once

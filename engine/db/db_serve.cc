@@ -15,6 +15,7 @@
 #include "engine/db/schema_plan.h"
 #include "engine/wire/verify_protocol.h"
 #include "snapshot/db_catalog.h"
+#include "snapshot/large_objects.h"
 #include "snapshot/pg_source.h"
 #include "snapshot/schema_catalog.h"
 #include "snapshot/table_copy.h"
@@ -127,6 +128,7 @@ struct DbSource::Impl {
   Status SendEnd(DbEnd end);
   Status SendChecks(PgConn& c, const DbRequest& req);
   Status Confirm();
+  void WarnLargeObjects();
 };
 
 Status DbSource::Impl::Serve(const DbRequest& req, const DbServeOptions& options) {
@@ -465,11 +467,28 @@ Status DbSource::Impl::Confirm() {
   return Status::Ok();
 }
 
+// Once per sync served, the large objects the Secondary will not get (snapshot/large_objects.h).
+// Only a warning: the count failing takes nothing from a sync that was served.
+void DbSource::Impl::WarnLargeObjects() {
+  if (!pg.connected()) return;
+  Result<uint64_t> n = snapshot::CountLargeObjects(pg.conn());
+  if (!n.ok()) {
+    log->warn("could not count the large objects on the Primary: {}", n.status().message());
+  } else if (*n > 0) {
+    log->warn(
+        "{} large objects on the Primary are not replicated (logical decoding does not carry "
+        "pg_largeobject)",
+        *n);
+  }
+}
+
 DbSource::DbSource(const Settings& s, PeerLink& link, const std::string& peer_node)
     : impl_(std::make_unique<Impl>(s, link, peer_node)) {}
 DbSource::~DbSource() = default;
 Status DbSource::Serve(const DbRequest& req, const DbServeOptions& options) {
-  return impl_->Serve(req, options);
+  Status st = impl_->Serve(req, options);
+  if (st.ok()) impl_->WarnLargeObjects();
+  return st;
 }
 Status DbSource::Confirm() { return impl_->Confirm(); }
 

@@ -44,7 +44,7 @@ Status Refuse(size_t n, const std::string& what) {
                 "the Primary's schema script was refused before any of it ran: "
                 "statement " +
                     std::to_string(n) + " (" + what +
-                    ") is not something pg_dump --schema-only writes");
+                    ") is not something pg_dump writes for a schema");
 }
 
 // One statement at a time from the script.
@@ -321,6 +321,14 @@ Status CheckStatement(size_t n, const RawStatement& raw, ScriptStatement& out) {
     return Status::Ok();
   }
   if (IsWord(t, 0, "SECURITY") && IsWord(t, 1, "LABEL")) return Status::Ok();
+  if (IsWord(t, 0, "REFRESH")) {
+    // pg_dump's post-data section with data: REFRESH MATERIALIZED VIEW <name>, nothing more
+    // (never CONCURRENTLY, never WITH NO DATA). The refresh runs the view's query with the
+    // apply role's rights, as its index expressions and defaults already do.
+    bool ok = IsWord(t, 1, "MATERIALIZED") && IsWord(t, 2, "VIEW") && t.size() > 3 &&
+              !IsWord(t, 3, "CONCURRENTLY") && !IsWord(t, t.size() - 1, "DATA");
+    return ok ? Status::Ok() : Refuse(n, "a REFRESH other than REFRESH MATERIALIZED VIEW <name>");
+  }
   if (IsWord(t, 0, "GRANT") || IsWord(t, 0, "REVOKE")) {
     // Privileges on objects only: never role membership, nor the database, tablespaces or
     // server parameters.

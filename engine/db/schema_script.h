@@ -1,8 +1,10 @@
 // What the Secondary runs of a full copy's schema scripts: only the statement kinds pg_dump
-// --schema-only writes, refused whole before any of it runs otherwise. The Secondary's database
-// role is not a superuser, so PostgreSQL itself refuses COPY ... PROGRAM, ALTER SYSTEM, untrusted
-// extensions and other roles' objects; this check is the second wall, and it keeps a Primary's
-// script from ending the sync's transaction (COMMIT) or touching hasync's own schema.
+// writes for a schema (--schema-only, and the refreshes of materialized views its post-data
+// section adds: snapshot/schema_dump.h), refused whole before any of it runs otherwise. The
+// Secondary's database role is not a superuser, so PostgreSQL itself refuses COPY ... PROGRAM,
+// ALTER SYSTEM, untrusted extensions and other roles' objects; this check is the second wall, and
+// it keeps a Primary's script from ending the sync's transaction (COMMIT) or touching hasync's own
+// schema.
 #pragma once
 
 #include <string>
@@ -23,7 +25,9 @@ struct ScriptStatement {
 // literals with their E'' escapes, dollar quotes, nested comments, BEGIN ATOMIC bodies) and
 // checks each. Allowed: SET of the settings pg_dump writes (standard_conforming_strings only on:
 // the split depends on it), SELECT pg_catalog.set_config('search_path', '', false), CREATE,
-// ALTER, COMMENT, SECURITY LABEL, and GRANT/REVOKE on objects. Refused (kProtocol, naming the
+// ALTER, COMMENT, SECURITY LABEL, GRANT/REVOKE on objects, and REFRESH MATERIALIZED VIEW
+// <name> (the post-data section's refresh of a view populated on the Primary; not CONCURRENTLY,
+// not WITH [NO] DATA). Refused (kProtocol, naming the
 // statement's number and first words): anything else (COPY, DO, LOAD, COMMIT, INSERT, ...),
 // CREATE/ALTER of roles, users, groups, databases, the system, tablespaces, subscriptions,
 // publications, servers, foreign-data wrappers, languages and event triggers, ALTER EXTENSION,

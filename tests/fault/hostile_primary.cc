@@ -4,9 +4,10 @@
 // grow (lists a 4-byte file, then sends a block 800 MB into it), unasked-delta (a rolling
 // delta for a file the Secondary asked for whole), db-scope (answers the database request with a
 // full copy that loads hasync's own table), db-relation (changes to a table outside the scope),
-// db-program, db-program-do, db-program-function FILE (a full copy whose pre-data script runs
-// `touch FILE` through COPY ... TO PROGRAM: as a statement, inside a DO block, or in a function
-// body that a materialized view calls),
+// db-program, db-program-do, db-program-function, db-program-refresh FILE (a full copy whose
+// script runs `touch FILE` through COPY ... TO PROGRAM: as a statement, inside a DO block, in a
+// function body that a materialized view calls, or in one that the post-data section's REFRESH
+// MATERIALIZED VIEW calls),
 // huge-size (lists a file of 2^50 bytes and sends its first block), reserved-name (lists a
 // top-level `.hasync-staging` file and sends it).
 #include <cstring>
@@ -47,13 +48,19 @@ int main(int argc, char** argv) {
     if (mode == "db-program-do") {
       script += "DO $$BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''" + touch + "'''; END$$;\n";
     }
+    const std::string pwn =
+        "CREATE FUNCTION public.pwn() RETURNS int LANGUAGE plpgsql AS $$BEGIN COPY "
+        "(SELECT 1) TO PROGRAM '" +
+        touch + "'; RETURN 1; END$$;\n";
     if (mode == "db-program-function") {
+      script += pwn + "CREATE MATERIALIZED VIEW public.pwned AS SELECT public.pwn();\n";
+    }
+    // The one data statement the check lets through: the refresh runs the view's query.
+    std::string post_script;
+    if (mode == "db-program-refresh") {
       script +=
-          "CREATE FUNCTION public.pwn() RETURNS int LANGUAGE plpgsql AS $$BEGIN COPY "
-          "(SELECT 1) TO PROGRAM '" +
-          touch +
-          "'; RETURN 1; END$$;\n"
-          "CREATE MATERIALIZED VIEW public.pwned AS SELECT public.pwn();\n";
+          pwn + "CREATE MATERIALIZED VIEW public.pwned AS SELECT public.pwn() WITH NO DATA;\n";
+      post_script = "REFRESH MATERIALIZED VIEW public.pwned;\n";
     }
     auto send = [&](MsgType t, const Encoder& m) {
       (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(t), m.view());
@@ -66,7 +73,10 @@ int main(int argc, char** argv) {
             .section = DbSection::kPreData, .last = true, .text = std::as_bytes(std::span(script))},
         pre);
     send(MsgType::kDbSql, pre);
-    Encode(DbSql{.section = DbSection::kPostData, .last = true, .text = {}}, post);
+    Encode(DbSql{.section = DbSection::kPostData,
+                 .last = true,
+                 .text = std::as_bytes(std::span(post_script))},
+           post);
     send(MsgType::kDbSql, post);
     Encode(DbEnd{.end_lsn = 1}, end);
     send(MsgType::kDbEnd, end);

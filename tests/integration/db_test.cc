@@ -203,7 +203,8 @@ TEST_F(DbTest, HostilePrimaryCannotRunProgramsThroughTheSchemaScript) {
   for (const Case& c :
        {Case{"db-program", Code::kProtocol, "statement 3 (COPY) is not something pg_dump"},
         Case{"db-program-do", Code::kProtocol, "statement 3 (DO) is not something pg_dump"},
-        Case{"db-program-function", Code::kDatabase, "to COPY to or from an external program"}}) {
+        Case{"db-program-function", Code::kDatabase, "to COPY to or from an external program"},
+        Case{"db-program-refresh", Code::kDatabase, "to COPY to or from an external program"}}) {
     std::string file = "/tmp/hasync-pwned-" + std::to_string(::getpid()) + "-" + c.mode;
     fs::remove(file);
     auto r = pair_.Sync(

@@ -1,5 +1,5 @@
 // The schema script check: pg_dump's own output passes statement by statement; statements
-// pg_dump --schema-only never writes are refused, also when literals, dollar quotes or comments
+// pg_dump never writes for a schema are refused, also when literals, dollar quotes or comments
 // try to hide them or to hide a statement boundary.
 #include "engine/db/schema_script.h"
 
@@ -125,6 +125,23 @@ TEST(SchemaScriptTest, StatementsPgDumpNeverWritesAreRefused) {
   ExpectRefused("GRANT pg_execute_server_program TO app;", "GRANT PG_EXECUTE_SERVER_PROGRAM");
   ExpectRefused("GRANT CREATE ON DATABASE mdm TO app;", "outside the replicated objects");
   ExpectRefused("GRANT SET ON PARAMETER session_replication_role TO app;", "outside");
+}
+
+// The post-data section's refresh of a materialized view populated on the Primary passes; any
+// other REFRESH is refused.
+TEST(SchemaScriptTest, OnlyAPlainRefreshOfAMaterializedViewPasses) {
+  auto r = CheckSchemaScript(
+      "CREATE INDEX a_id ON public.a (id);\nREFRESH MATERIALIZED VIEW public.rental_by_category;\n"
+      "refresh materialized view \"odd;name\".\"m\";");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_NE((*r)[1].text.find("REFRESH MATERIALIZED VIEW public.rental_by_category"),
+            std::string::npos);
+  ExpectRefused("REFRESH MATERIALIZED VIEW CONCURRENTLY public.m;", "a REFRESH other than");
+  ExpectRefused("REFRESH MATERIALIZED VIEW public.m WITH NO DATA;", "a REFRESH other than");
+  ExpectRefused("REFRESH MATERIALIZED VIEW;", "a REFRESH other than");
+  ExpectRefused("REFRESH COLLATION VERSION;", "a REFRESH other than");
+  ExpectRefused("REFRESH MATERIALIZED VIEW hasync.sync_state;", "hasync's own schema");
 }
 
 TEST(SchemaScriptTest, HasyncsOwnSchemaIsRefusedHoweverNamed) {
