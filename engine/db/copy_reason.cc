@@ -6,7 +6,9 @@ namespace hasync::engine {
 
 Result<std::string> FullCopyReason(const DbRequest& req, const std::string& source_id,
                                    const snapshot::SlotState& slot, const std::string& slot_name) {
-  if (req.force_full) return std::string("a full copy was asked for");
+  if (req.force_full) {
+    return req.full_reason.empty() ? std::string("a full copy was asked for") : req.full_reason;
+  }
   if (req.start_lsn == 0) return std::string("first sync of this database");
   if (req.source_id != source_id) {
     return "the Secondary's database was last synced from another server (" + req.source_id +

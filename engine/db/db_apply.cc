@@ -205,7 +205,8 @@ Status DbTarget::Impl::End(const DbEnd& m, const DbBegin& begin, FullLoad& load)
 Status DbTarget::Impl::Commit(uint64_t sync_id) {
   if (!in_txn) return Status::Ok();
   HASYNC_RETURN_IF_ERROR(changes.Finish());
-  HASYNC_RETURN_IF_ERROR(state.Record(sync_id, sum.end_lsn, source_id, primary_tables));
+  HASYNC_RETURN_IF_ERROR(
+      state.Record(sync_id, sum.end_lsn, source_id, s.software_version, primary_tables));
   KillPoint("db.before-commit");
   Status st = conn.Run("COMMIT");
   in_txn = false;
@@ -238,7 +239,9 @@ Result<std::unique_ptr<DbTarget>> DbTarget::Open(const Settings& s) {
 
 Result<uint64_t> DbTarget::CommittedSyncId() { return impl_->state.CommittedSyncId(); }
 Result<DbRequest> DbTarget::Request(const DbRequestOptions& options) {
-  HASYNC_ASSIGN_OR_RETURN(DbRequest req, impl_->state.Request(options));
+  DbRequestOptions o = options;
+  o.software_version = impl_->s.software_version;
+  HASYNC_ASSIGN_OR_RETURN(DbRequest req, impl_->state.Request(o));
   HASYNC_RETURN_IF_ERROR(impl_->schema.Describe());
   req.has_schema = true;
   req.schema = impl_->schema.mine();

@@ -34,6 +34,10 @@ struct DbSummary {
 
 struct DbRequestOptions {
   bool force_full = false;  // `hasync sync --full-db`
+  // This node's software version now (DbTarget::Request fills it from the settings): when it
+  // differs from the one recorded at the last commit, the node was upgraded since and its own
+  // migration may have written to its database, so the request asks for a full copy, saying so.
+  std::string software_version;
 };
 
 class DbTarget {

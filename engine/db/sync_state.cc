@@ -16,7 +16,10 @@ Status SyncState::CreateTable() {
                    "; CREATE TABLE IF NOT EXISTS " + snapshot::kStateSchema +
                    ".sync_state (id int PRIMARY KEY CHECK (id = 1), sync_id bigint NOT NULL, "
                    "lsn pg_lsn NOT NULL, source_id text NOT NULL, "
-                   "committed_at timestamptz NOT NULL DEFAULT now()); "
+                   "committed_at timestamptz NOT NULL DEFAULT now()); ALTER TABLE " +
+                   snapshot::kStateSchema +
+                   ".sync_state ADD COLUMN IF NOT EXISTS software_version text NOT NULL DEFAULT "
+                   "''; "
                    "CREATE TABLE IF NOT EXISTS " +
                    snapshot::kStateSchema +
                    ".primary_tables (schema_name text NOT NULL, table_name text NOT NULL, "
@@ -28,7 +31,9 @@ Result<PgResult> SyncState::Read() {
   HASYNC_ASSIGN_OR_RETURN(
       PgResult exists, conn_.ExecParams("SELECT pg_catalog.to_regclass($1) IS NOT NULL", {table}));
   if (exists.Get(0, 0) != "t") return conn_.Exec("SELECT NULL WHERE false");
-  return conn_.Exec("SELECT sync_id, lsn, source_id FROM " + table + " WHERE id = 1");
+  // The version column came later: read through to_jsonb, NULL where it is not there yet.
+  return conn_.Exec("SELECT sync_id, lsn, source_id, to_jsonb(s) ->> 'software_version' FROM " +
+                    table + " s WHERE id = 1");
 }
 
 Result<uint64_t> SyncState::CommittedSyncId() {
@@ -43,6 +48,15 @@ Result<DbRequest> SyncState::Request(const DbRequestOptions& options) {
   if (r.rows() == 1) {
     HASYNC_ASSIGN_OR_RETURN(req.start_lsn, snapshot::ParseLsn(r.Get(0, 1)));
     req.source_id = r.Get(0, 2);
+    const std::string recorded = r.IsNull(0, 3) ? "" : r.Get(0, 3);
+    if (!req.force_full && !recorded.empty() && !options.software_version.empty() &&
+        recorded != options.software_version) {
+      req.force_full = true;
+      req.full_reason = "this node's software version changed since its last sync (" + recorded +
+                        " to " + options.software_version +
+                        "): its own upgrade may have written to its database, so it is copied "
+                        "whole";
+    }
     std::string table = std::string(snapshot::kStateSchema) + ".primary_tables";
     HASYNC_ASSIGN_OR_RETURN(
         PgResult exists,
@@ -64,6 +78,7 @@ Result<DbRequest> SyncState::Request(const DbRequestOptions& options) {
 }
 
 Status SyncState::Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id,
+                         const std::string& software_version,
                          const std::vector<DbTableDesc>& tables) {
   const std::string table = std::string(snapshot::kStateSchema) + ".primary_tables";
   HASYNC_RETURN_IF_ERROR(conn_.Run("DELETE FROM " + table));
@@ -77,11 +92,12 @@ Status SyncState::Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string&
   return conn_
       .ExecParams(
           std::string("INSERT INTO ") + snapshot::kStateSchema +
-              ".sync_state (id, sync_id, lsn, source_id) VALUES (1, $1, $2, $3) "
-              "ON CONFLICT (id) DO UPDATE SET sync_id = EXCLUDED.sync_id, "
+              ".sync_state (id, sync_id, lsn, source_id, software_version) VALUES (1, $1, $2, "
+              "$3, $4) ON CONFLICT (id) DO UPDATE SET sync_id = EXCLUDED.sync_id, "
               "lsn = EXCLUDED.lsn, source_id = EXCLUDED.source_id, "
-              "committed_at = now()",
-          {std::to_string(static_cast<int64_t>(sync_id)), snapshot::FormatLsn(lsn), source_id})
+              "software_version = EXCLUDED.software_version, committed_at = now()",
+          {std::to_string(static_cast<int64_t>(sync_id)), snapshot::FormatLsn(lsn), source_id,
+           software_version})
       .status();
 }
 

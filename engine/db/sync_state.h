@@ -32,7 +32,7 @@ class SyncState {
   // Primary's tables with their OIDs, which the next request sends back (a table dropped and
   // re-created alike between syncs has a new OID and nothing else to tell it by).
   Status Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id,
-                const std::vector<DbTableDesc>& tables);
+                const std::string& software_version, const std::vector<DbTableDesc>& tables);
   // Drops this node's inactive slot for source_node (see DbTarget::DropSlotFor).
   Result<bool> DropSlotFor(const std::string& source_node);
 

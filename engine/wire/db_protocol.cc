@@ -219,11 +219,12 @@ Result<DbRange> DecodeRange(Decoder& d) {
 void Encode(const DbRequest& m, Encoder& e) {
   e.PutU8(static_cast<uint8_t>((m.force_full ? 1 : 0) | (m.pinned ? 2 : 0) |
                                (m.counts_only ? 4 : 0) | (m.sample ? 8 : 0) |
-                               (m.has_schema ? 16 : 0)));
+                               (m.has_schema ? 16 : 0) | (m.full_reason.empty() ? 0 : 32)));
   e.PutVarint(m.start_lsn);
   e.PutString(m.source_id);
   e.PutVarint(m.repair.size());
   for (const auto& r : m.repair) EncodeRange(r, e);
+  if (!m.full_reason.empty()) e.PutString(m.full_reason);
   if (!m.has_schema) return;
   e.PutVarint(m.schema.size());
   for (const auto& o : m.schema) PutObject(o, e);
@@ -239,7 +240,7 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   Decoder d(p);
   DbRequest m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t f, d.GetU8());
-  if (f > 31) return Bad("database request with unknown flags");
+  if (f > 63) return Bad("database request with unknown flags");
   m.force_full = f & 1;
   m.pinned = f & 2;
   m.counts_only = f & 4;
@@ -251,6 +252,10 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
   m.repair.resize(n);
   for (auto& r : m.repair) {
     HASYNC_ASSIGN_OR_RETURN(r, DecodeRange(d));
+  }
+  if (f & 32) {
+    HASYNC_ASSIGN_OR_RETURN(m.full_reason, d.GetString(kMaxMessageString));
+    if (m.full_reason.empty() || !m.force_full) return Bad("malformed database request reason");
   }
   if (m.has_schema) {
     HASYNC_ASSIGN_OR_RETURN(uint64_t k, GetCount(d, kMaxSchemaObjects, 6, "schema object count"));

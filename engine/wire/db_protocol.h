@@ -28,7 +28,8 @@ struct DbTableDesc {
 };
 
 struct DbRequest {
-  bool force_full = false;  // `hasync sync --full-db`
+  bool force_full = false;  // `hasync sync --full-db`, or full_reason
+  std::string full_reason;  // with force_full: why the Secondary asks ("": the operator did)
   uint64_t start_lsn = 0;   // the Secondary's applied position; 0: none
   std::string source_id;    // the database it was applied from ("" none)
   // Pinned: the changes up to a point the Primary pins (a temporary slot's exported snapshot)

@@ -100,18 +100,19 @@ TEST_F(DbSchemaTest, NewReplicaIdentityAndADroppedColumn) {
 // constraints arrive with their table.
 TEST_F(DbSchemaTest, NewIndexesAndConstraints) {
   P("CREATE UNIQUE INDEX devices_name ON devices (name); "
-    "ALTER TABLE devices ADD CONSTRAINT name_short CHECK (length(name) < 20); "
-    "ALTER TABLE notes ADD CONSTRAINT v_set CHECK (v IS NOT NULL) NOT VALID;");
-  SyncCarries(
-      {"table public.devices altered, copied whole", "table public.notes altered, copied whole"});
-  P("CREATE INDEX notes_v ON notes (v)");
-  SyncCarries({"table public.notes altered, copied whole"});
+    "ALTER TABLE devices ADD CONSTRAINT name_short CHECK (length(name) < 20);");
+  SyncCarries({"table public.devices altered, copied whole"});
   EXPECT_EQ(secondary_->Rows(db_,
                              "SELECT count(*) FROM pg_constraint WHERE conname = "
                              "'notes_device_fkey' AND convalidated"),
-            "1\n");
+            "1\n")
+      << "notes' foreign key into the re-created devices, restored";
+  P("ALTER TABLE notes ADD CONSTRAINT v_set CHECK (v IS NOT NULL) NOT VALID; "
+    "CREATE INDEX notes_v ON notes (v);");
+  SyncCarries({"table public.notes altered, copied whole"});
   ThenStreams(
-      "INSERT INTO devices VALUES (70, 'seventy'); INSERT INTO notes (device, v) VALUES (70, 'x')");
+      "INSERT INTO devices VALUES (70, 'seventy'); "
+      "INSERT INTO notes (device, v) VALUES (70, 'x')");
 }
 
 TEST_F(DbSchemaTest, EnumValuesNewTypesAndSequences) {
@@ -252,6 +253,58 @@ TEST_F(DbSchemaTest, JsonAndTheHistoryNameTheChanges) {
   EXPECT_EQ(h[0]["db_detail"],
             "schema changes carried: table public.audit added, copied whole; table "
             "public.devices altered, copied whole");
+}
+
+// The guide's software upgrade procedure with a real migration on both clusters: HA disabled on
+// the Secondary, a last sync, the Secondary upgraded (its version changes, its migration runs on
+// its own data: a column, a table, rows rewritten), made a maintenance Primary to fetch the
+// upgrade and returned to Secondary; syncs refused while the versions differ (exit 9, nothing
+// changed); the Primary upgraded (its own migration, and the application writing on); HA
+// enabled: the next sync converges to the Primary's data, saying why it copies whole.
+TEST_F(DbSchemaTest, TheGuidesUpgradeProcedureConvergesWithRealMigrations) {
+  auto hasync = [&](const std::string& args) {
+    return testing::Shell(std::string(HASYNC_BIN) + " " + args + " --config " +
+                          pair_.secondary_config());
+  };
+  const std::string migration =
+      "ALTER TABLE devices ADD COLUMN os text NOT NULL DEFAULT 'unknown'; "
+      "CREATE TABLE settings (k text PRIMARY KEY, v text, at timestamptz DEFAULT "
+      "clock_timestamp()); "
+      "INSERT INTO settings (k, v) VALUES ('schema', '2'); "
+      "UPDATE notes SET v = v || ' (v2 at ' || clock_timestamp() || ')';";
+  ASSERT_EQ(hasync("ha disable").code, 0);
+  P("INSERT INTO devices VALUES (100, 'last before upgrade')");
+  auto r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The Secondary upgraded: the new software, its migration (as the role that owns its copy).
+  pair_.WriteConfigs("1.0", "2.0");
+  S(std::string("SET ROLE ") + testing::PgCluster::kApplyRole + "; " + migration);
+  auto mode = hasync("mode primary --json");
+  ASSERT_EQ(mode.code, 0) << mode.out;
+  EXPECT_NE(mode.out.find("\"maintenance\": true"), std::string::npos) << mode.out;
+  ASSERT_EQ(hasync("mode secondary").code, 0);
+  const std::string schema = SecondarySchema(), rows = SecondaryContents();
+  P("INSERT INTO devices VALUES (101, 'while the versions differ')");
+  r = Sync();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kVersion) << r.status().ToString();
+  EXPECT_EQ(SecondarySchema(), schema);
+  EXPECT_EQ(SecondaryContents(), rows);
+  // The Primary upgraded: its own migration on its own data; the application goes on.
+  pair_.WriteConfigs("2.0", "2.0");
+  P(migration);
+  P("UPDATE devices SET os = 'ios' WHERE id = 1; INSERT INTO settings (k, v) VALUES ('a', 'b');");
+  ASSERT_EQ(hasync("ha enable").code, 0);
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->db.full);
+  EXPECT_EQ(r->db.reason,
+            "this node's software version changed since its last sync (1.0 to 2.0): its own "
+            "upgrade may have written to its database, so it is copied whole");
+  EXPECT_EQ(SecondarySchema(), PrimarySchema());
+  EXPECT_EQ(SecondaryContents(), PrimaryContents());
+  // And on from there, incrementally.
+  ThenStreams("UPDATE settings SET v = '3' WHERE k = 'schema'");
 }
 
 TEST_F(DbSchemaTest, TheSecondarysSchemaChangedBehindHasyncsBackIsRepaired) {
