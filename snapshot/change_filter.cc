@@ -44,6 +44,11 @@ Result<std::optional<PgMessage>> ChangeFilter::Add(PgMessage m) {
     }
     case PgMessage::kMessage:
       if (m.prefix == kMarkerPrefix && m.content == options_.token) marker_ = true;
+      if (m.prefix == kRefreshPrefix && !m.content.empty() && m.content.size() <= 10 &&
+          m.content.find_first_not_of("0123456789") == std::string::npos) {
+        uint64_t oid = std::stoull(m.content);
+        if (oid <= UINT32_MAX) refreshed_.insert(static_cast<uint32_t>(oid));
+      }
       return Forward();
     case PgMessage::kBegin:
       // Past the pinned point: what follows is not in the pinned snapshot.

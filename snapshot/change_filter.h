@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,9 @@ namespace hasync::snapshot {
 
 // The prefix of the transactional message that marks a sync's point (pg_logical_emit_message).
 constexpr char kMarkerPrefix[] = "hasync";
+// A refresh of a materialized view on the Primary (publications.h's event trigger): the view's
+// OID as text.
+constexpr char kRefreshPrefix[] = "hasync.refresh";
 
 struct ChangeFilterOptions {
   DbScope scope;      // tables outside it never reach the Secondary
@@ -47,6 +51,8 @@ class ChangeFilter {
   Lsn end_lsn() const { return end_lsn_; }
   uint64_t transactions() const { return transactions_; }  // commits forwarded
   uint64_t changes() const { return changes_; }            // row changes and truncates forwarded
+  // The OIDs of the materialized views refreshed in the window, in OID order.
+  const std::set<uint32_t>& refreshed() const { return refreshed_; }
 
  private:
   ChangeFilterOptions options_;
@@ -56,6 +62,7 @@ class ChangeFilter {
   Lsn end_lsn_ = 0;
   uint64_t transactions_ = 0;
   uint64_t changes_ = 0;
+  std::set<uint32_t> refreshed_;
 };
 
 }  // namespace hasync::snapshot

@@ -134,7 +134,8 @@ Result<ChangesRead> PgSource::ReadChanges(const ReadChangesOptions& options,
   stream.End();
   return ChangesRead{.end_lsn = filter.end_lsn(),
                      .transactions = filter.transactions(),
-                     .changes = filter.changes()};
+                     .changes = filter.changes(),
+                     .refreshed = {filter.refreshed().begin(), filter.refreshed().end()}};
 }
 
 Status PgSource::AdvanceSlot(Lsn lsn) {

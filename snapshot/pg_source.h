@@ -51,6 +51,7 @@ struct ChangesRead {
   Lsn end_lsn = 0;  // where the Secondary is once it has applied what was read
   uint64_t transactions = 0;
   uint64_t changes = 0;
+  std::vector<uint32_t> refreshed;  // materialized views refreshed in the window, by OID
 };
 
 using ChangeSink = std::function<Status(const PgMessage&)>;

@@ -7,6 +7,7 @@
 #include "snapshot/publications.h"
 
 #include "common/log.h"
+#include "snapshot/change_filter.h"
 
 namespace hasync::snapshot {
 namespace {
@@ -15,10 +16,13 @@ constexpr char kAllActions[] = "insert, update, delete, truncate";
 constexpr char kInsertActions[] = "insert, truncate";
 
 // The commands after which a table may have gained or lost its replica identity, or entered
-// or left the scope.
+// or left the scope; and REFRESH MATERIALIZED VIEW, which the stream never carries: the trigger
+// writes a transactional logical message (prefix kRefreshPrefix, the view's OID) in the
+// refresh's own transaction, so the sync whose window holds it refreshes the Secondary's.
 constexpr char kTags[] =
     "'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'DROP INDEX', "
-    "'ALTER INDEX', 'CREATE SCHEMA', 'ALTER SCHEMA', 'ALTER EXTENSION'";
+    "'ALTER INDEX', 'CREATE SCHEMA', 'ALTER SCHEMA', 'ALTER EXTENSION', "
+    "'REFRESH MATERIALIZED VIEW'";
 
 std::string TextArray(PgConn& c, const std::vector<std::string>& v) {
   std::string out = "ARRAY[";
@@ -26,8 +30,10 @@ std::string TextArray(PgConn& c, const std::vector<std::string>& v) {
   return out + "]::text[]";
 }
 
-// The plpgsql body; `promote` is a boolean expression (the parameter, or false).
-std::string MoveBody(PgConn& c, const DbScope& scope, const std::string& promote) {
+// The plpgsql body; `promote` is a boolean expression (the parameter, or false); `first` runs
+// before the membership loop (the event trigger's refresh messages).
+std::string MoveBody(PgConn& c, const DbScope& scope, const std::string& promote,
+                     const std::string& first = "") {
   std::string in_scope =
       "n.nspname <> 'hasync' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE "
       "'pg\\_%' AND c.relpersistence = 'p' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE "
@@ -40,7 +46,8 @@ std::string MoveBody(PgConn& c, const DbScope& scope, const std::string& promote
   std::string member =
       "EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
       "WHERE pr.prrelid = c.oid AND p.pubname = ";
-  return "DECLARE r record; want text; BEGIN FOR r IN SELECT format('%I.%I', n.nspname, "
+  return "DECLARE r record; want text; BEGIN " + first +
+         "FOR r IN SELECT format('%I.%I', n.nspname, "
          "c.relname) AS rel, " +
          member + "'hasync') AS in_main, " + member + "'hasync_keyless') AS in_keyless, " +
          in_scope +
@@ -102,7 +109,8 @@ Result<bool> Superuser(PgConn& c) {
 Result<bool> SetUp(PgConn& c) {
   HASYNC_ASSIGN_OR_RETURN(
       PgResult r, c.ExecParams("SELECT (SELECT count(*) FROM pg_event_trigger WHERE evtname = $1 "
-                               "AND evtenabled <> 'D') + (SELECT count(*) FROM pg_proc p JOIN "
+                               "AND evtenabled <> 'D' AND 'REFRESH MATERIALIZED VIEW' = ANY "
+                               "(evttags)) + (SELECT count(*) FROM pg_proc p JOIN "
                                "pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = "
                                "'hasync' AND p.proname = 'move_publications') + (SELECT count(*) "
                                "FROM pg_publication WHERE pubname = $2 AND NOT puballtables)",
@@ -122,7 +130,13 @@ Status Create(PgConn& c, const DbScope& scope, bool convert) {
             "CREATE OR REPLACE FUNCTION hasync.move_publications(promote boolean) RETURNS void" +
             head + MoveBody(c, scope, "promote") +
             "$hasync$; CREATE OR REPLACE FUNCTION hasync.publications_ddl() RETURNS event_trigger" +
-            head + MoveBody(c, scope, "false") + "$hasync$; DROP EVENT TRIGGER IF EXISTS " +
+            head +
+            MoveBody(c, scope, "false",
+                     std::string("IF tg_tag = 'REFRESH MATERIALIZED VIEW' THEN FOR r IN SELECT "
+                                 "objid FROM pg_event_trigger_ddl_commands() LOOP PERFORM "
+                                 "pg_logical_emit_message(true, '") +
+                         kRefreshPrefix + "', r.objid::text); END LOOP; RETURN; END IF; ") +
+            "$hasync$; DROP EVENT TRIGGER IF EXISTS " +
             kEventTrigger + "; " + CreateTriggerSql()));
   HASYNC_RETURN_IF_ERROR(c.Run("SELECT hasync.move_publications(true)"));
   return c.Run("COMMIT");

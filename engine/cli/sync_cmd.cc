@@ -78,7 +78,8 @@ void PrintJson(const SyncSummary& m, const SyncCommandOptions& o) {
                      {"position", snapshot::FormatLsn(m.db.end_lsn)},
                      {"slot_retained_bytes", m.db.slot_retained_bytes},
                      {"copied_whole", m.db.copied_whole},
-                     {"schema_changes", m.db.schema_changes}};
+                     {"schema_changes", m.db.schema_changes},
+                     {"refreshed", m.db.refreshed}};
   }
   nlohmann::ordered_json phases = nlohmann::ordered_json::object();
   for (const auto& [name, secs] : m.phases) phases[name] = secs;
@@ -106,6 +107,9 @@ void PrintText(const SyncSummary& m, const SyncCommandOptions& o) {
         std::printf("database: schema change carried: %s\n", c.c_str());
       }
       for (const auto& t : m.db.copied_whole) std::printf("database: %s copied whole\n", t.c_str());
+      for (const auto& v : m.db.refreshed) {
+        std::printf("database: materialized view %s refreshed\n", v.c_str());
+      }
     }
   }
   std::printf(

@@ -191,7 +191,21 @@ Status DbTarget::Impl::End(const DbEnd& m, const DbBegin& begin, FullLoad& load)
     sum.changes = load.rows();
     // The copy must have produced the Primary's tables exactly.
     HASYNC_RETURN_IF_ERROR(CompareSchemas(conn, scope, begin.tables, "the Primary's copy"));
-  } else if (!begin.schema.empty()) {
+  }
+  // What the Primary refreshed in the window, refreshed here at the sync's point.
+  for (const auto& v : m.refresh) {
+    if (begin.full || !snapshot::SchemaInScope(scope, v.schema)) {
+      return Status(Code::kProtocol, "the Primary sent a refresh of " + v.schema + "." + v.name +
+                                         ", which is outside this node's replicated schemas");
+    }
+    HASYNC_RETURN_IF_ERROR(changes.Finish());
+    HASYNC_RETURN_IF_ERROR(
+        conn.Run("REFRESH MATERIALIZED VIEW " + conn.QuoteIdent(v.schema) + "." +
+                 conn.QuoteIdent(v.name) + (v.populated ? "" : " WITH NO DATA"))
+            .Context("refreshing materialized view " + v.schema + "." + v.name));
+    sum.refreshed.push_back(v.schema + "." + v.name);
+  }
+  if (!begin.full && !begin.schema.empty()) {
     if (sections_done != 3) {
       return Status(Code::kProtocol, "database end before the schema changes' scripts");
     }

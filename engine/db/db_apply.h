@@ -30,6 +30,8 @@ struct DbSummary {
   std::vector<std::string> copied_whole;
   // Incremental: the schema changes carried (schema_plan.h DescribeChange), in order.
   std::vector<std::string> schema_changes;
+  // Incremental: the materialized views refreshed because the Primary refreshed them.
+  std::vector<std::string> refreshed;
 };
 
 struct DbRequestOptions {

@@ -116,6 +116,7 @@ struct DbSource::Impl {
   Status Incremental(const DbRequest& req, const DbBegin& begin,
                      std::vector<snapshot::TableInfo> tables, snapshot::TableSet copied,
                      const SchemaContext& context, const snapshot::SlotState& slot);
+  Result<std::vector<DbRefresh>> Refreshed(PgConn& c, const std::vector<uint32_t>& oids);
   Status SendSchemaScript(snapshot::PgSnapshot& pinned, const std::vector<SchemaChange>& schema,
                           std::string& post_data);
   Result<snapshot::ChangesRead> SendChanges(const snapshot::ReadChangesOptions& options);
@@ -312,14 +313,38 @@ Status DbSource::Impl::Incremental(const DbRequest& req, const DbBegin& begin_in
     changes += rows;
   }
   HASYNC_RETURN_IF_ERROR(SendSequences(source));
+  HASYNC_ASSIGN_OR_RETURN(auto refresh, Refreshed(source, read.refreshed));
   log->info("{} transactions, {} changes from {} to {}", read.transactions, changes,
             snapshot::FormatLsn(req.start_lsn), snapshot::FormatLsn(end_lsn));
-  HASYNC_RETURN_IF_ERROR(
-      SendEnd(DbEnd{.end_lsn = end_lsn, .transactions = read.transactions, .changes = changes}));
+  HASYNC_RETURN_IF_ERROR(SendEnd(DbEnd{.end_lsn = end_lsn,
+                                       .transactions = read.transactions,
+                                       .changes = changes,
+                                       .slot_retained_bytes = 0,
+                                       .refresh = std::move(refresh)}));
   // Table checks only when asked for: a sync may pin for its own reasons (keyless tables, schema
   // changes) without a post-sync check.
   if (!req.pinned) return Status::Ok();
   return SendChecks(pinned->conn(), req);
+}
+
+// The materialized views in scope behind the refresh messages of the window, as c sees them (one
+// dropped since is left out), in OID order: a view over another was created after it.
+Result<std::vector<DbRefresh>> DbSource::Impl::Refreshed(PgConn& c,
+                                                         const std::vector<uint32_t>& oids) {
+  std::vector<DbRefresh> out;
+  for (uint32_t oid : oids) {
+    HASYNC_ASSIGN_OR_RETURN(
+        snapshot::PgResult r,
+        c.ExecParams("SELECT n.nspname, c.relname, c.relispopulated FROM pg_catalog.pg_class c "
+                     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = "
+                     "$1::oid AND c.relkind = 'm'",
+                     {std::to_string(oid)}));
+    if (r.rows() != 1 || !snapshot::SchemaInScope(pg.scope(), r.Get(0, 0))) continue;
+    out.push_back({.schema = r.Get(0, 0), .name = r.Get(0, 1), .populated = r.Get(0, 2) == "t"});
+    log->info("materialized view {}.{} was refreshed on the Primary", out.back().schema,
+              out.back().name);
+  }
+  return out;
 }
 
 // The schema changes' pre-data script (the functions they define, then pg_dump's definitions of

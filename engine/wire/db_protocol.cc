@@ -408,6 +408,12 @@ void Encode(const DbEnd& m, Encoder& e) {
   e.PutVarint(m.transactions);
   e.PutVarint(m.changes);
   e.PutVarint(m.slot_retained_bytes);
+  e.PutVarint(m.refresh.size());
+  for (const auto& r : m.refresh) {
+    e.PutString(r.schema);
+    e.PutString(r.name);
+    e.PutU8(r.populated ? 1 : 0);
+  }
 }
 
 Result<DbEnd> DecodeDbEnd(std::span<const std::byte> p) {
@@ -417,6 +423,15 @@ Result<DbEnd> DecodeDbEnd(std::span<const std::byte> p) {
   HASYNC_ASSIGN_OR_RETURN(m.transactions, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.changes, d.GetVarint());
   HASYNC_ASSIGN_OR_RETURN(m.slot_retained_bytes, d.GetVarint());
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxTables, 5, "materialized view count"));
+  m.refresh.resize(n);
+  for (auto& r : m.refresh) {
+    HASYNC_ASSIGN_OR_RETURN(r.schema, GetName(d));
+    HASYNC_ASSIGN_OR_RETURN(r.name, GetName(d));
+    HASYNC_ASSIGN_OR_RETURN(uint8_t populated, d.GetU8());
+    if (populated > 1) return Bad("malformed database end");
+    r.populated = populated == 1;
+  }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }

@@ -104,11 +104,21 @@ struct DbSequence {
   int64_t value = 0;
 };
 
+// A materialized view the Primary refreshed in the sync's window: the Secondary refreshes its
+// own before committing (WITH NO DATA when the Primary's is left unpopulated).
+struct DbRefresh {
+  std::string schema;
+  std::string name;
+  bool populated = true;
+  bool operator==(const DbRefresh&) const = default;
+};
+
 struct DbEnd {
   uint64_t end_lsn = 0;  // the position the Secondary is at once this is committed
   uint64_t transactions = 0;
   uint64_t changes = 0;
   uint64_t slot_retained_bytes = 0;  // WAL the Primary's slot keeps
+  std::vector<DbRefresh> refresh;    // in the order to refresh them
 };
 
 constexpr size_t kMaxTables = 1 << 20;

@@ -231,6 +231,44 @@ TEST_F(DbSchemaTest, DdlAfterThePinIsLeftToTheNextSync) {
   SyncCarries({"table public.devices altered, copied whole"});
 }
 
+// A refresh is not in the stream: the event trigger writes a message in the refresh's own
+// transaction, and the sync whose window holds it refreshes the Secondary's view (CONCURRENTLY
+// too; WITH NO DATA too). Without a refresh the view keeps the content the Primary's has.
+TEST_F(DbSchemaTest, MaterializedViewsRefreshedOnThePrimaryAreRefreshedHere) {
+  P("CREATE MATERIALIZED VIEW per_device AS SELECT device, count(*) AS n FROM notes GROUP BY 1; "
+    "CREATE UNIQUE INDEX per_device_key ON per_device (device);");
+  auto r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->db.full) << "materialized views are not carried: a full copy";
+  auto view = [&](const testing::PgCluster& c) {
+    return c.Rows(db_, "SELECT device, n FROM per_device ORDER BY 1");
+  };
+  EXPECT_EQ(view(*secondary_), view(*primary_));
+  P("INSERT INTO notes (device, v) SELECT 1, 'more' FROM generate_series(1, 5)");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->db.refreshed.empty());
+  EXPECT_EQ(view(*secondary_), view(*primary_)) << "both still show the old counts";
+  P("REFRESH MATERIALIZED VIEW per_device");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->db.full);
+  EXPECT_EQ(r->db.refreshed, std::vector<std::string>{"public.per_device"});
+  EXPECT_EQ(view(*secondary_), view(*primary_));
+  EXPECT_NE(view(*secondary_).find("1|6\n"), std::string::npos) << view(*secondary_);
+  P("DELETE FROM notes WHERE device = 2; REFRESH MATERIALIZED VIEW CONCURRENTLY per_device");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->db.refreshed, std::vector<std::string>{"public.per_device"});
+  EXPECT_EQ(view(*secondary_), view(*primary_));
+  P("REFRESH MATERIALIZED VIEW per_device WITH NO DATA");
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(secondary_->Rows(db_, "SELECT relispopulated FROM pg_class WHERE relname = "
+                                  "'per_device'"),
+            "f\n");
+}
+
 // What the operator reads: `sync --json` and the Sync History name each change and its table.
 TEST_F(DbSchemaTest, JsonAndTheHistoryNameTheChanges) {
   P("ALTER TABLE devices ADD COLUMN os text; CREATE TABLE audit (at int)");

@@ -113,6 +113,25 @@ TEST_F(ChangeFilterTest, StreamEndsAtTheCommitOfThisSyncsMarker) {
   EXPECT_EQ(filter_.end_lsn(), 310u);
 }
 
+// The event trigger's refresh messages name materialized views by OID; anything else with that
+// prefix (a hostile or broken writer: not a number, past 2^32) is ignored.
+TEST_F(ChangeFilterTest, RefreshMessagesNameTheViewsRefreshedInTheWindow) {
+  auto refresh = [](const std::string& content) {
+    PgMessage m = Marker(content);
+    m.prefix = kRefreshPrefix;
+    return m;
+  };
+  EXPECT_EQ(Feed(Begin(200)), 0);
+  EXPECT_EQ(Feed(refresh("16390")), 0) << "never forwarded";
+  EXPECT_EQ(Feed(refresh("16385")), 0);
+  EXPECT_EQ(Feed(refresh("16390")), 0);
+  EXPECT_EQ(Feed(refresh("x1")), 0);
+  EXPECT_EQ(Feed(refresh("99999999999")), 0);
+  EXPECT_EQ(Feed(refresh("")), 0);
+  EXPECT_EQ(Feed(Commit(210)), 0);
+  EXPECT_EQ(filter_.refreshed(), (std::set<uint32_t>{16385, 16390}));
+}
+
 TEST_F(ChangeFilterTest, ChangeBeforeItsRelationIsRefused) {
   auto r = filter_.Add(Of(PgMessage::kInsert, kKept));
   ASSERT_FALSE(r.ok());
