@@ -49,7 +49,7 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
                       "c.relreplident = 'f' OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM "
                       "  pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)) OR "
                       "  (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index i WHERE "
-                      "  i.indrelid = c.oid AND i.indisreplident)), c.oid "
+                      "  i.indrelid = c.oid AND i.indisreplident)), ") + kTableToken + std::string(" "
                       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
                       "  AND NOT a.attisdropped AND a.attgenerated = '' "
@@ -78,7 +78,7 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
       t.has_key = r.View(i, 5) == "t";
       t.data_excluded = !TableDataInScope(scope, schema, name);
       t.identity = r.View(i, 10) == "t";
-      t.oid = static_cast<uint32_t>(std::stoul(r.Get(i, 11)));
+      t.token = r.Get(i, 11);
       key_desc = r.Get(i, 9);
       out.push_back(std::move(t));
     }

@@ -24,6 +24,16 @@ bool SchemaInScope(const DbScope& scope, const std::string& schema);
 // The table's rows are replicated: its schema is in scope and it is not in exclude_tables.
 bool TableDataInScope(const DbScope& scope, const std::string& schema, const std::string& name);
 
+// A table's identity and shape as the catalog keeps them, over pg_class c: its OID, file node
+// (a rewrite, TRUNCATE, VACUUM FULL), its pg_class row's and its columns' row versions (almost
+// any ALTER TABLE, a column renamed, dropped or added, even back to the same definition).
+// Equal tokens at two syncs: no DDL touched the table in between (ANALYZE and VACUUM update in
+// place and keep it). md5, so it is short whatever the columns.
+constexpr char kTableToken[] =
+    "c.oid::text || '/' || md5(concat_ws('/', c.relfilenode, c.xmin, (SELECT string_agg(a.attnum "
+    "|| ':' || a.xmin, ',' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
+    "c.oid AND a.attnum > 0)))";
+
 struct TableInfo {
   std::string schema;
   std::string name;
@@ -31,7 +41,7 @@ struct TableInfo {
   // "id bigint not null, name text, ...; key (id)": equal descriptions, compatible tables.
   std::string description;
   uint64_t pages = 0;
-  uint32_t oid = 0;
+  std::string token;  // kTableToken: changes with any DDL that touched the table
   char replident = 'd';
   bool has_key = false;  // a primary key or a replica identity index
   // Updates and deletes can be published: REPLICA IDENTITY FULL, DEFAULT with a primary key, or

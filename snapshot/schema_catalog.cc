@@ -30,12 +30,22 @@ std::string ObjectsQuery() {
       "EXISTS (SELECT 1 FROM pg_depend dp JOIN pg_rewrite rw ON rw.oid = dp.objid WHERE "
       "dp.classid = 'pg_rewrite'::regclass AND dp.refclassid = 'pg_class'::regclass AND "
       "dp.refobjid = c.oid AND rw.ev_class <> c.oid)";
+  // Anything DROP TABLE ... CASCADE would take with table c, but other tables' foreign keys
+  // (a sync restores those): views, SQL-standard function bodies, other tables' columns of its
+  // row type, policies reading it.
+  const std::string has_dependents =
+      "EXISTS (SELECT 1 FROM pg_depend dp WHERE dp.deptype = 'n' AND ((dp.refclassid = "
+      "'pg_class'::regclass AND dp.refobjid = c.oid) OR (dp.refclassid = 'pg_type'::regclass AND "
+      "dp.refobjid = c.reltype)) AND dp.classid <> 'pg_constraint'::regclass AND NOT "
+      "(dp.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT 1 FROM pg_rewrite rw WHERE rw.oid "
+      "= dp.objid AND rw.ev_class = c.oid)) AND NOT (dp.classid = 'pg_class'::regclass AND "
+      "dp.objid = c.oid))";
   return
       // Schemas.
-      "SELECT 0, n.nspname, '', md5(n.nspname), 0, '', 0::oid FROM pg_namespace n WHERE " + user +
+      "SELECT 0, n.nspname, '', md5(n.nspname), 0, '', ''::text FROM pg_namespace n WHERE " + user +
       NotMember("pg_namespace", "n.oid") +
       // Extensions: their version.
-      " UNION ALL SELECT 1, n.nspname, x.extname, x.extversion, 0, '', 0::oid FROM pg_extension x "
+      " UNION ALL SELECT 1, n.nspname, x.extname, x.extversion, 0, '', ''::text FROM pg_extension x "
       "JOIN "
       "pg_namespace n ON n.oid = x.extnamespace WHERE " +
       user +
@@ -53,7 +63,7 @@ std::string ObjectsQuery() {
       "  FROM pg_collation co WHERE co.oid = r.rngcollation), (SELECT oc.opcname FROM pg_opclass "
       "  oc WHERE oc.oid = r.rngsubopc), r.rngcanonical, r.rngsubdiff) FROM pg_range r WHERE "
       "  r.rngtypid = t.oid) "
-      "END)), CASE WHEN t.typtype = 'e' THEN 4 ELSE 0 END, '', 0::oid FROM pg_type t JOIN "
+      "END)), CASE WHEN t.typtype = 'e' THEN 4 ELSE 0 END, '', ''::text FROM pg_type t JOIN "
       "pg_namespace n "
       "ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c', 'r') AND (t.typrelid = 0 OR "
       "(SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c') AND " +
@@ -63,14 +73,14 @@ std::string ObjectsQuery() {
       "pg_get_function_identity_arguments(p.oid) || ')', md5(CASE WHEN p.prokind IN ('f', 'p') "
       "THEN pg_get_functiondef(p.oid) ELSE p.prokind::text || pg_get_function_arguments(p.oid) || "
       "pg_get_function_result(p.oid) END), CASE WHEN p.prokind IN ('f', 'p') THEN 8 ELSE 0 END, "
-      "'', 0::oid "
+      "'', ''::text "
       "FROM pg_proc p JOIN pg_namespace n ON n.oid = "
       "p.pronamespace WHERE " +
       user + NotMember("pg_proc", "p.oid") +
       // Sequences: parameters and the column that owns them.
       " UNION ALL SELECT 4, n.nspname, c.relname, md5(concat_ws('|', format_type(s.seqtypid, "
       "NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle, o.owner, "
-      "o.col)), 0, coalesce(o.owner, ''), 0::oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
+      "o.col)), 0, coalesce(o.owner, ''), ''::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
       "c.relnamespace JOIN pg_sequence s ON s.seqrelid = c.oid LEFT JOIN LATERAL (SELECT "
       "tn.nspname || '.' || tc.relname AS owner, a.attname AS col FROM pg_depend d JOIN pg_class "
       "tc "
@@ -103,15 +113,15 @@ std::string ObjectsQuery() {
       "  pg_inherits h WHERE h.inhrelid = c.oid))), "
       "CASE WHEN c.relkind = 'p' OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits h "
       "  WHERE h.inhrelid = c.oid OR h.inhparent = c.oid) THEN 1 ELSE 0 END + CASE WHEN " +
-      has_views +
-      " THEN 2 ELSE 0 END, '', c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
+      has_dependents +
+      " THEN 2 ELSE 0 END, '', " + std::string(kTableToken) + " FROM pg_class c JOIN pg_namespace n ON n.oid = "
       "c.relnamespace WHERE c.relkind IN ('r', 'p') AND " +
       user + NotMember("pg_class", "c.oid") +
       // Views and materialized views.
       " UNION ALL SELECT 6, n.nspname, c.relname, md5(c.relkind::text || pg_get_viewdef(c.oid)), "
       "CASE WHEN c.relkind = 'm' THEN 16 ELSE 0 END + CASE WHEN " +
       has_views +
-      " THEN 2 ELSE 0 END, '', 0::oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
+      " THEN 2 ELSE 0 END, '', ''::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
       "c.relnamespace WHERE c.relkind IN ('v', 'm') AND " +
       user + NotMember("pg_class", "c.oid") + " ORDER BY 1, 2, 3";
 }
@@ -151,7 +161,7 @@ Result<std::vector<SchemaObject>> ReadSchemaObjects(PgConn& c, const DbScope& sc
                      .flags = static_cast<uint8_t>(std::stoi(r.Get(i, 4))),
                      .owner = r.Get(i, 5),
                      .labels = {},
-                     .oid = static_cast<uint32_t>(std::stoul(r.Get(i, 6)))};
+                     .token = r.Get(i, 6)};
       if (!SchemaInScope(scope, o.schema)) continue;
       if (o.flags & kObjectEnum) enums[{o.schema, o.name}] = out.size();
       out.push_back(std::move(o));

@@ -31,7 +31,9 @@ const char* ObjectKindName(ObjectKind k);
 
 // SchemaObject::flags
 constexpr uint8_t kObjectInherits = 1;   // a table that is partitioned, a partition, or inherits
-constexpr uint8_t kObjectHasViews = 2;   // views or materialized views read this table or view
+// A table that other objects depend on (views, SQL-standard function bodies, other tables'
+// columns of its row type, policies; not foreign keys), or a view that other views read.
+constexpr uint8_t kObjectHasViews = 2;
 constexpr uint8_t kObjectEnum = 4;       // a type that is an enum (labels set)
 constexpr uint8_t kObjectDefinable = 8;  // a function or procedure (pg_get_functiondef works)
 constexpr uint8_t kObjectMaterialized = 16;  // a materialized view
@@ -45,7 +47,7 @@ struct SchemaObject {
   uint8_t flags = 0;
   std::string owner;                // a sequence owned by a column: that table, "schema.table"
   std::vector<std::string> labels;  // an enum's labels in their order
-  uint32_t oid = 0;                 // a table's pg_class OID: read locally, never sent
+  std::string token;                // a table's kTableToken: read locally, never sent
   std::string Qualified() const { return name.empty() ? schema : schema + "." + name; }
   bool operator==(const SchemaObject&) const = default;
 };

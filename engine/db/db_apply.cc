@@ -85,7 +85,7 @@ Status DbTarget::Impl::Begin(const DbBegin& begin, FullLoad& load) {
   }
   for (const auto& c : begin.schema) {
     sum.schema_changes.push_back(DescribeChange(c));
-    log->info("schema change carried: {}", sum.schema_changes.back());
+    log->info("schema change to carry: {}", sum.schema_changes.back());
   }
   HASYNC_RETURN_IF_ERROR(schema.AddLabels(begin.schema));
   HASYNC_RETURN_IF_ERROR(conn.Run("BEGIN; SET LOCAL synchronous_commit = on"));

@@ -73,7 +73,7 @@ class ChangeFrames {
 };
 
 DbBegin MakeBegin(DbBegin begin, const std::vector<snapshot::TableInfo>& tables) {
-  for (const auto& t : tables) begin.tables.push_back({t.schema, t.name, t.description, t.oid});
+  for (const auto& t : tables) begin.tables.push_back({t.schema, t.name, t.description, t.token});
   return begin;
 }
 

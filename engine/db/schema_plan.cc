@@ -70,7 +70,8 @@ std::string Refusal(const SchemaObject* p, const SchemaObject* s, SchemaAction a
                "table by table";
       }
       if (action != SchemaAction::kAdded && (flags & snapshot::kObjectHasViews)) {
-        return what + ": views read it, which re-creating it would drop";
+        return what + ": other objects depend on it (views, functions, columns of its row type or "
+                      "policies), which re-creating it would drop";
       }
       return "";
     case ObjectKind::kView:
@@ -90,8 +91,8 @@ std::string Refusal(const SchemaObject* p, const SchemaObject* s, SchemaAction a
 SchemaPlan PlanSchemaChanges(const std::vector<SchemaObject>& primary,
                              const std::vector<SchemaObject>& secondary,
                              const std::vector<DbTableDesc>& remembered) {
-  std::map<std::pair<std::string, std::string>, uint32_t> oids;
-  for (const auto& t : remembered) oids[{t.schema, t.name}] = t.oid;
+  std::map<std::pair<std::string, std::string>, std::string> tokens;
+  for (const auto& t : remembered) tokens[{t.schema, t.name}] = t.token;
   std::map<Key, std::pair<const SchemaObject*, const SchemaObject*>> both;
   for (const auto& o : primary) both[{o.kind, o.schema, o.name}].first = &o;
   for (const auto& o : secondary) both[{o.kind, o.schema, o.name}].second = &o;
@@ -104,9 +105,10 @@ SchemaPlan PlanSchemaChanges(const std::vector<SchemaObject>& primary,
                           : s == nullptr ? SchemaAction::kAdded
                                          : SchemaAction::kAltered;
     if (action == SchemaAction::kAltered && p->digest == s->digest) {
-      auto oid = oids.find({p->schema, p->name});
-      const bool recreated = p->kind == ObjectKind::kTable && oid != oids.end() &&
-                             oid->second != 0 && p->oid != 0 && oid->second != p->oid;
+      auto token = tokens.find({p->schema, p->name});
+      const bool recreated = p->kind == ObjectKind::kTable && token != tokens.end() &&
+                             !token->second.empty() && !p->token.empty() &&
+                             token->second != p->token;
       if (!recreated) continue;
       action = SchemaAction::kRecreated;
     }

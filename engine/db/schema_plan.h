@@ -34,9 +34,11 @@ struct SchemaPlan {
   bool empty() const { return full_copy.empty() && changes.empty(); }
 };
 
-// remembered: the Primary's tables with their OIDs as the Secondary last committed them
-// (DbRequest::primary_tables); a table alike on both sides whose OID changed since was dropped
-// and created again on the Primary (kRecreated).
+// remembered: the Primary's tables with their tokens (snapshot::kTableToken) as the Secondary
+// last committed them (DbRequest::primary_tables); a table alike on both sides whose token
+// changed since was touched by a DDL on the Primary that its definition does not show (dropped
+// and created again, rewritten by ALTER ... TYPE ... USING, a column dropped and added back,
+// renamed and back, truncated): kRecreated, copied whole.
 SchemaPlan PlanSchemaChanges(const std::vector<snapshot::SchemaObject>& primary,
                              const std::vector<snapshot::SchemaObject>& secondary,
                              const std::vector<DbTableDesc>& remembered = {});

@@ -23,7 +23,7 @@ Status SyncState::CreateTable() {
                    "CREATE TABLE IF NOT EXISTS " +
                    snapshot::kStateSchema +
                    ".primary_tables (schema_name text NOT NULL, table_name text NOT NULL, "
-                   "table_oid oid NOT NULL, PRIMARY KEY (schema_name, table_name))");
+                   "token text NOT NULL, PRIMARY KEY (schema_name, table_name))");
 }
 
 Result<PgResult> SyncState::Read() {
@@ -64,13 +64,13 @@ Result<DbRequest> SyncState::Request(const DbRequestOptions& options) {
     if (exists.Get(0, 0) == "t") {
       HASYNC_ASSIGN_OR_RETURN(
           PgResult t,
-          conn_.Exec("SELECT schema_name, table_name, table_oid FROM " + table + " ORDER BY 1, 2"));
+          conn_.Exec("SELECT schema_name, table_name, token FROM " + table + " ORDER BY 1, 2"));
       for (int i = 0; i < t.rows(); ++i) {
         req.primary_tables.push_back(
             DbTableDesc{.schema = t.Get(i, 0),
                         .name = t.Get(i, 1),
                         .description = "",
-                        .oid = static_cast<uint32_t>(std::stoul(t.Get(i, 2)))});
+                        .token = t.Get(i, 2)});
       }
     }
   }
@@ -83,10 +83,10 @@ Status SyncState::Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string&
   const std::string table = std::string(snapshot::kStateSchema) + ".primary_tables";
   HASYNC_RETURN_IF_ERROR(conn_.Run("DELETE FROM " + table));
   for (const auto& t : tables) {
-    if (t.oid == 0) continue;
+    if (t.token.empty()) continue;
     HASYNC_RETURN_IF_ERROR(conn_
                                .ExecParams("INSERT INTO " + table + " VALUES ($1, $2, $3)",
-                                           {t.schema, t.name, std::to_string(t.oid)})
+                                           {t.schema, t.name, t.token})
                                .status());
   }
   return conn_

@@ -29,8 +29,9 @@ class SyncState {
   // A database request from the recorded position (none yet: from the start, a full copy).
   Result<DbRequest> Request(const DbRequestOptions& options);
   // Records the sync in the open transaction; it counts once that commits. tables: the
-  // Primary's tables with their OIDs, which the next request sends back (a table dropped and
-  // re-created alike between syncs has a new OID and nothing else to tell it by).
+  // Primary's tables with their tokens (snapshot::kTableToken), which the next request sends
+  // back (a table dropped and re-created alike, or rewritten, between syncs has a new token and
+  // nothing else to tell it by).
   Status Record(uint64_t sync_id, snapshot::Lsn lsn, const std::string& source_id,
                 const std::string& software_version, const std::vector<DbTableDesc>& tables);
   // Drops this node's inactive slot for source_node (see DbTarget::DropSlotFor).

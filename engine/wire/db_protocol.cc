@@ -232,7 +232,7 @@ void Encode(const DbRequest& m, Encoder& e) {
   for (const auto& t : m.primary_tables) {
     e.PutString(t.schema);
     e.PutString(t.name);
-    e.PutVarint(t.oid);
+    e.PutString(t.token);
   }
 }
 
@@ -268,8 +268,7 @@ Result<DbRequest> DecodeDbRequest(std::span<const std::byte> p) {
     for (auto& x : m.primary_tables) {
       HASYNC_ASSIGN_OR_RETURN(x.schema, GetName(d));
       HASYNC_ASSIGN_OR_RETURN(x.name, GetName(d));
-      HASYNC_ASSIGN_OR_RETURN(uint64_t oid, d.GetVarint(UINT32_MAX, "table oid"));
-      x.oid = static_cast<uint32_t>(oid);
+      HASYNC_ASSIGN_OR_RETURN(x.token, d.GetString(kMaxName));
     }
   }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
@@ -285,7 +284,7 @@ void Encode(const DbBegin& m, Encoder& e) {
     e.PutString(t.schema);
     e.PutString(t.name);
     e.PutString(t.description);
-    e.PutVarint(t.oid);
+    e.PutString(t.token);
   }
   if (m.schema.empty()) return;
   e.PutVarint(m.schema.size());
@@ -306,8 +305,7 @@ Result<DbBegin> DecodeDbBegin(std::span<const std::byte> p) {
     HASYNC_ASSIGN_OR_RETURN(t.schema, GetName(d));
     HASYNC_ASSIGN_OR_RETURN(t.name, GetName(d));
     HASYNC_ASSIGN_OR_RETURN(t.description, d.GetString(1 << 20));
-    HASYNC_ASSIGN_OR_RETURN(uint64_t oid, d.GetVarint(UINT32_MAX, "table oid"));
-    t.oid = static_cast<uint32_t>(oid);
+    HASYNC_ASSIGN_OR_RETURN(t.token, d.GetString(kMaxName));
   }
   if (f & 2) {
     HASYNC_ASSIGN_OR_RETURN(uint64_t k, GetCount(d, kMaxSchemaObjects, 5, "schema change count"));

@@ -24,7 +24,7 @@ struct DbTableDesc {
   std::string schema;
   std::string name;
   std::string description;  // snapshot::TableInfo::description
-  uint32_t oid = 0;         // the Primary's pg_class OID (0: not known)
+  std::string token;        // the Primary's snapshot::kTableToken ("": not known)
 };
 
 struct DbRequest {
@@ -48,8 +48,8 @@ struct DbRequest {
   // caller that has no database to describe (verify's own requests send it too).
   bool has_schema = false;
   std::vector<snapshot::SchemaObject> schema;
-  // With has_schema: the Primary's tables and their OIDs as of the last commit (description
-  // empty), so that a table dropped and re-created alike since is copied again.
+  // With has_schema: the Primary's tables and their tokens as of the last commit (description
+  // empty), so that a table dropped and re-created alike, or rewritten, since is copied again.
   std::vector<DbTableDesc> primary_tables;
 };
 

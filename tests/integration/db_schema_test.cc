@@ -149,8 +149,8 @@ TEST_F(DbSchemaTest, WhatCannotBeCarriedMakesAFullCopyThatSaysWhy) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->db.full);
   EXPECT_EQ(r->db.reason,
-            "the schema changed: table public.devices altered: views read it, which re-creating "
-            "it would drop");
+            "the schema changed: table public.devices altered: other objects depend on it (views, "
+            "functions, columns of its row type or policies), which re-creating it would drop");
   EXPECT_EQ(SecondarySchema(), PrimarySchema());
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
 }

@@ -12,7 +12,7 @@ using snapshot::ObjectKind;
 using snapshot::SchemaObject;
 
 SchemaObject Table(const std::string& name, const std::string& digest, uint8_t flags = 0,
-                   uint32_t oid = 0) {
+                   const std::string& token = "") {
   return SchemaObject{.kind = ObjectKind::kTable,
                       .schema = "public",
                       .name = name,
@@ -20,7 +20,7 @@ SchemaObject Table(const std::string& name, const std::string& digest, uint8_t f
                       .flags = flags,
                       .owner = "",
                       .labels = {},
-                      .oid = oid};
+                      .token = token};
 }
 
 SchemaObject Enum(const std::string& name, std::vector<std::string> labels) {
@@ -67,13 +67,14 @@ TEST(SchemaPlanTest, TablesAddedDroppedAndAlteredAreCarriedInKindOrder) {
   EXPECT_EQ(plan.changes[1].digest, "2") << "the Primary's digest, for the Secondary's check";
 }
 
-TEST(SchemaPlanTest, ATableAlikeWithANewOidWasRecreated) {
-  std::vector<DbTableDesc> remembered = {{"public", "a", "", 10}, {"public", "b", "", 11}};
-  auto plan = PlanSchemaChanges({Table("a", "1", 0, 10), Table("b", "1", 0, 99)},
-                                {Table("a", "1", 0, 500), Table("b", "1", 0, 501)}, remembered);
+TEST(SchemaPlanTest, ATableAlikeWithANewTokenWasRecreated) {
+  std::vector<DbTableDesc> remembered = {{"public", "a", "", "10/x"}, {"public", "b", "", "11/x"}};
+  auto plan = PlanSchemaChanges({Table("a", "1", 0, "10/x"), Table("b", "1", 0, "11/y")},
+                                {Table("a", "1", 0, "500/s"), Table("b", "1", 0, "501/s")},
+                                remembered);
   EXPECT_EQ(Described(plan), std::vector<std::string>{"table public.b re-created, copied whole"});
   // Nothing remembered (the first sync of this version): nothing to compare.
-  EXPECT_TRUE(PlanSchemaChanges({Table("b", "1", 0, 99)}, {Table("b", "1", 0, 501)}).empty());
+  EXPECT_TRUE(PlanSchemaChanges({Table("b", "1", 0, "11/y")}, {Table("b", "1", 0, "501/s")}).empty());
 }
 
 TEST(SchemaPlanTest, WhatASyncCannotCarryIsAFullCopyNamingTheFirstObject) {
@@ -83,7 +84,8 @@ TEST(SchemaPlanTest, WhatASyncCannotCarryIsAFullCopyNamingTheFirstObject) {
     return plan.full_copy;
   };
   EXPECT_EQ(why({Table("a", "2", snapshot::kObjectHasViews)}, {Table("a", "1")}),
-            "table public.a altered: views read it, which re-creating it would drop");
+            "table public.a altered: other objects depend on it (views, functions, columns of its "
+            "row type or policies), which re-creating it would drop");
   EXPECT_EQ(why({Table("a", "2")}, {Table("a", "1", snapshot::kObjectInherits)}),
             "table public.a altered: it is partitioned, a partition or inherits, which a sync "
             "does not carry table by table");

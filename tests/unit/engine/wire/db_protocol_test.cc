@@ -182,7 +182,7 @@ TEST(DbProtocolTest, SchemaObjectsAndChangesRoundTripAndAreBounded) {
                .owner = "",
                .labels = {"calm", "angry"}},
               {.kind = snapshot::ObjectKind::kSchema, .schema = "app", .name = "", .digest = "d"}};
-  m.primary_tables = {{"public", "devices", "", 16384}};
+  m.primary_tables = {{"public", "devices", "", "16384/0cc175b9c0f1b6a831c399e269772661"}};
   Encoder e;
   Encode(m, e);
   auto d = DecodeDbRequest(e.view());
@@ -190,7 +190,7 @@ TEST(DbProtocolTest, SchemaObjectsAndChangesRoundTripAndAreBounded) {
   EXPECT_TRUE(d->has_schema);
   EXPECT_EQ(d->schema, m.schema);
   ASSERT_EQ(d->primary_tables.size(), 1u);
-  EXPECT_EQ(d->primary_tables[0].oid, 16384u);
+  EXPECT_EQ(d->primary_tables[0].token, "16384/0cc175b9c0f1b6a831c399e269772661");
   for (size_t cut = 0; cut < e.view().size(); ++cut) {
     EXPECT_FALSE(DecodeDbRequest(e.view().subspan(0, cut)).ok()) << cut;
   }
