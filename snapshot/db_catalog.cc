@@ -49,7 +49,9 @@ Result<std::vector<TableInfo>> ListTables(PgConn& c, const DbScope& scope) {
                       "c.relreplident = 'f' OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM "
                       "  pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)) OR "
                       "  (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index i WHERE "
-                      "  i.indrelid = c.oid AND i.indisreplident)), ") + kTableToken + std::string(" "
+                      "  i.indrelid = c.oid AND i.indisreplident)), ") +
+          kTableToken +
+          std::string(" "
                       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
                       "  AND NOT a.attisdropped AND a.attgenerated = '' "

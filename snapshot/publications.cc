@@ -136,8 +136,7 @@ Status Create(PgConn& c, const DbScope& scope, bool convert) {
                                  "objid FROM pg_event_trigger_ddl_commands() LOOP PERFORM "
                                  "pg_logical_emit_message(true, '") +
                          kRefreshPrefix + "', r.objid::text); END LOOP; RETURN; END IF; ") +
-            "$hasync$; DROP EVENT TRIGGER IF EXISTS " +
-            kEventTrigger + "; " + CreateTriggerSql()));
+            "$hasync$; DROP EVENT TRIGGER IF EXISTS " + kEventTrigger + "; " + CreateTriggerSql()));
   HASYNC_RETURN_IF_ERROR(c.Run("SELECT hasync.move_publications(true)"));
   return c.Run("COMMIT");
 }

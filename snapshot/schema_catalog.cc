@@ -36,16 +36,18 @@ std::string ObjectsQuery() {
   const std::string has_dependents =
       "EXISTS (SELECT 1 FROM pg_depend dp WHERE dp.deptype = 'n' AND ((dp.refclassid = "
       "'pg_class'::regclass AND dp.refobjid = c.oid) OR (dp.refclassid = 'pg_type'::regclass AND "
-      "dp.refobjid = c.reltype)) AND dp.classid <> 'pg_constraint'::regclass AND NOT "
-      "(dp.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT 1 FROM pg_rewrite rw WHERE rw.oid "
-      "= dp.objid AND rw.ev_class = c.oid)) AND NOT (dp.classid = 'pg_class'::regclass AND "
-      "dp.objid = c.oid))";
+      "dp.refobjid = c.reltype)) AND ((dp.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT 1 "
+      "FROM pg_rewrite rw WHERE rw.oid = dp.objid AND rw.ev_class <> c.oid)) OR dp.classid = "
+      "'pg_proc'::regclass OR (dp.classid = 'pg_class'::regclass AND dp.objid <> c.oid) OR "
+      "(dp.classid = 'pg_policy'::regclass AND EXISTS (SELECT 1 FROM pg_policy po WHERE po.oid = "
+      "dp.objid AND po.polrelid <> c.oid))))";
   return
       // Schemas.
       "SELECT 0, n.nspname, '', md5(n.nspname), 0, '', ''::text FROM pg_namespace n WHERE " + user +
       NotMember("pg_namespace", "n.oid") +
       // Extensions: their version.
-      " UNION ALL SELECT 1, n.nspname, x.extname, x.extversion, 0, '', ''::text FROM pg_extension x "
+      " UNION ALL SELECT 1, n.nspname, x.extname, x.extversion, 0, '', ''::text FROM pg_extension "
+      "x "
       "JOIN "
       "pg_namespace n ON n.oid = x.extnamespace WHERE " +
       user +
@@ -113,8 +115,8 @@ std::string ObjectsQuery() {
       "  pg_inherits h WHERE h.inhrelid = c.oid))), "
       "CASE WHEN c.relkind = 'p' OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits h "
       "  WHERE h.inhrelid = c.oid OR h.inhparent = c.oid) THEN 1 ELSE 0 END + CASE WHEN " +
-      has_dependents +
-      " THEN 2 ELSE 0 END, '', " + std::string(kTableToken) + " FROM pg_class c JOIN pg_namespace n ON n.oid = "
+      has_dependents + " THEN 2 ELSE 0 END, '', " + std::string(kTableToken) +
+      " FROM pg_class c JOIN pg_namespace n ON n.oid = "
       "c.relnamespace WHERE c.relkind IN ('r', 'p') AND " +
       user + NotMember("pg_class", "c.oid") +
       // Views and materialized views.

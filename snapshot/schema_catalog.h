@@ -30,12 +30,12 @@ constexpr uint8_t kMaxObjectKind = 6;
 const char* ObjectKindName(ObjectKind k);
 
 // SchemaObject::flags
-constexpr uint8_t kObjectInherits = 1;   // a table that is partitioned, a partition, or inherits
+constexpr uint8_t kObjectInherits = 1;  // a table that is partitioned, a partition, or inherits
 // A table that other objects depend on (views, SQL-standard function bodies, other tables'
 // columns of its row type, policies; not foreign keys), or a view that other views read.
 constexpr uint8_t kObjectHasViews = 2;
-constexpr uint8_t kObjectEnum = 4;       // a type that is an enum (labels set)
-constexpr uint8_t kObjectDefinable = 8;  // a function or procedure (pg_get_functiondef works)
+constexpr uint8_t kObjectEnum = 4;           // a type that is an enum (labels set)
+constexpr uint8_t kObjectDefinable = 8;      // a function or procedure (pg_get_functiondef works)
 constexpr uint8_t kObjectMaterialized = 16;  // a materialized view
 constexpr uint8_t kMaxObjectFlags = 31;
 

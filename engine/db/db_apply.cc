@@ -51,6 +51,7 @@ struct DbTarget::Impl {
   Result<bool> Dispatch(const transport::Frame& f, const DbBegin& begin, FullLoad& load);
   Status ApplyChanges(std::span<const std::byte> payload);
   Status AddSql(const DbSql& m, const DbBegin& begin, FullLoad& load);
+  Status CheckRowSecurity();
   Status End(const DbEnd& m, const DbBegin& begin, FullLoad& load);
   Status Commit(uint64_t sync_id);
   void Abort();
@@ -84,7 +85,8 @@ Status DbTarget::Impl::Begin(const DbBegin& begin, FullLoad& load) {
     HASYNC_RETURN_IF_ERROR(CompareSchemas(conn, scope, begin.tables, "the Primary"));
   }
   for (const auto& c : begin.schema) {
-    sum.schema_changes.push_back(DescribeChange(c));
+    sum.schema_changes.push_back(
+        DescribeChange(c, snapshot::TableDataInScope(scope, c.schema, c.name)));
     log->info("schema change to carry: {}", sum.schema_changes.back());
   }
   HASYNC_RETURN_IF_ERROR(schema.AddLabels(begin.schema));
@@ -155,6 +157,28 @@ Result<bool> DbTarget::Impl::Dispatch(const transport::Frame& f, const DbBegin& 
   }
 }
 
+// A table with FORCE ROW LEVEL SECURITY applies its policies to its owner, the apply role: its
+// checks and foreign keys would see some rows only (or fail, with row_security off). Refused,
+// with the fix, unless the role bypasses row-level security.
+Status DbTarget::Impl::CheckRowSecurity() {
+  HASYNC_ASSIGN_OR_RETURN(
+      snapshot::PgResult r,
+      conn.Exec("SELECT n.nspname, c.relname, current_user FROM pg_catalog.pg_class c JOIN "
+                "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relforcerowsecurity "
+                "AND NOT (SELECT rolbypassrls OR rolsuper FROM pg_catalog.pg_roles WHERE rolname "
+                "= current_user) ORDER BY 1, 2"));
+  for (int i = 0; i < r.rows(); ++i) {
+    if (!snapshot::SchemaInScope(scope, r.Get(i, 0))) continue;
+    return Status(Code::kConfig,
+                  "table " + r.Get(i, 0) + "." + r.Get(i, 1) +
+                      " forces row-level security, which binds this node's apply role (it owns "
+                      "the table) and would hide rows from the sync; nothing was applied: as a "
+                      "superuser, run ALTER ROLE " +
+                      conn.QuoteIdent(r.Get(i, 2)) + " BYPASSRLS on this node, then sync again");
+  }
+  return Status::Ok();
+}
+
 // A full copy's scripts, or an incremental's around its copies: pre-data once, then post-data
 // once.
 Status DbTarget::Impl::AddSql(const DbSql& m, const DbBegin& begin, FullLoad& load) {
@@ -187,6 +211,7 @@ Status DbTarget::Impl::End(const DbEnd& m, const DbBegin& begin, FullLoad& load)
   HASYNC_RETURN_IF_ERROR(changes.Finish());
   sum.end_lsn = m.end_lsn;
   sum.slot_retained_bytes = m.slot_retained_bytes;
+  HASYNC_RETURN_IF_ERROR(CheckRowSecurity());
   if (begin.full) {
     sum.changes = load.rows();
     // The copy must have produced the Primary's tables exactly.
@@ -199,10 +224,9 @@ Status DbTarget::Impl::End(const DbEnd& m, const DbBegin& begin, FullLoad& load)
                                          ", which is outside this node's replicated schemas");
     }
     HASYNC_RETURN_IF_ERROR(changes.Finish());
-    HASYNC_RETURN_IF_ERROR(
-        conn.Run("REFRESH MATERIALIZED VIEW " + conn.QuoteIdent(v.schema) + "." +
-                 conn.QuoteIdent(v.name) + (v.populated ? "" : " WITH NO DATA"))
-            .Context("refreshing materialized view " + v.schema + "." + v.name));
+    HASYNC_RETURN_IF_ERROR(conn.Run("REFRESH MATERIALIZED VIEW " + conn.QuoteIdent(v.schema) + "." +
+                                    conn.QuoteIdent(v.name) + (v.populated ? "" : " WITH NO DATA"))
+                               .Context("refreshing materialized view " + v.schema + "." + v.name));
     sum.refreshed.push_back(v.schema + "." + v.name);
   }
   if (!begin.full && !begin.schema.empty()) {

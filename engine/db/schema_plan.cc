@@ -70,8 +70,14 @@ std::string Refusal(const SchemaObject* p, const SchemaObject* s, SchemaAction a
                "table by table";
       }
       if (action != SchemaAction::kAdded && (flags & snapshot::kObjectHasViews)) {
-        return what + ": other objects depend on it (views, functions, columns of its row type or "
-                      "policies), which re-creating it would drop";
+        if (p == nullptr || !(p->flags & snapshot::kObjectHasViews)) {
+          return what +
+                 ": objects only the Secondary has depend on it (made there behind "
+                 "hasync's back), which re-creating it would drop";
+        }
+        return what +
+               ": other objects depend on it (views, functions, columns of its row type or "
+               "policies), which re-creating it would drop";
       }
       return "";
     case ObjectKind::kView:
@@ -142,11 +148,13 @@ SchemaPlan PlanSchemaChanges(const std::vector<SchemaObject>& primary,
   return plan;
 }
 
-std::string DescribeChange(const SchemaChange& c) {
+std::string DescribeChange(const SchemaChange& c, bool rows_copied) {
   std::string name = c.name.empty() ? c.schema : c.schema + "." + c.name;
   std::string out =
       std::string(snapshot::ObjectKindName(c.kind)) + " " + name + " " + SchemaActionWord(c.action);
-  if (c.kind == ObjectKind::kTable && c.action != SchemaAction::kDropped) out += ", copied whole";
+  if (c.kind == ObjectKind::kTable && c.action != SchemaAction::kDropped) {
+    out += rows_copied ? ", copied whole" : " (its rows are not replicated)";
+  }
   if (c.kind == ObjectKind::kType && c.action == SchemaAction::kAltered) out += " (labels added)";
   return out;
 }

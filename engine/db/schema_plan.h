@@ -47,7 +47,8 @@ SchemaPlan PlanSchemaChanges(const std::vector<snapshot::SchemaObject>& primary,
 const char* SchemaActionWord(SchemaAction a);
 
 // "table public.devices altered, copied whole": the words history, the log and --json use.
-std::string DescribeChange(const SchemaChange& c);
+// rows_copied: false for a table whose rows are not replicated (exclude_tables).
+std::string DescribeChange(const SchemaChange& c, bool rows_copied = true);
 
 // The tables a sync re-creates and copies whole (added or altered), and those whose changes in
 // the stream it leaves out (those and the dropped ones), "schema.table".

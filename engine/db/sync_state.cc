@@ -62,15 +62,11 @@ Result<DbRequest> SyncState::Request(const DbRequestOptions& options) {
         PgResult exists,
         conn_.ExecParams("SELECT pg_catalog.to_regclass($1) IS NOT NULL", {table}));
     if (exists.Get(0, 0) == "t") {
-      HASYNC_ASSIGN_OR_RETURN(
-          PgResult t,
-          conn_.Exec("SELECT schema_name, table_name, token FROM " + table + " ORDER BY 1, 2"));
+      HASYNC_ASSIGN_OR_RETURN(PgResult t, conn_.Exec("SELECT schema_name, table_name, token FROM " +
+                                                     table + " ORDER BY 1, 2"));
       for (int i = 0; i < t.rows(); ++i) {
-        req.primary_tables.push_back(
-            DbTableDesc{.schema = t.Get(i, 0),
-                        .name = t.Get(i, 1),
-                        .description = "",
-                        .token = t.Get(i, 2)});
+        req.primary_tables.push_back(DbTableDesc{
+            .schema = t.Get(i, 0), .name = t.Get(i, 1), .description = "", .token = t.Get(i, 2)});
       }
     }
   }

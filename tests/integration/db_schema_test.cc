@@ -264,8 +264,9 @@ TEST_F(DbSchemaTest, MaterializedViewsRefreshedOnThePrimaryAreRefreshedHere) {
   P("REFRESH MATERIALIZED VIEW per_device WITH NO DATA");
   r = Sync();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(secondary_->Rows(db_, "SELECT relispopulated FROM pg_class WHERE relname = "
-                                  "'per_device'"),
+  EXPECT_EQ(secondary_->Rows(db_,
+                             "SELECT relispopulated FROM pg_class WHERE relname = "
+                             "'per_device'"),
             "f\n");
 }
 

@@ -69,12 +69,13 @@ TEST(SchemaPlanTest, TablesAddedDroppedAndAlteredAreCarriedInKindOrder) {
 
 TEST(SchemaPlanTest, ATableAlikeWithANewTokenWasRecreated) {
   std::vector<DbTableDesc> remembered = {{"public", "a", "", "10/x"}, {"public", "b", "", "11/x"}};
-  auto plan = PlanSchemaChanges({Table("a", "1", 0, "10/x"), Table("b", "1", 0, "11/y")},
-                                {Table("a", "1", 0, "500/s"), Table("b", "1", 0, "501/s")},
-                                remembered);
+  auto plan =
+      PlanSchemaChanges({Table("a", "1", 0, "10/x"), Table("b", "1", 0, "11/y")},
+                        {Table("a", "1", 0, "500/s"), Table("b", "1", 0, "501/s")}, remembered);
   EXPECT_EQ(Described(plan), std::vector<std::string>{"table public.b re-created, copied whole"});
   // Nothing remembered (the first sync of this version): nothing to compare.
-  EXPECT_TRUE(PlanSchemaChanges({Table("b", "1", 0, "11/y")}, {Table("b", "1", 0, "501/s")}).empty());
+  EXPECT_TRUE(
+      PlanSchemaChanges({Table("b", "1", 0, "11/y")}, {Table("b", "1", 0, "501/s")}).empty());
 }
 
 TEST(SchemaPlanTest, WhatASyncCannotCarryIsAFullCopyNamingTheFirstObject) {
