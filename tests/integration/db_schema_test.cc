@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/db/schema_apply.h"
 #include "tests/db_fixture.h"
 
 namespace hasync {
@@ -344,6 +345,53 @@ TEST_F(DbSchemaTest, TheGuidesUpgradeProcedureConvergesWithRealMigrations) {
   EXPECT_EQ(SecondaryContents(), PrimaryContents());
   // And on from there, incrementally.
   ThenStreams("UPDATE settings SET v = '3' WHERE k = 'schema'");
+}
+
+// A hostile Primary's schema changes: the Secondary drops only what its own description named,
+// in its own scope, and adds labels only to its own enums; each refusal comes before any
+// statement, so nothing changes.
+TEST_F(DbSchemaTest, AHostilePrimarysSchemaChangesAreRefusedBeforeAnythingRuns) {
+  auto conn = snapshot::PgConn::Connect(secondary_->ApplyConninfo(db_));
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  const snapshot::DbScope scope{.include_schemas = {}, .exclude_schemas = {}, .exclude_tables = {}};
+  const std::string before = SecondarySchema(), rows = SecondaryContents();
+  auto change = [](snapshot::ObjectKind kind, engine::SchemaAction action, std::string schema,
+                   std::string name) {
+    return engine::SchemaChange{.kind = kind,
+                                .action = action,
+                                .schema = std::move(schema),
+                                .name = std::move(name),
+                                .digest = "",
+                                .labels = {"x"}};
+  };
+  using engine::SchemaAction;
+  using snapshot::ObjectKind;
+  const std::vector<std::pair<std::vector<engine::SchemaChange>, std::string>> cases = {
+      {{change(ObjectKind::kTable, SchemaAction::kDropped, "public", "nope")},
+       "which this node does not have"},
+      {{change(ObjectKind::kTable, SchemaAction::kDropped, "pg_catalog", "pg_authid")},
+       "outside this node's replicated schemas"},
+      {{change(ObjectKind::kTable, SchemaAction::kDropped, "hasync", "sync_state")},
+       "outside this node's replicated schemas"},
+      {{change(ObjectKind::kTable, SchemaAction::kAltered, "public", "devices"),
+        change(ObjectKind::kFunction, SchemaAction::kDropped, "public", "nope()")},
+       "which this node does not have"},
+  };
+  for (const auto& [changes, words] : cases) {
+    engine::SchemaApply apply(*conn, scope);
+    ASSERT_TRUE(apply.Describe().ok());
+    ASSERT_TRUE(conn->Run("BEGIN").ok());
+    Status st = apply.Prepare(changes);
+    EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
+    EXPECT_NE(st.message().find(words), std::string::npos) << st.ToString();
+    ASSERT_TRUE(conn->Run("ROLLBACK").ok());
+    // Labels for a type that is no enum here, before any transaction.
+    Status labels =
+        apply.AddLabels({change(ObjectKind::kType, SchemaAction::kAltered, "public", "devices")});
+    EXPECT_EQ(labels.code(), Code::kProtocol) << labels.ToString();
+  }
+  EXPECT_EQ(SecondarySchema(), before);
+  EXPECT_EQ(SecondaryContents(), rows);
 }
 
 TEST_F(DbSchemaTest, TheSecondarysSchemaChangedBehindHasyncsBackIsRepaired) {
