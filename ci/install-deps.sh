@@ -17,6 +17,11 @@ pkgs=(
   libpq-dev postgresql-15
   # SQLite: the node's own state (mode, generation, history, events).
   libsqlite3-dev
+  # libsystemd: sd_notify for the daemon's Type=notify unit and its watchdog.
+  libsystemd-dev
+  # etcd (server and etcdctl): the coordination engine [failover] etcd can name; the fail-over
+  # tests start their own three-member cluster on loopback ports (no system etcd is started).
+  etcd-server etcd-client
   # The status pages (cpp-httplib, built with OpenSSL for HTTPS) and email notifications
   # (libcurl's SMTP); HAProxy is the load balancer the fail-over tests put in front of a pair.
   libcpp-httplib-dev libcurl4-openssl-dev haproxy
