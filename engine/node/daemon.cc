@@ -1,8 +1,12 @@
-// `hasync daemon`: the node's long-running part. Four threads, each with its own connection to
+// `hasync daemon`: the node's long-running part. Five threads, each with its own connection to
 // the node state (SQLite serialises them): the scheduler (this thread), the heartbeat, the
-// notifier, and the status pages' server. A stop signal lets a running sync finish.
+// notifier, the status pages' server, and the watchdog, which tells systemd (Type=notify,
+// WatchdogSec) and the daemon lock (the Secondary's heartbeat, through this node's serve side)
+// that every loop is making progress. A stop signal lets a running sync finish.
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -11,10 +15,12 @@
 #include "common/log.h"
 #include "engine/db/db_serve.h"
 #include "engine/node/heartbeat.h"
+#include "engine/node/loop_watch.h"
 #include "engine/node/node.h"
 #include "engine/node/notify.h"
 #include "engine/node/status_pages.h"
 #include "engine/node/trust.h"
+#include "engine/state/daemon_lock.h"
 
 namespace hasync::engine {
 namespace {
@@ -34,11 +40,73 @@ int64_t SteadyMs() {
       .count();
 }
 
-// Sleeps until `until_ms` (steady clock) or a stop, in short steps.
-void SleepUntil(int64_t until_ms) {
+// One of the daemon's loops as the watchdog sees it.
+struct Watched {
+  LoopWatch& watch;
+  int loop;
+  void Beat() const { watch.Beat(loop, SteadyMs()); }
+};
+
+// Sleeps until `until_ms` (steady clock) or a stop, in short steps; a sleeping loop is a
+// healthy one.
+void SleepUntil(int64_t until_ms, const Watched& w) {
   while (!g_stop && SteadyMs() < until_ms) {
+    w.Beat();
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::min<int64_t>(200, until_ms - SteadyMs())));
+  }
+  w.Beat();
+}
+
+// Fault injection for the watchdog's tests: HASYNC_TEST_WEDGE=<loop> wedges that loop (it stops
+// making progress, as a deadlock would) until the daemon is stopped.
+void WedgeIfAsked(const std::string& loop) {
+  const char* w = std::getenv("HASYNC_TEST_WEDGE");
+  if (w == nullptr || loop != w) return;
+  Log("daemon")->warn("HASYNC_TEST_WEDGE: the {} loop wedges here", loop);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+// How long a loop may go without progress before the daemon counts as hung: longer than any
+// loop's own bounded work (an ssh heartbeat's connect and keep-alive timeouts, an SMTP
+// delivery). HASYNC_STALL_LIMIT_MS shortens it for the tests.
+int64_t StallLimitMs() {
+  if (const char* v = std::getenv("HASYNC_STALL_LIMIT_MS")) {
+    int64_t ms = std::atoll(v);
+    if (ms > 0) return ms;
+  }
+  return DaemonLiveness::kDefaultStallMs;
+}
+
+// The watchdog: while no loop has stalled, beat the daemon lock and, under systemd with
+// WatchdogSec, send WATCHDOG=1 (twice per watchdog period). A stalled loop stops both: systemd
+// restarts the daemon, and the Secondary's heartbeat sees a hung Primary as one not serving.
+void WatchdogLoop(const Settings& s, LoopWatch& watch, DaemonLock& lock) {
+  auto log = Log("daemon");
+  uint64_t usec = 0;
+  bool systemd = sd_watchdog_enabled(0, &usec) > 0;
+  int64_t period_ms =
+      systemd ? std::clamp<int64_t>(static_cast<int64_t>(usec / 2000), 50, 1000) : 1000;
+  if (systemd) log->info("systemd watchdog: {} ms; keep-alive every {} ms", usec / 1000, period_ms);
+  auto state = NodeState::Open(s);
+  std::string said;
+  while (!g_stop) {
+    std::string stalled = watch.Stalled(SteadyMs());
+    if (stalled.empty()) {
+      lock.Beat();
+      if (systemd) sd_notify(0, "WATCHDOG=1");
+      if (!said.empty()) log->warn("every loop makes progress again");
+      said.clear();
+    } else if (said.empty()) {
+      said = stalled;
+      std::string message = stalled + ": the daemon is hung; its watchdog keep-alive stops (" +
+                            (systemd ? std::string("systemd restarts it")
+                                     : std::string("not under systemd: restart it")) +
+                            "), and the Secondary's heartbeat counts this node as not serving";
+      log->error("{}", message);
+      if (state.ok()) (void)(*state)->AddEvent("daemon-hung", message);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(period_ms));
   }
 }
 
@@ -60,7 +128,8 @@ struct HeartbeatCounters {
   std::atomic<bool> first_check_done{false};
 };
 
-void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCounters& counters) {
+void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCounters& counters,
+                   const Watched& w) {
   auto log = Log("heartbeat");
   auto state = NodeState::Open(s);
   if (!state.ok()) {
@@ -111,16 +180,17 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
             s.failover.promote ? "promoting" : "alerting (Keep in Standby)");
   int before = 0;
   while (!g_stop) {
+    WedgeIfAsked("heartbeat");
     int64_t next = hb.Tick(SteadyMs());
     if (hb.failures() > before) counters.total += hb.failures() - before;
     before = hb.failures();
     counters.failures = hb.failures();
     counters.first_check_done = true;
-    SleepUntil(next);
+    SleepUntil(next, w);
   }
 }
 
-void NotifierLoop(const Settings& s) {
+void NotifierLoop(const Settings& s, const Watched& w) {
   auto state = NodeState::Open(s);
   if (!state.ok()) {
     Log("notify")->error("notifications not started: {}", state.status().message());
@@ -129,8 +199,9 @@ void NotifierLoop(const Settings& s) {
   // A daemon starting after a long stop does not mail old news.
   (void)(*state)->ExpirePending(NowMs() - 3600 * 1000);
   while (!g_stop) {
+    WedgeIfAsked("notifier");
     PumpNotifications(s, **state, NowMs());
-    SleepUntil(SteadyMs() + 500);
+    SleepUntil(SteadyMs() + 500, w);
   }
   PumpNotifications(s, **state, NowMs());  // what the last moments recorded
 }
@@ -160,6 +231,9 @@ Result<NodeSnapshot> Snapshot(const Settings& s, NodeState& state,
 Status RunDaemon(const Settings& s, const std::string& transport) {
   HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
   auto log = Log("daemon");
+  LoopWatch watch(StallLimitMs());
+  HASYNC_ASSIGN_OR_RETURN(DaemonLock daemon_lock,
+                          DaemonLock::Acquire(s.state_dir, watch.stall_limit_ms()));
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   ::sigaction(SIGTERM, &sa, nullptr);
@@ -181,8 +255,14 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
                               return Snapshot(s, *shared, counters);
                             }));
   }
-  std::thread heartbeat([&] { HeartbeatLoop(s, transport, counters); });
-  std::thread notifier([&] { NotifierLoop(s); });
+  Watched sched_loop{watch, watch.Add("scheduler", SteadyMs())};
+  Watched heartbeat_loop{watch, watch.Add("heartbeat", SteadyMs())};
+  Watched notifier_loop{watch, watch.Add("notifier", SteadyMs())};
+  std::thread heartbeat([&] { HeartbeatLoop(s, transport, counters, heartbeat_loop); });
+  std::thread notifier([&] { NotifierLoop(s, notifier_loop); });
+  // systemd (Type=notify): started once the pages listen and the loops run; keep-alives follow.
+  sd_notify(0, "READY=1");
+  std::thread watchdog([&] { WatchdogLoop(s, watch, daemon_lock); });
 
   Scheduler sched(
       s.start_minute, s.run_every_s,
@@ -200,7 +280,10 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
                    s.primary.empty() ? std::string("the --transport command") : s.primary);
          SyncOptions o;
          HASYNC_ASSIGN_OR_RETURN(o.transport_command, PeerCommand(s, transport, s.primary, true));
+         // A sync may take hours; it is bounded by its own channel's timeouts, not the watchdog.
+         watch.SetBusy(sched_loop.loop, true, SteadyMs());
          auto r = RunNodeSync(s, o, "scheduled", s.primary);
+         watch.SetBusy(sched_loop.loop, false, SteadyMs());
          if (!r.ok()) {
            log->error("scheduled sync failed: {}", r.status().ToString());
            return r.status();
@@ -222,13 +305,16 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
     log->warn("the schedule's clock is offset by {} s (HASYNC_CLOCK_OFFSET_S)", offset);
   }
   while (!g_stop) {
+    WedgeIfAsked("scheduler");
     int64_t now = NowMs() / 1000 + offset;
     int64_t next = sched.Tick(now);
     // Short sleeps: a stop signal or a saved schedule is noticed within a second.
-    if (next > now) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    if (next > now) SleepUntil(SteadyMs() + 500, sched_loop);
   }
+  sd_notify(0, "STOPPING=1");
   heartbeat.join();
   notifier.join();
+  watchdog.join();
   pages.reset();
   if (transport.empty()) {
     Trust trust(s);

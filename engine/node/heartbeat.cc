@@ -29,16 +29,29 @@ int64_t Heartbeat::Tick(int64_t now_ms) {
 int64_t Heartbeat::CheckPrimary(int64_t now_ms) {
   auto log = Log("heartbeat");
   auto peer = hooks_.probe();
+  if (peer.ok() && peer->primary && peer->health == NodeHealth::kNotServing) {
+    // ssh and its serve side answer, but the load balancer's page does not: as failed a
+    // Primary for the clients as one that is down (issue 16).
+    peer = Status(Code::kPeer, "it answers ssh but does not serve: " + peer->health_detail);
+  }
   if (peer.ok()) {
+    if (peer->health == NodeHealth::kDraining && !draining_) {
+      hooks_.event("peer-draining", "the Primary " + peer_ + " is draining on purpose (" +
+                                        peer->health_detail + "): not a failure, no fail-over");
+    }
+    draining_ = peer->health == NodeHealth::kDraining;
     if (failures_ > 0) {
       hooks_.event("heartbeat-restored", "the Primary " + peer_ + " answers again after " +
                                              std::to_string(failures_) + " failed checks");
     }
     failures_ = 0;
     detected_ = false;
-    log->info("{} ({}) alive: {} {}, generation {}", peer_, peer->node_name,
+    log->info("{} ({}) alive: {} {}, generation {}{}", peer_, peer->node_name,
               peer->primary ? "Primary" : "Secondary", peer->active ? "Active" : "Standby",
-              DescribeGeneration(peer->lineage));
+              DescribeGeneration(peer->lineage),
+              peer->health == NodeHealth::kUnknown
+                  ? std::string()
+                  : std::string(", ") + NodeHealthName(peer->health));
     if (!peer->primary) {
       log->warn("{} answers but is not in Primary mode: check [secondary] primary", peer_);
     }

@@ -1,7 +1,9 @@
 // The heartbeat and the fail-over policy (the guide's Fail Over Controls), driven by whoever owns
 // the clock (the daemon, or a test with a fake one).
 //
-// On a Secondary in Standby with HA enabled: check the Primary every heartbeat interval; after a
+// On a Secondary in Standby with HA enabled: check the Primary every heartbeat interval (ssh and
+// its serve side's hello; a Primary whose hello says it does not serve, its daemon dead or hung,
+// fails the check as a dead one does; one draining on purpose passes it); after a
 // failure re-check every re-check interval; after `failures` consecutive failures (and, when a
 // witness is configured, the witness failing too) act once: promote (as `failover mode
 // primary`) or keep in Standby (events and notifications only). A success resets the count.
@@ -58,6 +60,7 @@ class Heartbeat {
   int64_t next_ = 0;
   int failures_ = 0;
   bool detected_ = false;     // acted on this outage already
+  bool draining_ = false;     // the Primary said it drains on purpose (an event once)
   std::string peer_verdict_;  // the last split-brain finding, so each is an event once
 };
 

@@ -335,8 +335,10 @@ struct StatusServer::Impl {
         host = host.substr(1, host.size() - 2);
       int port = std::stoi(address.substr(colon + 1));
       if (!server->bind_to_port(host, port)) {
-        return Status(Code::kIo, "status: cannot listen on " + address +
-                                     " (in use, or not an address of this machine)");
+        // A settings problem (exit 3): systemd's unit does not restart the daemon into it.
+        return Status(Code::kConfig, "status: cannot listen on " + address +
+                                         " (in use, or not an address of this machine): "
+                                         "change [status] listen or lb_listen, or free the port");
       }
       thread = std::thread([srv = server.get()] { srv->listen_after_bind(); });
       // stop() does nothing to a server that is not running yet: wait for it, so that Close

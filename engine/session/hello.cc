@@ -2,13 +2,43 @@
 #include "engine/session/hello.h"
 
 #include <chrono>
+#include <tuple>
 
 #include "common/log.h"
+#include "engine/state/daemon_lock.h"
 #include "engine/state/node_state.h"
 
 namespace hasync::engine {
 
-Result<Hello> MakeHello(const Settings& s) {
+std::pair<NodeHealth, std::string> JudgeHealth(const Settings& s, const NodeInfo& n) {
+  if (n.mode != Mode::kPrimary && n.status != NodeStatus::kActive) {
+    return {NodeHealth::kUnknown, ""};
+  }
+  if (s.status.listen.empty() && s.status.lb_listen.empty()) {
+    return {NodeHealth::kUnknown, "no status pages are configured here"};
+  }
+  auto daemon = ReadDaemonLiveness(s.state_dir);
+  if (!daemon.ok()) {
+    return {NodeHealth::kNotServing,
+            "its daemon's liveness cannot be read: " + daemon.status().message()};
+  }
+  if (!daemon->running) {
+    return {NodeHealth::kNotServing,
+            "its hasync daemon is not running, so nothing answers its /status/status.html"};
+  }
+  if (daemon->hung()) {
+    return {NodeHealth::kNotServing, "its hasync daemon (pid " + std::to_string(daemon->pid) +
+                                         ") is hung: no progress for " +
+                                         std::to_string(daemon->beat_age_ms / 1000) + " s"};
+  }
+  if (!n.client_connections) {
+    return {NodeHealth::kDraining,
+            "client connections are disabled (`failover client-connection disable`)"};
+  }
+  return {NodeHealth::kServing, ""};
+}
+
+Result<Hello> MakeHello(const Settings& s, bool judge_health) {
   Hello h;
   h.software_version = s.software_version;
   h.node_name = s.node_name;
@@ -19,6 +49,7 @@ Result<Hello> MakeHello(const Settings& s) {
   h.active = n.status == NodeStatus::kActive;
   h.ha_enabled = n.ha_enabled;
   h.superseded = !n.superseded.empty();
+  if (judge_health) std::tie(h.health, h.health_detail) = JudgeHealth(s, n);
   h.clock_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();

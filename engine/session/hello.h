@@ -4,9 +4,11 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "common/env.h"
 #include "engine/config/settings.h"
+#include "engine/state/node_state.h"
 #include "engine/wire/peer_link.h"
 #include "engine/wire/protocol.h"
 #include "transport/channel.h"
@@ -15,8 +17,14 @@
 
 namespace hasync::engine {
 
-// This node's hello: versions, clock, and its lineage and role from the node state.
-Result<Hello> MakeHello(const Settings& s);
+// This node's hello: versions, clock, and its lineage and role from the node state. The serve
+// side also judges its own health (`judge_health`), so a Secondary's heartbeat sees what the
+// load balancer sees: a Primary or Active node with status pages serves only while its daemon
+// holds engine/state/daemon_lock.h's lock and beats; with client connections disabled it
+// is draining on purpose, which is not a failure.
+Result<Hello> MakeHello(const Settings& s, bool judge_health = false);
+// The judgement alone (Hello's health and health_detail).
+std::pair<NodeHealth, std::string> JudgeHealth(const Settings& s, const NodeInfo& n);
 // The version gate: any difference in protocol or software version is refused with one
 // message naming both sides' values, and so are clocks more than max_skew_s seconds apart
 // (0: unchecked).

@@ -142,7 +142,7 @@ class Server {
   Status Hello() {
     HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_.Expect(MsgType::kHello));
     HASYNC_ASSIGN_OR_RETURN(engine::Hello peer, DecodeHello(f.payload));
-    HASYNC_ASSIGN_OR_RETURN(engine::Hello mine, MakeHello(s_));
+    HASYNC_ASSIGN_OR_RETURN(engine::Hello mine, MakeHello(s_, /*judge_health=*/true));
     Status gate = CheckPeerHello(mine, peer, s_.max_clock_skew_s);
     if (!gate.ok()) return gate;
     HASYNC_RETURN_IF_ERROR(CheckPeerBinding(binding_, peer.node_name));

@@ -19,6 +19,19 @@ Result<uint64_t> GetCount(Decoder& d, uint64_t max, size_t min_bytes_each, const
   return n;
 }
 
+const char* NodeHealthName(NodeHealth h) {
+  switch (h) {
+    case NodeHealth::kServing:
+      return "serving";
+    case NodeHealth::kDraining:
+      return "draining";
+    case NodeHealth::kNotServing:
+      return "not serving";
+    default:
+      return "unknown";
+  }
+}
+
 void Encode(const Hello& m, Encoder& e) {
   e.PutVarint(m.protocol_version);
   e.PutString(m.software_version);
@@ -33,6 +46,8 @@ void Encode(const Hello& m, Encoder& e) {
   }
   e.PutU8(static_cast<uint8_t>((m.primary ? 1 : 0) | (m.active ? 2 : 0) | (m.ha_enabled ? 4 : 0) |
                                (m.superseded ? 8 : 0)));
+  e.PutU8(static_cast<uint8_t>(m.health));
+  e.PutString(m.health_detail.substr(0, kMaxHealthDetail));
 }
 
 Result<Hello> DecodeHello(std::span<const std::byte> p) {
@@ -60,6 +75,12 @@ Result<Hello> DecodeHello(std::span<const std::byte> p) {
   m.active = role & 2;
   m.ha_enabled = role & 4;
   m.superseded = role & 8;
+  HASYNC_ASSIGN_OR_RETURN(uint8_t health, d.GetU8());
+  if (health > static_cast<uint8_t>(NodeHealth::kNotServing)) {
+    return Status(Code::kProtocol, "hello with unknown health " + std::to_string(health));
+  }
+  m.health = static_cast<NodeHealth>(health);
+  HASYNC_ASSIGN_OR_RETURN(m.health_detail, d.GetString(kMaxHealthDetail));
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }

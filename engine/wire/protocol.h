@@ -18,7 +18,7 @@ namespace hasync::engine {
 // Bumped on any incompatible change to this file or the frame format.
 // 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello;
 // 5: verify, pinned and repairing database requests.
-constexpr uint32_t kProtocolVersion = 6;
+constexpr uint32_t kProtocolVersion = 7;
 
 // The closed table of message types: X(enumerator, wire value, name in error messages).
 // engine/FORMAT.md describes each; the names are what "expected X, got Y" errors say.
@@ -65,6 +65,11 @@ enum class MsgType : uint8_t {
 // The byte a frame carries for t.
 constexpr uint8_t U8(MsgType t) { return static_cast<uint8_t>(t); }
 
+// A serving node's health as its hello reports it. kUnknown: not judged (a Secondary, the
+// pulling side, or a node without status pages, whose load balancer cannot use hasync's).
+enum class NodeHealth : uint8_t { kUnknown = 0, kServing = 1, kDraining = 2, kNotServing = 3 };
+const char* NodeHealthName(NodeHealth h);
+
 struct Hello {
   uint32_t protocol_version = kProtocolVersion;
   std::string software_version;
@@ -76,6 +81,10 @@ struct Hello {
   bool active = false;   // node status active
   bool ha_enabled = false;
   bool superseded = false;  // a Primary that knows another Primary took over
+  // What the load balancer would judge of this node, from its serve side: whether its daemon
+  // (which answers /status/status.html) is alive and serving (engine/session/hello.h).
+  NodeHealth health = NodeHealth::kUnknown;
+  std::string health_detail;  // why, when not serving or draining
 };
 
 struct ErrorMsg {
@@ -157,6 +166,7 @@ constexpr size_t kMaxRoots = 1024;
 constexpr size_t kMaxEntriesPerMessage = 1 << 20;
 constexpr size_t kMaxBlocksPerRequest = size_t{1} << 27;  // 1 TiB file
 constexpr size_t kMaxMessageString = 4096;
+constexpr size_t kMaxHealthDetail = 512;
 constexpr size_t kMaxSignature = 4 << 20;  // = engine/delta.h's kMaxSignatureBytes
 constexpr uint64_t kMaxDeltaRange = 64 << 20;
 constexpr size_t kMaxDelta = 4 << 20;

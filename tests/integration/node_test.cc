@@ -3,13 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/node/node.h"
+#include "engine/state/daemon_lock.h"
 #include "engine/state/sync_lock.h"
 #include "tests/pair.h"
 
@@ -241,7 +247,7 @@ TEST_F(NodeTest, ThreeNodeChainServesFromTheSecondary) {
 class DaemonTest : public NodeTest {
  protected:
   // Starts `hasync daemon` with its clock 2 s before the first StartTime; returns its pid.
-  pid_t StartDaemon(const std::string& env = "") {
+  pid_t StartDaemon(const std::string& env = "", const std::string& transport = "") {
     auto shown = Json("config show");
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -251,8 +257,9 @@ class DaemonTest : public NodeTest {
     std::string pidfile = pair_.dir() + "/daemon.pid";
     std::string cmd = "HASYNC_CLOCK_OFFSET_S=" + std::to_string(first - 2 - now) + " " + env +
                       " " HASYNC_BIN " daemon --log-level info --config " +
-                      pair_.secondary_config() + " --transport '" + pair_.Serve() + "' >" +
-                      pair_.dir() + "/daemon.log 2>&1 & echo $! >" + pidfile;
+                      pair_.secondary_config() + " --transport '" +
+                      (transport.empty() ? pair_.Serve() : transport) + "' >" + pair_.dir() +
+                      "/daemon.log 2>&1 & echo $! >" + pidfile;
     EXPECT_EQ(std::system(cmd.c_str()), 0);
     return std::stoi(testing::ReadFile(pidfile));
   }
@@ -307,6 +314,146 @@ TEST_F(DaemonTest, KilledMidSyncIsRecordedAndRecovered) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("\"recovered_interrupted_sync\": true"), std::string::npos) << r.out;
   EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/scheduled.conf"), "s");
+}
+
+// systemd's notify socket, as a test holds it: a datagram socket the daemon is pointed at with
+// NOTIFY_SOCKET; each message is kept with the time it arrived.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << path_;
+    timeval tv{.tv_sec = 0, .tv_usec = 100000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  std::string env() const { return "NOTIFY_SOCKET=" + path_; }
+  struct Message {
+    std::string text;
+    int64_t at_ms;
+  };
+  // Reads what arrives for `ms`, or until `done` says so.
+  void Collect(int64_t ms, const std::function<bool()>& done = nullptr) {
+    int64_t until = Now() + ms;
+    while (Now() < until && !(done && done())) {
+      char buf[512];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) messages.push_back({std::string(buf, static_cast<size_t>(n)), Now()});
+    }
+  }
+  int Count(const std::string& text, int64_t from_ms = 0) const {
+    int n = 0;
+    for (const auto& m : messages) n += m.text == text && m.at_ms >= from_ms;
+    return n;
+  }
+  // The longest wait between two WATCHDOG=1 keep-alives from `from_ms` on (and to the end).
+  int64_t LongestGap(int64_t from_ms, int64_t to_ms) const {
+    int64_t last = from_ms, gap = 0;
+    for (const auto& m : messages) {
+      if (m.text != "WATCHDOG=1" || m.at_ms < from_ms) continue;
+      gap = std::max(gap, m.at_ms - last);
+      last = m.at_ms;
+    }
+    return std::max(gap, to_ms - last);
+  }
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  std::vector<Message> messages;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+void StopDaemon(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Type=notify with WatchdogSec: READY=1 once the daemon runs, then WATCHDOG=1 twice per
+// watchdog period, without a gap through a scheduled sync that takes longer than the stall
+// limit (a sync is bounded by its own channel, not by the watchdog), and STOPPING=1 at the end.
+TEST_F(DaemonTest, TellsSystemdItIsReadyAndAliveThroughALongSync) {
+  testing::WriteFile(pair_.primary() + "/scheduled.conf", "s");
+  EnableHa();
+  NotifySocket sd(pair_.dir() + "/notify.sock");
+  // The Primary's serve side stops at its first file (a kill point that SIGSTOPs it) for 3 s:
+  // the sync takes longer than the 1 s stall limit. The heartbeat's own sessions (a hello only)
+  // never reach that point.
+  pid_t pid = StartDaemon(sd.env() + " WATCHDOG_USEC=600000 HASYNC_STALL_LIMIT_MS=1000",
+                          pair_.Serve("HASYNC_KILL_AT=serve.open:1:stop"));
+  int64_t start = NotifySocket::Now();
+  pid_t serve = testing::WaitForStopped(pair_.primary_config());
+  ASSERT_NE(serve, 0) << testing::ReadFile(pair_.dir() + "/daemon.log");
+  sd.Collect(3000);
+  ASSERT_EQ(::kill(serve, SIGCONT), 0);
+  sd.Collect(15000, [&] {
+    auto h = Json("history");
+    return !h.empty() && h[0]["result"] != "running";
+  });
+  int64_t end = NotifySocket::Now();
+  sd.Collect(300);  // what came with the sync's end
+  StopDaemon(pid);
+  sd.Collect(300);
+  auto h = Json("history");
+  ASSERT_EQ(h.size(), 1u) << testing::ReadFile(pair_.dir() + "/daemon.log");
+  EXPECT_EQ(h[0]["result"], "ok");
+  EXPECT_GE(h[0]["duration_s"].get<double>(), 3.0);
+  ASSERT_FALSE(sd.messages.empty());
+  EXPECT_EQ(sd.messages.front().text, "READY=1") << "the first thing systemd hears";
+  EXPECT_EQ(sd.Count("READY=1"), 1);
+  EXPECT_GE(sd.Count("WATCHDOG=1"), static_cast<int>((end - start) / 300) - 2);
+  EXPECT_LT(sd.LongestGap(sd.messages.front().at_ms, end), 600)
+      << "a keep-alive at least every half watchdog period, through the sync";
+  EXPECT_EQ(sd.messages.back().text, "STOPPING=1");
+  EXPECT_FALSE(engine::ReadDaemonLiveness(pair_.dir() + "/sstate")->running)
+      << "the lock goes with the daemon";
+}
+
+// A wedged loop (HASYNC_TEST_WEDGE, fault injection): after the stall limit the keep-alives stop
+// (systemd then restarts the daemon), an event says which loop, and the daemon lock's beat stops
+// too, which the Secondary's heartbeat reads through this node's serve side as a hung daemon. A
+// second daemon on the same state folder is refused while the first holds it.
+TEST_F(DaemonTest, AWedgedLoopStopsTheWatchdogKeepAlive) {
+  EnableHa();
+  NotifySocket sd(pair_.dir() + "/notify.sock");
+  pid_t pid = StartDaemon(sd.env() +
+                          " WATCHDOG_USEC=400000 HASYNC_STALL_LIMIT_MS=1000 "
+                          "HASYNC_TEST_WEDGE=notifier");
+  sd.Collect(4000);
+  ASSERT_FALSE(sd.messages.empty()) << testing::ReadFile(pair_.dir() + "/daemon.log");
+  EXPECT_EQ(sd.messages.front().text, "READY=1");
+  int64_t last_two_s = NotifySocket::Now() - 2000;
+  EXPECT_EQ(sd.Count("WATCHDOG=1", last_two_s), 0) << "no keep-alive once the loop stalled";
+  auto live = engine::ReadDaemonLiveness(pair_.dir() + "/sstate");
+  ASSERT_TRUE(live.ok());
+  EXPECT_TRUE(live->running);
+  EXPECT_EQ(live->pid, pid);
+  EXPECT_TRUE(live->hung()) << live->beat_age_ms;
+  bool said = false;
+  for (const auto& e : Json("events -n 50")) {
+    if (e["kind"] == "daemon-hung") {
+      said = e["message"].get<std::string>().find("the notifier loop made no progress") !=
+             std::string::npos;
+    }
+  }
+  EXPECT_TRUE(said) << testing::ReadFile(pair_.dir() + "/daemon.log");
+  auto second = Shell(std::string(HASYNC_BIN) + " daemon --config " + pair_.secondary_config() +
+                      " --transport '" + pair_.Serve() + "'");
+  EXPECT_EQ(second.code, 11) << second.out;
+  EXPECT_NE(second.out.find("another hasync daemon (pid " + std::to_string(pid) + ")"),
+            std::string::npos)
+      << second.out;
+  StopDaemon(pid);
+  EXPECT_NE(::kill(pid, 0), 0) << "a wedged loop still lets the daemon stop";
 }
 
 }  // namespace

@@ -107,6 +107,41 @@ TEST(HeartbeatTest, ConsecutiveFailuresPromoteOnceAndNeverRevert) {
   EXPECT_EQ(r.Count("old-primary-returned"), 1) << "once, not every check";
 }
 
+// What the load balancer judges: a Primary that answers ssh, its daemon dead (its hello says
+// not serving), is a failed Primary; one restarted in time is not.
+TEST(HeartbeatTest, APrimaryThatAnswersSshButDoesNotServeIsFailedOver) {
+  Rig r;
+  r.peer_hello.health = NodeHealth::kNotServing;
+  r.peer_hello.health_detail = "its hasync daemon is not running";
+  Heartbeat hb = r.Make(kPolicy);
+  r.RunUntil(hb, 5000 + 5000 + 1);  // checks at 0, 5000, 10000
+  EXPECT_EQ(r.promotions, 1);
+  EXPECT_EQ(r.Count("heartbeat-lost"), 1);
+  EXPECT_EQ(r.Count("failure-detected"), 1);
+
+  Rig back;
+  back.peer_hello.health = NodeHealth::kNotServing;
+  Heartbeat hb2 = back.Make(kPolicy);
+  back.RunUntil(hb2, 5000 + 1);                   // two failed checks
+  back.peer_hello.health = NodeHealth::kServing;  // systemd restarted the daemon
+  back.RunUntil(hb2, 100 * 1000);
+  EXPECT_EQ(back.promotions, 0);
+  EXPECT_EQ(back.Count("heartbeat-restored"), 1);
+}
+
+// `failover client-connection disable` on the Primary: its page fails on purpose, the load
+// balancer drops it, and the Secondary must not take over (the operator drains for maintenance).
+TEST(HeartbeatTest, APrimaryDrainingOnPurposeIsNotAFailure) {
+  Rig r;
+  r.peer_hello.health = NodeHealth::kDraining;
+  Heartbeat hb = r.Make(kPolicy);
+  r.RunUntil(hb, 3600 * 1000);
+  EXPECT_EQ(r.promotions, 0);
+  EXPECT_EQ(hb.failures(), 0);
+  EXPECT_EQ(r.Count("peer-draining"), 1) << "said once, not every check";
+  EXPECT_EQ(r.Count("heartbeat-lost"), 0);
+}
+
 TEST(HeartbeatTest, KeepInStandbyAlertsButNeverPromotes) {
   Rig r;
   for (int i = 0; i < 100; ++i) r.script.push_back(false);

@@ -124,10 +124,25 @@ TEST(ProtocolTest, HelloCarriesLineageAndRoleAndRefusesBadOnes) {
   for (size_t cut = 0; cut < e.view().size(); ++cut) {
     EXPECT_FALSE(DecodeHello(e.view().subspan(0, cut)).ok()) << cut;
   }
-  // Unknown role flags, and more generations than the limit, are refused.
+  // Unknown role flags, an unknown health, and more generations than the limit, are refused.
+  // The encoding ends: role flags, health, the detail's length (0 here).
   auto bytes = std::vector<std::byte>(e.view().begin(), e.view().end());
-  bytes.back() = std::byte{0x80};
-  EXPECT_EQ(DecodeHello(bytes).status().code(), Code::kProtocol);
+  ASSERT_EQ(bytes.back(), std::byte{0});
+  auto role = bytes;
+  role[role.size() - 3] = std::byte{0x80};
+  EXPECT_EQ(DecodeHello(role).status().code(), Code::kProtocol);
+  auto health = bytes;
+  health[health.size() - 2] = std::byte{4};
+  EXPECT_EQ(DecodeHello(health).status().code(), Code::kProtocol);
+  // The health the serve side judged travels, its detail bounded.
+  h.health = NodeHealth::kNotServing;
+  h.health_detail = std::string(2 * kMaxHealthDetail, 'x');
+  Encoder he;
+  Encode(h, he);
+  auto hd = DecodeHello(he.view());
+  ASSERT_TRUE(hd.ok()) << hd.status().ToString();
+  EXPECT_EQ(hd->health, NodeHealth::kNotServing);
+  EXPECT_EQ(hd->health_detail.size(), kMaxHealthDetail);
   Encoder big;
   big.PutVarint(kProtocolVersion);
   big.PutString("v");
