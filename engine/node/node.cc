@@ -67,6 +67,7 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
   if (r.ok()) {
     // The data now descends from the source's generations (invariant 8).
     st = state->AdoptLineage(r->source_lineage);
+    if (st.ok()) st = state->AdoptEpoch(r->source_epoch);
     if (!st.ok()) Log("node")->error("recording the generation: {}", st.message());
     if (!r->generation_warning.empty()) {
       (void)state->AddEvent("split-brain-forced", r->generation_warning);

@@ -49,6 +49,7 @@ Result<Hello> MakeHello(const Settings& s, bool judge_health) {
   h.active = n.status == NodeStatus::kActive;
   h.ha_enabled = n.ha_enabled;
   h.superseded = !n.superseded.empty();
+  h.epoch = n.epoch;
   if (judge_health) std::tie(h.health, h.health_detail) = JudgeHealth(s, n);
   h.clock_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                    std::chrono::system_clock::now().time_since_epoch())

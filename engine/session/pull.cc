@@ -184,7 +184,18 @@ class Puller {
       log_->warn("{}", warning);
       sum_.generation_warning = warning;
     }
+    // The fencing epoch ([failover] etcd): a node that held the leader key before the one this
+    // node's data came from is never synced from (a Primary that lost its lease and came back).
+    if (peer.epoch < mine.epoch && !o_.force_generation) {
+      return Status(Code::kGeneration,
+                    "the source " + Printable(peer.node_name) + " is of etcd epoch " +
+                        std::to_string(peer.epoch) + ", older than this node's " +
+                        std::to_string(mine.epoch) +
+                        ": it lost the leader key since (sync from the current Primary, or "
+                        "--force to discard this node's newer data)");
+    }
     sum_.source_lineage = peer.lineage;
+    sum_.source_epoch = peer.epoch;
     peer_node_ = peer.node_name;
     return Status::Ok();
   }

@@ -48,6 +48,7 @@ struct SyncSummary : SyncTotals {
   // the others: a slot lost or missing).
   bool db_full_expected = false;
   Lineage source_lineage;          // the source's generations: this node adopts them on commit
+  int64_t source_epoch = 0;        // and its fencing epoch
   std::string generation_warning;  // what --force discarded
 };
 

@@ -92,6 +92,7 @@ constexpr const char* kAddedColumns[][3] = {
     {"events", "next_try", "INTEGER NOT NULL DEFAULT 0"},
     {"history", "verified", "TEXT NOT NULL DEFAULT ''"},
     {"node", "maintenance", "INTEGER NOT NULL DEFAULT 0"},
+    {"node", "epoch", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 constexpr char kEventColumns[] = "id, at, kind, message, email_state, command_state, attempts";
@@ -230,7 +231,7 @@ Status NodeState::RecoverInterrupted() {
 Result<NodeInfo> NodeState::Get() {
   Stmt q(db_,
          "SELECT ha_enabled, mode, node_status, generation, client_connections, schedule_anchor, "
-         "lineage, superseded, maintenance FROM node WHERE id = 1");
+         "lineage, superseded, maintenance, epoch FROM node WHERE id = 1");
   HASYNC_RETURN_IF_ERROR(q.ok("reading"));
   if (q.Step() != SQLITE_ROW) return q.Err("reading");
   NodeInfo n;
@@ -243,7 +244,15 @@ Result<NodeInfo> NodeState::Get() {
   HASYNC_ASSIGN_OR_RETURN(n.lineage, LineageFromJson(q.Text(6)));
   n.superseded = q.Text(7);
   n.maintenance = q.Int(8) != 0;
+  n.epoch = q.Int(9);
   return n;
+}
+
+Status NodeState::AdoptEpoch(int64_t epoch) {
+  Stmt u(db_, "UPDATE node SET epoch = MAX(epoch, ?), updated = ? WHERE id = 1");
+  u.Bind(1, epoch).Bind(2, NowMs());
+  if (u.Step() != SQLITE_DONE) return u.Err("epoch");
+  return Status::Ok();
 }
 
 Status NodeState::AdoptLineage(const Lineage& source) {

@@ -40,6 +40,9 @@ struct NodeInfo {
   // supersedes the real Primary nor makes the next sync from it a split brain; HA cannot be
   // enabled until it is a Secondary again or takes over for real.
   bool maintenance = false;
+  // With [failover] etcd: the fencing epoch, the leader key's create revision when this node
+  // (or the Primary its data came from) won it; never goes back. 0: none yet.
+  int64_t epoch = 0;
   bool serving() const {
     return (mode == Mode::kPrimary || status == NodeStatus::kActive) && superseded.empty();
   }
@@ -104,6 +107,9 @@ class NodeState {
   Result<bool> Demote(const std::string& why);
   // After a committed sync: this node's data now descends from the source's lineage.
   Status AdoptLineage(const Lineage& source);
+  // Raises the fencing epoch (a promotion through etcd, or a committed sync from a Primary of a
+  // later one); a lower value changes nothing.
+  Status AdoptEpoch(int64_t epoch);
   // A Primary that found its peer Primary in a newer or diverged generation (reason), or ""
   // when that is over. Returns whether it changed (an event is recorded when it did).
   Result<bool> SetSuperseded(const std::string& reason);

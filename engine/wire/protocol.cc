@@ -48,6 +48,7 @@ void Encode(const Hello& m, Encoder& e) {
                                (m.superseded ? 8 : 0)));
   e.PutU8(static_cast<uint8_t>(m.health));
   e.PutString(m.health_detail.substr(0, kMaxHealthDetail));
+  e.PutSigned(m.epoch);
 }
 
 Result<Hello> DecodeHello(std::span<const std::byte> p) {
@@ -81,6 +82,8 @@ Result<Hello> DecodeHello(std::span<const std::byte> p) {
   }
   m.health = static_cast<NodeHealth>(health);
   HASYNC_ASSIGN_OR_RETURN(m.health_detail, d.GetString(kMaxHealthDetail));
+  HASYNC_ASSIGN_OR_RETURN(m.epoch, d.GetSigned());
+  if (m.epoch < 0) return Status(Code::kProtocol, "hello with a negative epoch");
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;
 }

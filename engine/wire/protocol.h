@@ -85,6 +85,7 @@ struct Hello {
   // (which answers /status/status.html) is alive and serving (engine/session/hello.h).
   NodeHealth health = NodeHealth::kUnknown;
   std::string health_detail;  // why, when not serving or draining
+  int64_t epoch = 0;          // the node's fencing epoch ([failover] etcd); 0: none
 };
 
 struct ErrorMsg {
