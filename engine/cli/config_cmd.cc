@@ -47,6 +47,13 @@ std::string Millis(int64_t v) {
                          : std::to_string(v) + "ms";
 }
 
+// [failover] etcd as the file spells it: the endpoints, comma-separated.
+std::string EtcdList(const std::vector<std::string>& endpoints) {
+  std::string out;
+  for (const auto& e : endpoints) out += (out.empty() ? "" : ",") + e;
+  return out;
+}
+
 nlohmann::ordered_json SettingsJson(const Settings& s) {
   nlohmann::ordered_json j;
   j["node"] = {
@@ -60,7 +67,12 @@ nlohmann::ordered_json SettingsJson(const Settings& s) {
                    {"failures_before_failover", s.failover.failures_before_failover},
                    {"recheck_interval", Millis(s.failover.recheck_interval_ms)},
                    {"if_failure_detected", s.failover.promote ? "promote" : "keep-standby"},
-                   {"witness_url", MaskUrlPassword(s.failover.witness_url)}};
+                   {"witness_url", MaskUrlPassword(s.failover.witness_url)},
+                   {"etcd", EtcdList(s.failover.etcd)},
+                   {"lease_ttl", s.failover.lease_ttl_s},
+                   {"etcd_prefix", s.failover.etcd_prefix},
+                   {"cluster", s.failover.cluster},
+                   {"priority", s.failover.priority}};
   j["notify"] = {{"email", s.notify.email},
                  {"from", s.notify.from},
                  {"smtp_url", MaskUrlPassword(s.notify.smtp_url)},

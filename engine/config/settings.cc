@@ -196,10 +196,46 @@ Result<bool> GetBool(const toml::table& t, const std::string& section, const std
   return n->as_boolean()->get();
 }
 
+// [failover]'s etcd keys (issue 16).
+Status ParseFailoverEtcd(const toml::table& t, FailoverSettings& f) {
+  HASYNC_ASSIGN_OR_RETURN(std::string etcd, GetString(t, "failover", "etcd", false));
+  if (!etcd.empty()) {
+    HASYNC_ASSIGN_OR_RETURN(f.etcd, ParseEtcdEndpoints(etcd, "failover.etcd"));
+  }
+  if (const toml::node* n = t.get("lease_ttl")) {
+    if (!n->is_integer() || n->as_integer()->get() < 5 || n->as_integer()->get() > 3600) {
+      return Bad("failover.lease_ttl", "must be a whole number of seconds from 5 to 3600");
+    }
+    f.lease_ttl_s = n->as_integer()->get();
+  }
+  HASYNC_ASSIGN_OR_RETURN(f.etcd_prefix,
+                          GetString(t, "failover", "etcd_prefix", false, f.etcd_prefix));
+  bool prefix_ok = f.etcd_prefix.size() >= 2 && f.etcd_prefix.size() <= 200 &&
+                   f.etcd_prefix.front() == '/' && f.etcd_prefix.back() == '/';
+  for (char c : f.etcd_prefix) prefix_ok = prefix_ok && c > ' ' && c != 0x7f;
+  if (!prefix_ok) {
+    return Bad("failover.etcd_prefix",
+               "'" + f.etcd_prefix + "' must start and end with '/', without spaces or controls");
+  }
+  HASYNC_ASSIGN_OR_RETURN(f.cluster, GetString(t, "failover", "cluster", false, f.cluster));
+  if (!ValidRootName(f.cluster)) {
+    return Bad("failover.cluster",
+               "'" + f.cluster + "' must be 1-64 letters, digits, '-', '_' or '.'");
+  }
+  if (const toml::node* n = t.get("priority")) {
+    if (!n->is_integer() || n->as_integer()->get() < -1000 || n->as_integer()->get() > 1000) {
+      return Bad("failover.priority", "must be a whole number from -1000 to 1000");
+    }
+    f.priority = static_cast<int>(n->as_integer()->get());
+  }
+  return Status::Ok();
+}
+
 Status ParseFailover(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "failover",
-                                   {"heartbeat_interval", "failures_before_failover",
-                                    "recheck_interval", "if_failure_detected", "witness_url"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(
+      t, "failover",
+      {"heartbeat_interval", "failures_before_failover", "recheck_interval", "if_failure_detected",
+       "witness_url", "etcd", "lease_ttl", "etcd_prefix", "cluster", "priority"}));
   FailoverSettings& f = s.failover;
   HASYNC_ASSIGN_OR_RETURN(std::string hb,
                           GetString(t, "failover", "heartbeat_interval", false, "10s"));
@@ -228,7 +264,7 @@ Status ParseFailover(const toml::table& t, Settings& s) {
       f.witness_url.rfind("https://", 0) != 0) {
     return Bad("failover.witness_url", "must be an http:// or https:// URL");
   }
-  return Status::Ok();
+  return ParseFailoverEtcd(t, f);
 }
 
 Status ParseNotify(const toml::table& t, Settings& s) {
@@ -505,6 +541,49 @@ Result<int> ParseStartTime(const std::string& text, const std::string& key) {
   int h = std::stoi(text.substr(0, 2)), m = std::stoi(text.substr(3, 2));
   if (h > 23 || m > 59) return Bad(key, "'" + text + "' must be HH:MM (GMT), 00:00 to 23:59");
   return h * 60 + m;
+}
+
+Result<std::vector<std::string>> ParseEtcdEndpoints(const std::string& text,
+                                                    const std::string& key) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string url = text.substr(start, comma - start);
+    while (!url.empty() && url.front() == ' ') url.erase(0, 1);
+    while (!url.empty() && url.back() == ' ') url.pop_back();
+    start = comma + 1;
+    std::string scheme = url.rfind("https://", 0) == 0  ? "https://"
+                         : url.rfind("http://", 0) == 0 ? "http://"
+                                                        : "";
+    std::string rest = url.substr(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    // host:port, the host a name, an IPv4 address or a bracketed IPv6 one.
+    size_t colon = rest.rfind(':');
+    bool ok = !scheme.empty() && colon != std::string::npos && colon > 0 &&
+              colon + 1 < rest.size() && rest.size() - colon - 1 <= 5;
+    for (size_t i = colon + 1; ok && i < rest.size(); ++i) {
+      ok = isdigit(static_cast<unsigned char>(rest[i]));
+    }
+    if (ok) {
+      std::string host = rest.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+      } else {
+        ok = host.find(':') == std::string::npos;
+      }
+      int port = std::stoi(rest.substr(colon + 1));
+      ok = ok && port >= 1 && port <= 65535 && ValidHostName(host);
+    }
+    if (!ok) {
+      return Bad(key, "'" + url +
+                          "' must be http://host:port or https://host:port (endpoints "
+                          "separated by commas)");
+    }
+    out.push_back(scheme + rest);
+  }
+  return out;
 }
 
 bool ValidNodeName(const std::string& n) { return ValidRootName(n); }

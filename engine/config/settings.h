@@ -62,6 +62,18 @@ struct FailoverSettings {
   int64_t recheck_interval_ms = 5000;     // the wait after a failed check
   bool promote = true;                    // If Failure Detected: promote | keep-standby
   std::string witness_url;  // must fail too before promoting (tells a split from a death)
+  // etcd as the arbiter (issue 16): empty: not used. Each "http(s)://host:port".
+  std::vector<std::string> etcd;
+  int64_t lease_ttl_s = 30;  // the leader key's lease (5 or more)
+  // The leader key is <etcd_prefix><cluster>/leader.
+  std::string etcd_prefix = "/hasync/";
+  std::string cluster = "hasync";
+  int priority = 0;  // among several Secondaries, the higher is preferred
+  // Derived from lease_ttl so that Patroni's rule loop_wait + 2 x retry <= ttl holds
+  // (engine/node/leader_lease.h): renew every ttl/3; one etcd call's timeout (ttl - loop_wait)/2.
+  int64_t loop_wait_ms() const { return lease_ttl_s * 1000 / 3; }
+  int64_t etcd_retry_ms() const { return (lease_ttl_s * 1000 - loop_wait_ms()) / 2; }
+  std::string leader_key() const { return etcd_prefix + cluster + "/leader"; }
 };
 
 // [notify]: the guide's Notification Settings.
@@ -119,6 +131,11 @@ Result<Settings> ParseSettings(const std::string& text, const std::string& sourc
 // A host name or address (letters, digits, '-', '.', ':'; not starting with '-'): what may
 // reach an ssh command line, known_hosts or authorized_keys.
 bool ValidHostName(const std::string& h);
+
+// "http://h1:2379,https://h2:2379" -> each URL, checked: http:// or https://, host:port, nothing
+// after the port but an optional "/". kConfig naming `key`.
+Result<std::vector<std::string>> ParseEtcdEndpoints(const std::string& text,
+                                                    const std::string& key);
 
 // A node name ([node] name): 1-64 letters, digits, '-', '_' or '.'.
 bool ValidNodeName(const std::string& n);

@@ -81,6 +81,35 @@ TEST(SettingsTest, FailoverNotifyAndStatusSections) {
   EXPECT_EQ(d->status.lb_listen, "") << "off: the load balancer's pages are on listen only";
 }
 
+// etcd as the arbiter (issue 16): endpoints, the lease and the leader key.
+TEST(SettingsTest, FailoverEtcdKeys) {
+  auto s = ParseSettings(std::string(kGood) +
+                             "[failover]\netcd = 'http://h1:2379, https://10.0.0.2:2379/,"
+                             "http://[::1]:2379'\nlease_ttl = 12\netcd_prefix = '/mdm/'\n"
+                             "cluster = 'pair-1'\npriority = 5\n",
+                         "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->failover.etcd, (std::vector<std::string>{"http://h1:2379", "https://10.0.0.2:2379",
+                                                        "http://[::1]:2379"}));
+  EXPECT_EQ(s->failover.lease_ttl_s, 12);
+  EXPECT_EQ(s->failover.leader_key(), "/mdm/pair-1/leader");
+  EXPECT_EQ(s->failover.priority, 5);
+  EXPECT_EQ(s->failover.loop_wait_ms(), 4000);
+  EXPECT_EQ(s->failover.etcd_retry_ms(), 4000);
+  auto d = ParseSettings(kGood, "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->failover.etcd.empty()) << "no etcd unless configured";
+  EXPECT_EQ(d->failover.lease_ttl_s, 30);
+  EXPECT_EQ(d->failover.leader_key(), "/hasync/hasync/leader");
+  EXPECT_EQ(d->failover.priority, 0);
+  // Patroni's rule, loop_wait + 2 x retry <= ttl, for every accepted lease_ttl.
+  for (int ttl = 5; ttl <= 3600; ++ttl) {
+    FailoverSettings f;
+    f.lease_ttl_s = ttl;
+    EXPECT_LE(f.loop_wait_ms() + 2 * f.etcd_retry_ms(), ttl * 1000) << ttl;
+  }
+}
+
 // The load balancer's own listener: another port, or the same port on another address.
 TEST(SettingsTest, LbListenTakesItsOwnAddress) {
   for (const char* lb : {"127.0.0.1:8444", "10.0.0.1:8443"}) {
@@ -138,6 +167,20 @@ TEST(SettingsTest, BadFilesNameTheKey) {
        "Keep in Standby"},
       {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nwitness_url='ftp://x'\n",
        "failover.witness_url"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd='h1:2379'\n", "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd='http://h1'\n", "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd='http://h1:2379,'\n", "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd='http://h1:70000'\n", "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd='http://h1:2379/v3'\n", "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd='http://u:p@h1:2379'\n",
+       "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd=['http://h1:2379']\n", "failover.etcd"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nlease_ttl=4\n", "failover.lease_ttl"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\nlease_ttl='30s'\n", "failover.lease_ttl"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\netcd_prefix='hasync'\n",
+       "failover.etcd_prefix"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\ncluster='a/b'\n", "failover.cluster"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[failover]\npriority=1.5\n", "failover.priority"},
       {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nemail='ops'\n", "notify.email"},
       {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nemail='a@b\\r\\nBcc: x@y'\n", "notify.email"},
       {"[node]\nname='a'\nstate_dir='/x'\n[notify]\nsmtp_url='http://x'\n", "notify.smtp_url"},
