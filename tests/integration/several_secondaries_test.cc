@@ -8,6 +8,7 @@
 
 #include <array>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -241,6 +242,9 @@ TEST_F(SeveralSecondariesTest, RetentionIsReportedPerSecondary) {
   EXPECT_EQ(j["slots"][1]["node"], "mdm-c");
   EXPECT_EQ(j["slots"][1]["slot"], "hasync_mdm_c");
   EXPECT_GE(j["slots"][1]["wal_retained_bytes"].get<uint64_t>(), uint64_t{4} << 20);
+  std::set<std::string> served;  // the guide's HA Status: each Secondary that synced from here
+  for (const auto& p : j["served"]) served.insert(p["peer"].get<std::string>());
+  EXPECT_EQ(served, (std::set<std::string>{"mdm-b", "mdm-c"})) << status.out;
   testing::Cmd text = testing::Shell(HASYNC_BIN " status --config " + dir_ + "/primary.toml");
   EXPECT_NE(text.out.find("Secondary mdm-c: replication slot hasync_mdm_c retains"),
             std::string::npos)
