@@ -4,8 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -107,13 +111,22 @@ Result<Env*> Env::Default() {
   return env.get();
 }
 
+// Reads until a short read rather than trusting a size stat'ed beforehand: the file may be
+// replaced by a rename between the stat and the open (WriteFileAtomic in another process), and
+// the open file is then the new one, which may be longer. What is read is always one whole file.
 Result<std::string> ReadFileToString(Env& env, const std::string& path) {
   HASYNC_ASSIGN_OR_RETURN(FileInfo info, env.Stat(path));
   HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForRead(path));
-  std::string out(info.size, '\0');
-  HASYNC_ASSIGN_OR_RETURN(
-      size_t n, file->Read(0, std::as_writable_bytes(std::span<char>(out.data(), out.size()))));
-  out.resize(n);
+  std::string out(std::max<uint64_t>(info.size + 1, 4096), '\0');
+  size_t have = 0;
+  for (;;) {
+    std::span<char> rest(out.data() + have, out.size() - have);
+    HASYNC_ASSIGN_OR_RETURN(size_t n, file->Read(have, std::as_writable_bytes(rest)));
+    have += n;
+    if (n < rest.size()) break;
+    out.resize(out.size() * 2);
+  }
+  out.resize(have);
   return out;
 }
 
@@ -124,9 +137,80 @@ static std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+static std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+namespace {
+
+constexpr char kTmpInfix[] = ".tmp-";
+// A temporary file older than this is stale even if its pid is alive (a reused pid).
+constexpr int64_t kStaleTmpNs = int64_t{60} * 1000 * 1000 * 1000;
+
+std::atomic<uint64_t> tmp_counter{0};
+
+// The pid in `name` if it is `base` + ".tmp-" + <pid> + "-" + <counter> (both decimal), else 0.
+pid_t TmpPid(const std::string& name, const std::string& base) {
+  std::string prefix = base + kTmpInfix;
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return 0;
+  std::string rest = name.substr(prefix.size());
+  size_t dash = rest.find('-');
+  auto digits = [](const std::string& v) {
+    return !v.empty() && v.size() <= 19 &&
+           std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (dash == std::string::npos || !digits(rest.substr(0, dash)) ||
+      !digits(rest.substr(dash + 1))) {
+    return 0;
+  }
+  long long pid = std::stoll(rest.substr(0, dash));
+  return pid > 0 && pid <= INT32_MAX ? static_cast<pid_t>(pid) : 0;
+}
+
+}  // namespace
+
+std::string AtomicTmpName(const std::string& path) {
+  return path + kTmpInfix + std::to_string(::getpid()) + "-" +
+         std::to_string(tmp_counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+// Only names of the exact pattern for this path, and only regular files: one whose writer is
+// gone (its pid no longer exists) or that is older than a minute. A live writer's file is left
+// alone, so two processes cleaning at once never take each other's file mid-write.
+void RemoveStaleTmpFiles(Env& env, const std::string& path) {
+  std::string dir = DirName(path);
+  std::string base = BaseName(path);
+  auto entries = env.ListDirInfo(dir);
+  if (!entries.ok()) return;
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  for (const DirEntryInfo& e : *entries) {
+    pid_t pid = TmpPid(e.name, base);
+    if (pid == 0 || e.info.type != FileType::kRegular) continue;
+    bool dead = pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
+    if (dead || now - e.info.mtime_ns > kStaleTmpNs) (void)env.RemoveFile(dir + "/" + e.name);
+  }
+}
+
+// The temporary name is this process's own (pid and a counter, created O_EXCL): two writers of
+// one path, in two processes (two serve sessions) or two threads, never write into one file,
+// and the rename makes the last writer's whole file the path's content.
 Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::byte> data) {
-  std::string tmp = path + ".tmp";
-  HASYNC_ASSIGN_OR_RETURN(auto file, env.OpenForWrite(tmp, OpenWriteOptions{.mode = 0600}));
+  RemoveStaleTmpFiles(env, path);
+  std::string tmp;
+  std::unique_ptr<WritableFile> file;
+  for (int attempt = 0;; ++attempt) {
+    tmp = AtomicTmpName(path);
+    auto f = env.OpenForWrite(tmp, OpenWriteOptions{.exclusive = true, .mode = 0600});
+    if (f.ok()) {
+      file = std::move(f).value();
+      break;
+    }
+    // Taken only by a file a dead process with this pid left: the next counter is free.
+    if (attempt >= 8 || !env.Stat(tmp).ok()) return f.status();
+  }
   Status st = file->WriteAt(0, data);
   if (st.ok()) st = file->Sync();
   Status close_st = file->Close();

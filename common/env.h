@@ -174,9 +174,18 @@ Result<std::unique_ptr<Env>> NewUringEnv();
 bool UringAvailable();
 
 // Helpers over any Env.
+// Reads a whole file: one file's content even when another process replaces it meanwhile.
 Result<std::string> ReadFileToString(Env& env, const std::string& path);
-// Writes path atomically: temp file, fsync, rename, fsync of the directory.
+// Writes path atomically: a temporary file of this process's own (AtomicTmpName, created
+// O_EXCL), fsync, rename, fsync of the directory. Safe to call for one path from several
+// processes or threads at once: the path then holds one writer's whole content (the last
+// rename's), never a mix. It first removes the stale temporaries of path (RemoveStaleTmpFiles).
 Status WriteFileAtomic(Env& env, const std::string& path, std::span<const std::byte> data);
+// path + ".tmp-<pid>-<counter>": unique per process and call.
+std::string AtomicTmpName(const std::string& path);
+// Removes path's temporaries (AtomicTmpName's exact pattern, regular files only) whose process
+// is gone, or that are older than a minute; never another name.
+void RemoveStaleTmpFiles(Env& env, const std::string& path);
 // Removes path and, for a directory, all below it, recursing on directory handles (a directory
 // swapped for a symlink loses only the symlink; see RemoveTreeAt). Missing is fine.
 Status RemoveTree(Env& env, const std::string& path);

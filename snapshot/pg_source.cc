@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -193,6 +194,34 @@ std::string PgSource::SlotName(const std::string& peer_node) {
   return out.substr(0, cut) + suffix;
 }
 
+std::optional<std::string> PgSource::PeerOfSlot(const std::string& slot) {
+  constexpr std::string_view kPrefix = "hasync_";
+  if (slot.size() <= kPrefix.size() || slot.compare(0, kPrefix.size(), kPrefix) != 0) {
+    return std::nullopt;
+  }
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = kPrefix.size(); i < slot.size(); ++i) {
+    char c = slot[i];
+    if (c >= 'a' && c <= 'z') {
+      out += c;
+    } else if (c == '_') {
+      out += '-';
+    } else if (c == '0' && i + 2 < slot.size() && hex(slot[i + 1]) >= 0 && hex(slot[i + 2]) >= 0) {
+      out += static_cast<char>(hex(slot[i + 1]) * 16 + hex(slot[i + 2]));
+      i += 2;
+    } else {
+      return std::nullopt;  // "0z" (a hash suffix) or no fold at all
+    }
+  }
+  if (SlotName(out) != slot) return std::nullopt;
+  return out;
+}
+
 std::string NewMarkerToken() {
   std::random_device rd;
   uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
@@ -207,7 +236,9 @@ Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::s
   HASYNC_ASSIGN_OR_RETURN(
       PgResult r,
       c.Exec("SELECT slot_name, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), "
-             "0)::bigint FROM pg_replication_slots WHERE slot_name LIKE 'hasync\\_%' ORDER BY 1"));
+             "0)::bigint FROM pg_replication_slots WHERE slot_name LIKE 'hasync\\_%' AND NOT "
+             "temporary "
+             "ORDER BY 1"));
   std::vector<std::pair<std::string, uint64_t>> out;
   for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.Get(i, 0), std::stoull(r.Get(i, 1)));
   return out;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,6 +111,9 @@ class PgSource {
   // '-' as '_', any other byte as '0' and two hex digits; a hash suffix past 63 bytes): one slot
   // per Secondary, never shared by two names.
   static std::string SlotName(const std::string& peer_node);
+  // The node name whose SlotName is `slot`, read back from the fold; nullopt for a name that
+  // is no such fold, or whose fold was cut to a hash suffix (a node name too long to read back).
+  static std::optional<std::string> PeerOfSlot(const std::string& slot);
 
  private:
   PgSourceOptions options_;
@@ -119,7 +123,8 @@ class PgSource {
 // A fresh random marker token.
 std::string NewMarkerToken();
 
-// The WAL each hasync slot keeps on the server at conninfo: (slot, bytes), by slot name.
+// The WAL each Secondary's hasync slot keeps on the server at conninfo: (slot, bytes), by slot
+// name. Temporary slots (a sync's pin, gone with its session) are not listed.
 Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo);
 
 }  // namespace hasync::snapshot

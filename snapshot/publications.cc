@@ -118,8 +118,13 @@ Result<bool> SetUp(PgConn& c) {
   return r.Get(0, 0) == "3";
 }
 
+// Several Secondaries' serve sessions may start at once, each running this: the advisory lock
+// makes them take turns, so none fails on the other's CREATE PUBLICATION (a duplicate name) or
+// its CREATE OR REPLACE FUNCTION ("tuple concurrently updated"), and each reads, after the
+// lock, what the one before it committed.
 Status Create(PgConn& c, const DbScope& scope, bool convert) {
   HASYNC_RETURN_IF_ERROR(c.Run("BEGIN"));
+  HASYNC_RETURN_IF_ERROR(c.Run("SELECT pg_advisory_xact_lock(hashtext('hasync.publications'))"));
   if (convert) HASYNC_RETURN_IF_ERROR(c.Run(std::string("DROP PUBLICATION ") + kPublication));
   HASYNC_RETURN_IF_ERROR(EnsureOne(c, kPublication, kAllActions));
   HASYNC_RETURN_IF_ERROR(EnsureOne(c, kKeylessPublication, kInsertActions));

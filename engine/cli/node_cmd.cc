@@ -11,6 +11,7 @@
 
 #include "engine/cli/cli.h"
 #include "engine/config/settings.h"
+#include "engine/db/db_serve.h"
 #include "engine/files/progress.h"
 #include "engine/node/node.h"
 #include "engine/node/notify.h"
@@ -63,7 +64,10 @@ struct StatusFacts {
   std::optional<HistoryRow> last;     // the newest sync
   std::optional<HistoryRow> running;  // the sync running now
   std::vector<NodeState::Served> served;
-  int64_t next_s = 0;  // the next scheduled sync, in seconds since the epoch; 0: none
+  // A Primary with a database: each Secondary's slot and the WAL it retains (SlotRetention).
+  std::vector<std::pair<std::string, uint64_t>> slots;
+  std::string slots_error;  // why the slots could not be read ("": they were, or no database)
+  int64_t next_s = 0;       // the next scheduled sync, in seconds since the epoch; 0: none
 };
 
 Result<StatusFacts> ReadStatus(const Settings& s) {
@@ -79,6 +83,14 @@ Result<StatusFacts> ReadStatus(const Settings& s) {
     f.next_s = NextRun(n.schedule_anchor, s.start_minute, s.run_every_s, NowMs() / 1000);
   }
   HASYNC_ASSIGN_OR_RETURN(f.served, state->ServedPeers());
+  if (s.database.enabled() && n.mode == Mode::kPrimary) {
+    auto slots = SlotRetention(s.database.conninfo);
+    if (slots.ok()) {
+      f.slots = *slots;
+    } else {
+      f.slots_error = slots.status().message();
+    }
+  }
   return f;
 }
 
@@ -101,6 +113,13 @@ nlohmann::ordered_json StatusJson(const Settings& s, const StatusFacts& f) {
     j["served"].push_back(
         {{"peer", p.peer}, {"address", p.address}, {"last_sync", IsoTime(p.last_sync)}});
   }
+  j["slots"] = nlohmann::ordered_json::array();
+  for (const auto& [slot, bytes] : f.slots) {
+    j["slots"].push_back({{"node", DbSource::PeerOfSlot(slot).value_or("")},
+                          {"slot", slot},
+                          {"wal_retained_bytes", bytes}});
+  }
+  if (!f.slots_error.empty()) j["slots_error"] = f.slots_error;
   j["last_sync"] = f.last ? HistoryJson(*f.last) : nlohmann::ordered_json(nullptr);
   return j;
 }
@@ -118,6 +137,12 @@ void PrintStatus(const Settings& s, const StatusFacts& f) {
     std::printf("paired system %s (%s) last synchronized from this node at %s\n", p.peer.c_str(),
                 p.address.c_str(), IsoTime(p.last_sync).c_str());
   }
+  for (const auto& [slot, bytes] : f.slots) {
+    std::printf("Secondary %s: replication slot %s retains %s of WAL\n",
+                DbSource::PeerOfSlot(slot).value_or("(unknown)").c_str(), slot.c_str(),
+                HumanBytes(static_cast<double>(bytes)).c_str());
+  }
+  if (!f.slots_error.empty()) std::printf("replication slots: %s\n", f.slots_error.c_str());
   if (f.running) {
     std::printf("sync running since %s (%s)\n", IsoTime(f.running->started).c_str(),
                 f.running->trigger.c_str());

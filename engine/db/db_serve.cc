@@ -521,6 +521,10 @@ std::string DbSource::SlotName(const std::string& peer_node) {
   return snapshot::PgSource::SlotName(peer_node);
 }
 
+std::optional<std::string> DbSource::PeerOfSlot(const std::string& slot) {
+  return snapshot::PgSource::PeerOfSlot(slot);
+}
+
 Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo) {
   return snapshot::SlotRetention(conninfo);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,13 +36,16 @@ class DbSource {
 
   // hasync_<peer node>: one slot per Secondary.
   static std::string SlotName(const std::string& peer_node);
+  // The node whose slot `slot` is (SlotName read back); nullopt when it cannot be read back.
+  static std::optional<std::string> PeerOfSlot(const std::string& slot);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// The WAL each hasync slot keeps on this server (for /metrics): (slot, bytes).
+// The WAL each Secondary's hasync slot keeps on this server (for /metrics, /status.json and
+// `hasync status`): (slot, bytes); a sync's temporary slots are left out.
 Result<std::vector<std::pair<std::string, uint64_t>>> SlotRetention(const std::string& conninfo);
 
 }  // namespace hasync::engine

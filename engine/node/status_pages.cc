@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "engine/db/db_serve.h"
 
 namespace hasync::engine {
 namespace {
@@ -129,6 +130,15 @@ Page JsonPage(const NodeSnapshot& n, const PageOptions& o) {
   j["lag_s"] = n.last_ok ? nlohmann::ordered_json((n.now_ms - n.last_ok->started) / 1000.0)
                          : nlohmann::ordered_json(nullptr);
   j["heartbeat_failures"] = n.heartbeat_failures;
+  if (o.details) {
+    // A Primary's slots, one per Secondary (slot names name peers: a detail).
+    j["slots"] = nlohmann::ordered_json::array();
+    for (const auto& [slot, bytes] : n.slots) {
+      j["slots"].push_back({{"slot", slot},
+                            {"node", DbSource::PeerOfSlot(slot).value_or("")},
+                            {"wal_retained_bytes", bytes}});
+    }
+  }
   return {200, "application/json", j.dump() + "\n"};
 }
 
@@ -172,11 +182,13 @@ Page MetricsPage(const NodeSnapshot& n, const PageOptions& o) {
   if (o.details && !n.slots.empty()) {
     std::string slots;
     for (const auto& [slot, bytes] : n.slots) {
-      slots += "hasync_slot_wal_retained_bytes{slot=\"" + Label(slot) + "\"} " +
-               std::to_string(bytes) + "\n";
+      slots += "hasync_slot_wal_retained_bytes{slot=\"" + Label(slot) + "\",node=\"" +
+               Label(DbSource::PeerOfSlot(slot).value_or("")) + "\"} " + std::to_string(bytes) +
+               "\n";
     }
     metric("hasync_slot_wal_retained_bytes", "gauge",
-           "WAL each hasync replication slot keeps on this Primary.", slots);
+           "WAL each Secondary's replication slot keeps on this Primary (node: the Secondary).",
+           slots);
   }
   return {200, "text/plain; version=0.0.4", m};
 }

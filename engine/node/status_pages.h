@@ -10,9 +10,9 @@
 // The load balancer's two pages (and HEAD) are open to all. /status.json and /metrics show
 // their details only to a request with `Authorization: Bearer <[status] token>` (none when no
 // token is set): the details are /status.json's superseded reason, generation_started_by and
-// each sync's trigger, peer and error (paths, table names, PostgreSQL's messages), and
-// /metrics' per-slot series (slot names name peers). Without the header the plain page is
-// served ("details": false); with a wrong token, 401.
+// each sync's trigger, peer and error (paths, table names, PostgreSQL's messages) and its
+// per-Secondary slots, and /metrics' per-slot series (labelled slot and node: they name peers).
+// Without the header the plain page is served ("details": false); with a wrong token, 401.
 // The pages are pure functions of a snapshot of the node (tested without a server); the server
 // reads a fresh snapshot for every request, so a CLI change shows at once.
 #pragma once

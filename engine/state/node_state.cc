@@ -162,8 +162,17 @@ Result<std::unique_ptr<NodeState>> NodeState::Open(const Settings& s) {
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   std::unique_ptr<NodeState> n(new NodeState(db, s.node_name));
   HASYNC_RETURN_IF_ERROR(n->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"));
-  HASYNC_RETURN_IF_ERROR(n->Exec(kSchema));
-  HASYNC_RETURN_IF_ERROR(n->Migrate());
+  // The schema and its migration in one write transaction: several processes may open a new or
+  // older node state at once (two Secondaries' serve sessions on a Primary), and each must see
+  // the other's added columns instead of adding them again ("duplicate column name").
+  HASYNC_RETURN_IF_ERROR(n->Exec("BEGIN IMMEDIATE"));
+  Status schema = n->Exec(kSchema);
+  if (schema.ok()) schema = n->Migrate();
+  if (schema.ok()) schema = n->Exec("COMMIT");
+  if (!schema.ok()) {
+    (void)n->Exec("ROLLBACK");
+    return schema;
+  }
   // Seed from [ha] the first time only: afterwards the node's own state is the truth. A node
   // set up as Primary starts generation 1; a Secondary holds none until its first sync.
   Lineage lineage;

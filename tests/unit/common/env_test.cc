@@ -4,8 +4,15 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "common/beneath.h"
 #include "common/fault_env.h"
@@ -84,6 +91,69 @@ TEST_P(EnvTest, WriteFileAtomicReplacesWholeFile) {
   ASSERT_TRUE(WriteFileAtomic(*env_, dir_ + "/a", std::as_bytes(std::span(s))).ok());
   EXPECT_EQ(testing::ReadFile(dir_ + "/a"), s);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/a.tmp"));
+}
+
+// Two serve sessions saving one root's manifest cache at once (issue 16): every save succeeds,
+// and a reader meanwhile sees one writer's whole file, never a mix or a truncated one. With one
+// fixed temporary name the writers truncated each other's file and lost their renames.
+TEST_P(EnvTest, ConcurrentWriteFileAtomicLeavesOneWholeFile) {
+  std::string path = dir_ + "/cache";
+  constexpr size_t kSize = 256 << 10;
+  std::atomic<int> failed_writes{0}, torn_reads{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (char id : {'a', 'b', 'c', 'd'}) {
+    writers.emplace_back([&, id] {
+      std::string data(kSize + static_cast<size_t>(id - 'a') * 4096, id);
+      for (int i = 0; i < 40; ++i) {
+        if (!WriteFileAtomic(*env_, path, std::as_bytes(std::span(data))).ok()) ++failed_writes;
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (!stop) {
+      auto r = ReadFileToString(*env_, path);
+      if (!r.ok()) continue;  // not written yet
+      char id = r->empty() ? '?' : (*r)[0];
+      bool whole = id >= 'a' && id <= 'd' && r->size() == kSize + (id - 'a') * 4096 &&
+                   r->find_first_not_of(id) == std::string::npos;
+      if (!whole) ++torn_reads;
+    }
+  });
+  for (auto& t : writers) t.join();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failed_writes, 0);
+  EXPECT_EQ(torn_reads, 0);
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename(), "cache") << "a temporary was left behind";
+  }
+}
+
+// A killed writer's temporary is removed by the next write of that path; a live writer's, other
+// paths' and names of another pattern are left alone.
+TEST_P(EnvTest, WriteFileAtomicRemovesOnlyStaleTemporaries) {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // its pid is now dead
+  std::string dead = std::to_string(child), me = std::to_string(::getpid());
+  for (const std::string& name : std::vector<std::string>{
+           "a.tmp-" + dead + "-0", "a.tmp-" + me + "-999999", "a.tmp-" + me + "-5", "a.tmp-x-1",
+           "a.tmp-" + dead + "-0x", "b.tmp-" + dead + "-0", "a.tmp"}) {
+    testing::WriteFile(dir_ + "/" + name, "left");
+  }
+  auto old = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(2);
+  std::filesystem::last_write_time(dir_ + "/a.tmp-" + me + "-5", old);
+  std::string s = "x";
+  ASSERT_TRUE(WriteFileAtomic(*env_, dir_ + "/a", std::as_bytes(std::span(s))).ok());
+  std::set<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    left.insert(e.path().filename());
+  }
+  EXPECT_EQ(left,
+            (std::set<std::string>{"a", "a.tmp-" + me + "-999999", "a.tmp-x-1",
+                                   "a.tmp-" + dead + "-0x", "b.tmp-" + dead + "-0", "a.tmp"}));
 }
 
 TEST_P(EnvTest, FaultEnvFailsWritesPastTheBudgetWithNoSpace) {

@@ -34,5 +34,18 @@ TEST(PgSourceTest, SlotNamesAreInjectiveAndValid) {
   }
 }
 
+// The status pages name each Secondary's slot by its node: the fold reads back, except a
+// hashed one; temporary or foreign names are no node's.
+TEST(PgSourceTest, SlotNamesReadBackToTheirNode) {
+  for (const std::string& n : {std::string("mdm-b"), std::string("mdm-c"), std::string("b_1"),
+                               std::string("B.1"), std::string("dr-node-9")}) {
+    EXPECT_EQ(PgSource::PeerOfSlot(PgSource::SlotName(n)), n) << n;
+  }
+  EXPECT_EQ(PgSource::PeerOfSlot(PgSource::SlotName(std::string(64, 'a'))), std::nullopt);
+  EXPECT_EQ(PgSource::PeerOfSlot("hasync_v_0z12"), std::nullopt);
+  EXPECT_EQ(PgSource::PeerOfSlot("other_slot"), std::nullopt);
+  EXPECT_EQ(PgSource::PeerOfSlot("hasync_"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace hasync::snapshot

@@ -80,19 +80,24 @@ TEST(StatusPagesTest, JsonAndMetricsCarryTheLastSyncAndHeartbeat) {
   n.results = {{"failed", 2}, {"ok", 5}};
   n.heartbeat_failures = 1;
   n.heartbeat_failures_total = 4;
-  n.slots = {{"hasync_mdm-b", 4096}};
+  n.slots = {{"hasync_mdm_b", 4096}, {"hasync_mdm_c", 8192}};  // two Secondaries
   auto j = nlohmann::json::parse(JsonPage(n).body);
   EXPECT_EQ(j["mode"], "secondary");
   EXPECT_EQ(j["generation"], 1);
   EXPECT_EQ(j["last_success"]["id"], 7);
   EXPECT_DOUBLE_EQ(j["lag_s"].get<double>(), 60.0);
   EXPECT_EQ(j["heartbeat_failures"], 1);
+  ASSERT_EQ(j["slots"].size(), 2u);
+  EXPECT_EQ(j["slots"][1]["node"], "mdm-c");
+  EXPECT_EQ(j["slots"][1]["slot"], "hasync_mdm_c");
+  EXPECT_EQ(j["slots"][1]["wal_retained_bytes"], 8192);
   std::string m = MetricsPage(n).body;
   for (const char* line :
        {"hasync_syncs_total{result=\"ok\"} 5\n", "hasync_last_success_timestamp_seconds 42\n",
         "hasync_last_sync_bytes 1234\n", "hasync_heartbeat_failures_total 4\n",
-        "hasync_slot_wal_retained_bytes{slot=\"hasync_mdm-b\"} 4096\n", "hasync_serving 0\n",
-        "# TYPE hasync_syncs_total counter\n"}) {
+        "hasync_slot_wal_retained_bytes{slot=\"hasync_mdm_b\",node=\"mdm-b\"} 4096\n",
+        "hasync_slot_wal_retained_bytes{slot=\"hasync_mdm_c\",node=\"mdm-c\"} 8192\n",
+        "hasync_serving 0\n", "# TYPE hasync_syncs_total counter\n"}) {
     EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
   }
 }
@@ -127,6 +132,7 @@ TEST(StatusPagesTest, DetailsOnlyWhenAsked) {
   std::string plain = JsonPage(n, {.details = false}).body;
   EXPECT_EQ(plain.find("/srv/secret"), std::string::npos) << plain;
   EXPECT_EQ(plain.find("mdm-a"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("hasync_mdm_b"), std::string::npos) << plain;
   auto j = nlohmann::json::parse(plain);
   EXPECT_EQ(j["last_sync"]["result"], "failed");
   EXPECT_EQ(j["details"], false);
