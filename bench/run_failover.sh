@@ -71,11 +71,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ports N: N distinct free loopback ports.
+# ports N: N distinct free loopback ports, below the kernel's ephemeral range (32768 up here)
+# so that no client's connection holds one. Another engineer's test may still take one before
+# a daemon binds it: the run then starts again with new ports (run_once).
 ports() {
   local got=() p
   while [ "${#got[@]}" -lt "$1" ]; do
-    p=$(free_loopback_port 20000 30000)
+    p=$(free_loopback_port 20000 12000)
     [[ " ${got[*]} " == *" $p "* ]] || got+=("$p")
   done
   echo "${got[@]}"
@@ -104,6 +106,19 @@ config() {
 # to RUN SIDE: the channel to SIDE's serve side; fails before hello while SIDE is down.
 to() { echo "test -e $1/$2-up && exec $H serve --stdio --log-level warn --config $1/$2.toml"; }
 
+# started RUN PID WHAT LOG: fails the run unless PID still runs; a port taken meanwhile (the
+# daemon's "cannot listen", haproxy's "cannot bind") sets port_taken instead.
+started() {
+  kill -0 "$2" 2>/dev/null && return 0
+  if grep -q -E 'cannot listen|cannot bind' "$4"; then
+    port_taken=1
+    return 0
+  fi
+  echo "bench/run.sh failover: $3 exited; the end of $4:" >&2
+  tail -20 "$4" >&2
+  exit 1
+}
+
 # start_daemon RUN SIDE PEER STATUS_PORT: SIDE's daemon in a process group of its own (its pid
 # is the group's id); waits until its status page answers.
 start_daemon() {
@@ -115,6 +130,8 @@ start_daemon() {
   pids+=("$pid")
   eval "${side}_pid=$pid"
   until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/status.json"; do
+    started "$rd" "$pid" "the $side daemon" "$rd/$side-daemon.log"
+    [ "$port_taken" = 0 ] || return 0
     waited "$rd" "the $side daemon's status page" "$rd/$side-daemon.log"
     sleep 0.05
   done
@@ -194,11 +211,25 @@ etcd_variant() {
 }
 [ "$etcd" = 0 ] || etcd_variant
 
-# run_once SETTINGS DEATH: one fresh pair; sets `result` to the seconds from the death to the
-# first request the load balancer answered from mdm-b (in this shell, so that the processes it
-# starts are in `pids` for the exit trap).
+# run_once SETTINGS DEATH: one fresh pair (again with new ports, up to 5 times, if a port was
+# taken meanwhile); sets `result` to the seconds from the death to the first request the load
+# balancer answered from mdm-b. It runs in this shell, so that the processes it starts are in
+# `pids` for the exit trap.
 run_once() {
-  local settings="$1" death="$2" rd sa la sb lb front t0 t1 before interval_ms
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    port_taken=0
+    pair_run "$@"
+    [ "$port_taken" = 1 ] || return 0
+    echo "   (a port was taken before its daemon bound it: again with new ports)" >&2
+    stop_all
+  done
+  echo "bench/run.sh failover: 5 attempts, a port taken every time" >&2
+  exit 1
+}
+
+pair_run() {
+  local settings="$1" death="$2" rd sa la sb lb front t0 t1 before interval_ms hp
   rd=$(mktemp -d "$dir/run.XXXXXX")
   read -r sa la sb lb front <<<"$(ports 5)"
   mkdir -p "$rd"/{a,b,a-state,b-state}
@@ -211,12 +242,17 @@ run_once() {
     { echo "bench/run.sh failover: the first sync failed:" >&2; cat "$rd/sync.log" >&2; exit 1; }
   wait_from=$(date +%s)
   start_daemon "$rd" a b "$sa"
+  [ "$port_taken" = 0 ] || return 0
   start_daemon "$rd" b a "$sb"
+  [ "$port_taken" = 0 ] || return 0
   haproxy_config "$rd" "$front" "$sa" "$la" "$sb" "$lb"
   haproxy -f "$rd/haproxy.cfg" -db >"$rd/haproxy.log" 2>&1 &
-  pids+=("$!")
-  disown "$!"
+  hp=$!
+  pids+=("$hp")
+  disown "$hp"
   until [ "$(served_by "$rd" "$front")" = mdm-a ]; do
+    started "$rd" "$hp" haproxy "$rd/haproxy.log"
+    [ "$port_taken" = 0 ] || return 0
     waited "$rd" "answer from mdm-a through HAProxy" "$rd/a-daemon.log"
     sleep 0.05
   done
