@@ -268,6 +268,7 @@ pair_run() {
 
   kill_primary "$rd" "$death"
   t0=$(date +%s.%N)
+  date -u -d "@$t0" '+%Y-%m-%dT%H:%M:%S.%3NZ the Primary died' >"$rd/death.log"  # beside the logs (--keep)
   wait_from=$(date +%s)
   until [ "$(served_by "$rd" "$front")" = mdm-b ]; do
     waited "$rd" "answer from mdm-b through HAProxy after the death" "$rd/b-daemon.log"
