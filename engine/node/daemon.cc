@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "engine/db/db_serve.h"
+#include "engine/node/etcd_leader.h"
 #include "engine/node/heartbeat.h"
 #include "engine/node/loop_watch.h"
 #include "engine/node/node.h"
@@ -128,8 +129,34 @@ struct HeartbeatCounters {
   std::atomic<bool> first_check_done{false};
 };
 
+int64_t ToSteadyMs(EtcdLeader::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// The etcd lease loop ([failover] etcd): holds the leader key on a Primary, publishes the member
+// record on a Secondary (engine/node/etcd_leader.h).
+void LeaseLoop(const Settings& s, EtcdLeader& leader, const Watched& w) {
+  auto state = NodeState::Open(s);
+  if (!state.ok()) {
+    Log("etcd")->error("the etcd lease loop not started: {}", state.status().message());
+    return;
+  }
+  Log("etcd")->info("etcd {} (leader key {}, lease {} s, renewed every {} ms)",
+                    s.failover.etcd.size() == 1
+                        ? s.failover.etcd[0]
+                        : std::to_string(s.failover.etcd.size()) + " endpoints",
+                    s.failover.leader_key(), s.failover.lease_ttl_s, s.failover.loop_wait_ms());
+  while (!g_stop) {
+    WedgeIfAsked("etcd");
+    auto me = (*state)->Get();
+    int64_t next = SteadyMs() + 1000;
+    if (me.ok()) next = ToSteadyMs(leader.Step(*me, **state));
+    SleepUntil(next, w);
+  }
+}
+
 void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCounters& counters,
-                   const Watched& w) {
+                   const Watched& w, EtcdLeader* leader) {
   auto log = Log("heartbeat");
   auto state = NodeState::Open(s);
   if (!state.ok()) {
@@ -152,7 +179,13 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
            return Status(Code::kConfig, "no peer configured");
          }
          HASYNC_ASSIGN_OR_RETURN(std::string cmd, PeerCommand(s, transport, peer, false));
-         return TestChannel(s, cmd);
+         HASYNC_ASSIGN_OR_RETURN(Hello hello, TestChannel(s, cmd));
+         if (leader != nullptr && leader->LeaderMissing()) {
+           return Status(Code::kPeer,
+                         "it answers, but no node has held etcd's leader key for a whole lease "
+                         "TTL: the Primary lost its lease");
+         }
+         return hello;
        },
        .witness_sees_primary = s.failover.witness_url.empty()
                                    ? std::function<bool()>()
@@ -163,6 +196,8 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
                                                            : code.status().message());
                                        return code.ok() && *code >= 200 && *code < 300;
                                      },
+       .arbiter = leader == nullptr ? std::function<Status()>()
+                                    : [&st, leader]() { return leader->TryAcquire(st).status(); },
        .promote = [&](const std::string& why) { return PromoteNode(s, why).status(); },
        .supersede = [&](const std::string& reason) { return st.SetSuperseded(reason).status(); },
        .event =
@@ -207,7 +242,7 @@ void NotifierLoop(const Settings& s, const Watched& w) {
 }
 
 Result<NodeSnapshot> Snapshot(const Settings& s, NodeState& state,
-                              const HeartbeatCounters& counters) {
+                              const HeartbeatCounters& counters, const EtcdLeader* leader) {
   NodeSnapshot n;
   n.node_name = s.node_name;
   n.now_ms = NowMs();
@@ -219,6 +254,16 @@ Result<NodeSnapshot> Snapshot(const Settings& s, NodeState& state,
   n.heartbeat_failures = counters.failures;
   n.heartbeat_failures_total = counters.total;
   n.peer_unchecked = !counters.first_check_done;
+  if (leader != nullptr) {
+    auto now = EtcdLeader::Clock::now();
+    n.etcd.enabled = true;
+    n.etcd.not_serving = leader->NotServing(n.node, now);
+    auto v = leader->Look(now);
+    n.etcd.lease_valid = v.lease_valid;
+    n.etcd.epoch = n.node.epoch;
+    n.etcd.holder = v.holder;
+    n.etcd.problem = v.problem;
+  }
   if (s.database.enabled() && n.node.mode == Mode::kPrimary) {
     auto slots = SlotRetention(s.database.conninfo);
     if (slots.ok()) n.slots = *slots;
@@ -232,6 +277,7 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
   HASYNC_ASSIGN_OR_RETURN(auto state, NodeState::Open(s));
   auto log = Log("daemon");
   LoopWatch watch(StallLimitMs());
+  HASYNC_ASSIGN_OR_RETURN(std::unique_ptr<EtcdLeader> leader, EtcdLeader::Create(s));
   HASYNC_ASSIGN_OR_RETURN(DaemonLock daemon_lock,
                           DaemonLock::Acquire(s.state_dir, watch.stall_limit_ms()));
   struct sigaction sa {};
@@ -250,15 +296,22 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
     HASYNC_ASSIGN_OR_RETURN(auto pages_state, NodeState::Open(s));
     auto shared = std::shared_ptr<NodeState>(std::move(pages_state));
     auto mu = std::make_shared<std::mutex>();
-    HASYNC_ASSIGN_OR_RETURN(pages, StatusServer::Start(s.status, [&s, shared, mu, &counters]() {
+    HASYNC_ASSIGN_OR_RETURN(pages,
+                            StatusServer::Start(s.status, [&s, shared, mu, &counters, &leader]() {
                               std::lock_guard<std::mutex> lock(*mu);
-                              return Snapshot(s, *shared, counters);
+                              return Snapshot(s, *shared, counters, leader.get());
                             }));
   }
   Watched sched_loop{watch, watch.Add("scheduler", SteadyMs())};
   Watched heartbeat_loop{watch, watch.Add("heartbeat", SteadyMs())};
   Watched notifier_loop{watch, watch.Add("notifier", SteadyMs())};
-  std::thread heartbeat([&] { HeartbeatLoop(s, transport, counters, heartbeat_loop); });
+  std::thread heartbeat(
+      [&] { HeartbeatLoop(s, transport, counters, heartbeat_loop, leader.get()); });
+  std::thread lease;
+  if (leader) {
+    Watched lease_loop{watch, watch.Add("etcd", SteadyMs())};
+    lease = std::thread([&, lease_loop] { LeaseLoop(s, *leader, lease_loop); });
+  }
   std::thread notifier([&] { NotifierLoop(s, notifier_loop); });
   // systemd (Type=notify): started once the pages listen and the loops run; keep-alives follow.
   sd_notify(0, "READY=1");
@@ -280,6 +333,10 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
                    s.primary.empty() ? std::string("the --transport command") : s.primary);
          SyncOptions o;
          HASYNC_ASSIGN_OR_RETURN(o.transport_command, PeerCommand(s, transport, s.primary, true));
+         if (leader) {
+           // Fencing: only the node etcd names as leader, in the epoch it names, is synced from.
+           o.judge_source = [&leader](const Hello& peer) { return leader->JudgeSource(peer); };
+         }
          // A sync may take hours; it is bounded by its own channel's timeouts, not the watchdog.
          watch.SetBusy(sched_loop.loop, true, SteadyMs());
          auto r = RunNodeSync(s, o, "scheduled", s.primary);
@@ -314,6 +371,7 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
   sd_notify(0, "STOPPING=1");
   heartbeat.join();
   notifier.join();
+  if (lease.joinable()) lease.join();
   watchdog.join();
   pages.reset();
   if (transport.empty()) {

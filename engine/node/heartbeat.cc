@@ -74,6 +74,20 @@ int64_t Heartbeat::CheckPrimary(int64_t now_ms) {
                        "network split between the two nodes?)");
       return now_ms + policy_.recheck_ms;
     }
+    if (policy_.promote && hooks_.arbiter) {
+      Status a = hooks_.arbiter();
+      if (!a.ok()) {
+        log->warn("not failing over: {}", a.message());
+        if (a.message() != arbiter_said_) {
+          hooks_.event("etcd-no-failover", "the Primary " + peer_ + " failed " +
+                                               std::to_string(failures_) +
+                                               " heartbeats, and etcd says: " + a.message());
+        }
+        arbiter_said_ = a.message();
+        return now_ms + policy_.recheck_ms;
+      }
+    }
+    arbiter_said_.clear();
     detected_ = true;
     std::string why = "the Primary " + peer_ + " failed " + std::to_string(failures_) +
                       " consecutive heartbeats (last: " + peer.status().message() + ")";

@@ -38,6 +38,9 @@ class Heartbeat {
     std::function<Result<Hello>()> probe;  // the peer's hello, or why it could not be had
     // When a witness is configured: does it still see the Primary alive? (null: no witness)
     std::function<bool()> witness_sees_primary;
+    // With [failover] etcd: may this node take over now? Ok once it won etcd's leader key; else
+    // why not (the Primary's lease is alive, another node won, etcd unreachable). Null: no etcd.
+    std::function<Status()> arbiter;
     std::function<Status(const std::string& why)> promote;
     std::function<Status(const std::string& reason)> supersede;
     std::function<void(const std::string& kind, const std::string& message)> event;
@@ -62,6 +65,7 @@ class Heartbeat {
   bool detected_ = false;     // acted on this outage already
   bool draining_ = false;     // the Primary said it drains on purpose (an event once)
   std::string peer_verdict_;  // the last split-brain finding, so each is an event once
+  std::string arbiter_said_;  // the last refusal of etcd's arbiter, so each is an event once
 };
 
 }  // namespace hasync::engine

@@ -30,6 +30,7 @@ std::string NotServing(const NodeSnapshot& n) {
   }
   if (!n.node.client_connections) return "client connections are disabled on this node";
   if (n.peer_unchecked) return "checking whether the peer took over before taking traffic";
+  if (!n.etcd.not_serving.empty()) return n.etcd.not_serving;
   return "";
 }
 
@@ -119,6 +120,11 @@ Page JsonPage(const NodeSnapshot& n, const PageOptions& o) {
   j["client_connections"] = n.node.client_connections;
   j["serving"] = NotServing(n).empty();
   j["generation"] = n.node.generation;
+  j["epoch"] = n.node.epoch;
+  if (n.etcd.enabled) {
+    j["etcd"] = {{"lease_valid", n.etcd.lease_valid}, {"leader", n.etcd.holder}};
+    if (o.details) j["etcd"]["problem"] = n.etcd.problem;  // endpoints, etcd's own words
+  }
   if (o.details) {
     j["generation_started_by"] = n.node.lineage.empty() ? "" : n.node.lineage.back().node;
     j["superseded"] = n.node.superseded;
@@ -154,6 +160,11 @@ Page MetricsPage(const NodeSnapshot& n, const PageOptions& o) {
              NodeStatusName(n.node.status) + "\"} 1\n");
   metric("hasync_serving", "gauge", "1 while /status/status.html says OK.",
          "hasync_serving " + std::string(NotServing(n).empty() ? "1" : "0") + "\n");
+  if (n.etcd.enabled) {
+    metric("hasync_etcd_lease_valid", "gauge",
+           "1 while this node holds etcd's leader key on a lease it renewed in time.",
+           "hasync_etcd_lease_valid " + std::string(n.etcd.lease_valid ? "1" : "0") + "\n");
+  }
   metric("hasync_ha_enabled", "gauge", "1 when HA is enabled.",
          "hasync_ha_enabled " + std::string(n.node.ha_enabled ? "1" : "0") + "\n");
   metric("hasync_generation", "gauge", "The HA generation of this node's data.",

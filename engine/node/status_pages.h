@@ -47,6 +47,15 @@ struct NodeSnapshot {
   // A Primary's daemon has not yet asked its peer whether another Primary took over (it does
   // at start): until then it must not take traffic as if nothing had happened.
   bool peer_unchecked = false;
+  // [failover] etcd, as the daemon's lease loop sees it.
+  struct Etcd {
+    bool enabled = false;
+    std::string not_serving;  // "" when etcd lets this node serve
+    bool lease_valid = false;
+    int64_t epoch = 0;
+    std::string holder;
+    std::string problem;
+  } etcd;
   int64_t now_ms = 0;
 };
 

@@ -194,6 +194,7 @@ class Puller {
                         ": it lost the leader key since (sync from the current Primary, or "
                         "--force to discard this node's newer data)");
     }
+    if (o_.judge_source) HASYNC_RETURN_IF_ERROR(o_.judge_source(peer));
     sum_.source_lineage = peer.lineage;
     sum_.source_epoch = peer.epoch;
     peer_node_ = peer.node_name;

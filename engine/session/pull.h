@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,9 @@ struct SyncOptions {
   // --force: sync even from a source of an older or diverged generation (invariant 8),
   // discarding what only this node has.
   bool force_generation = false;
+  // After the source's hello, before anything is written: the node's own judgement of the
+  // source (with [failover] etcd, the daemon checks it is the leader key's holder). Null: none.
+  std::function<Status(const Hello& source)> judge_source;
   std::string verify_level;        // "": [sync] verify; else none | counts | full
   std::vector<DbRange> db_repair;  // `verify --repair`: key ranges to copy again
   Env* env = nullptr;              // default: Env::Default()

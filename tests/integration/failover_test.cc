@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/etcd_harness.h"
 #include "tests/pair.h"
 #include "tests/smtp_sink.h"
 
@@ -64,7 +65,7 @@ class FailoverTest : public ::testing::Test {
     std::string failover =
         "[failover]\nheartbeat_interval = \"300ms\"\nrecheck_interval = "
         "\"200ms\"\nfailures_before_failover = 3\nif_failure_detected = \"" +
-        if_failure + "\"\n";
+        if_failure + "\"\n" + failover_extra_;
     std::string notify = "[notify]\nemail = \"ops@example.com\"\nsmtp_url = \"" + sink_.url() +
                          "\"\non_sync_completion = true\nretry_interval = \"200ms\"\n";
     // Pair's files end in [status]: the extra's first line is each side's lb_listen.
@@ -181,6 +182,7 @@ class FailoverTest : public ::testing::Test {
   }
 
   int front_ = 0;
+  std::string failover_extra_;  // more [failover] keys (etcd)
   testing::SmtpSink sink_;
   Pair pair_;
   int lb_port_a_ = testing::FreeLoopbackPort();
@@ -569,6 +571,113 @@ TEST_F(FailoverTest, UpgradeProcedureMaintenancePrimarySupersedesNothing) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/app.conf"), "v1, more");
   EXPECT_FALSE(HasEvent(kB, "split-brain"));
+}
+
+// [failover] etcd with a real three-member cluster on loopback: etcd's leader key, not the
+// pair's heartbeat alone, decides who is Primary. Lease TTL 5 s (the smallest allowed): the
+// Primary renews every 1.7 s and serves only until 3.3 s after its last renewal was sent.
+class FailoverEtcdTest : public FailoverTest {
+ protected:
+  void SetUp() override {
+    etcd_ = testing::EtcdCluster::Start(3);
+    ASSERT_NE(etcd_, nullptr);
+    failover_extra_ = "etcd = \"" + etcd_->endpoints() + "\"\nlease_ttl = 5\n";
+    FailoverTest::SetUp();
+    ASSERT_EQ(As(kB, "sync --transport '" + To(kA) + "'").code, 0);
+  }
+  // Both daemons up, mdm-a holding the key and serving.
+  pid_t StartPair() {
+    pid_t a = StartDaemon(kA);
+    StartDaemon(kB);
+    EXPECT_TRUE(
+        WaitUntil([&] { return Get(StatusPort(kA), "/status/status.html").code == 200; }, 10000))
+        << Get(StatusPort(kA), "/status/status.html").body << testing::ReadFile(Log(kA));
+    return a;
+  }
+  nlohmann::json Page(Side s) {
+    return nlohmann::json::parse(Get(StatusPort(s), "/status.json").body, nullptr, false);
+  }
+  std::unique_ptr<testing::EtcdCluster> etcd_;
+};
+
+// Only the pair's ssh is cut while mdm-a holds its lease: the heartbeat fails, but etcd says the
+// Primary is alive, so mdm-b does not promote (no split brain), and mdm-a keeps serving.
+TEST_F(FailoverEtcdTest, OnlyThePairsSshCutWhileThePrimaryHoldsItsLeaseNoPromotion) {
+  StartPair();
+  auto a = Page(kA);
+  EXPECT_EQ(a["etcd"]["leader"], "mdm-a") << a.dump();
+  EXPECT_TRUE(a["etcd"]["lease_valid"].get<bool>());
+  EXPECT_GT(a["epoch"].get<int64_t>(), 0);
+  std::filesystem::remove(Up(kA));  // mdm-b's channel to mdm-a fails; mdm-a itself is fine
+  ASSERT_TRUE(WaitUntil([&] { return HasEvent(kB, "etcd-no-failover"); }, 8000))
+      << testing::ReadFile(Log(kB));
+  std::this_thread::sleep_for(std::chrono::milliseconds(6000));  // past a whole lease TTL
+  EXPECT_EQ(Json(kB, "status")["mode"], "secondary");
+  EXPECT_NE(EventMessages(kB, "etcd-no-failover").find("still held by mdm-a"), std::string::npos)
+      << EventMessages(kB, "etcd-no-failover");
+  EXPECT_EQ(Get(StatusPort(kA), "/status/status.html").code, 200) << "its lease is renewed";
+}
+
+// The Primary dies (kill -9: its lease is not revoked, it expires): mdm-b wins the key once the
+// lease has expired, in a later epoch, and is promoted. The old Primary returns: etcd's key is
+// mdm-b's, so mdm-a does not serve.
+TEST_F(FailoverEtcdTest, ThePrimaryDiesTheSecondaryWinsTheKeyAndTheOldPrimaryStandsAside) {
+  pid_t a = StartPair();
+  int64_t epoch_a = Page(kA)["epoch"].get<int64_t>();
+  std::filesystem::remove(Up(kA));
+  ::kill(a, SIGKILL);
+  auto died = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitUntil([&] { return Json(kB, "status")["mode"] == "primary"; }, 20000))
+      << testing::ReadFile(Log(kB));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - died).count();
+  // The lease TTL plus the heartbeat's three checks, with slack for a loaded machine.
+  EXPECT_LT(took, 5.0 + 1.0 + 4.0) << took;
+  ASSERT_TRUE(
+      WaitUntil([&] { return Get(StatusPort(kB), "/status/status.html").code == 200; }, 5000))
+      << Get(StatusPort(kB), "/status/status.html").body;
+  auto b = Page(kB);
+  EXPECT_EQ(b["etcd"]["leader"], "mdm-b") << b.dump();
+  EXPECT_GT(b["epoch"].get<int64_t>(), epoch_a) << "a new fencing epoch";
+  testing::WriteFile(Up(kA), "");
+  StartDaemon(kA);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Get(StatusPort(kA), "/status/status.html").code == 503; }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_EQ(Get(StatusPort(kA), "/status/status.html").code, 503)
+      << "the old Primary never serves while mdm-b holds the key";
+  EXPECT_EQ(Get(StatusPort(kB), "/status/status.html").code, 200);
+}
+
+// One etcd member dies: the others answer; nothing changes.
+TEST_F(FailoverEtcdTest, OneEtcdMemberDiesNothingChanges) {
+  StartPair();
+  etcd_->Kill(0);
+  for (int i = 0; i < 20; ++i) {  // four lease renewals' worth
+    ASSERT_EQ(Get(StatusPort(kA), "/status/status.html").code, 200) << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_EQ(Json(kB, "status")["mode"], "secondary");
+  EXPECT_FALSE(HasEvent(kA, "etcd-lease-lost"));
+}
+
+// etcd unreachable for everyone: the Primary cannot renew, so it stops serving before its lease
+// can have expired (no failsafe mode: an event and the metric say so); the Secondary, its
+// heartbeat failing too, does not promote without etcd.
+TEST_F(FailoverEtcdTest, EtcdUnreachableForAllNoPromotionAndThePrimaryStopsServing) {
+  StartPair();
+  for (int i = 0; i < etcd_->size(); ++i) etcd_->Kill(i);
+  auto gone = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      WaitUntil([&] { return Get(StatusPort(kA), "/status/status.html").code == 503; }, 8000));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - gone).count();
+  EXPECT_LT(took, 5.0) << "it stops serving before its 5 s lease can have expired";
+  EXPECT_NE(Get(StatusPort(kA), "/status/status.html").body.find("etcd"), std::string::npos);
+  EXPECT_TRUE(WaitUntil([&] { return HasEvent(kA, "etcd-lease-lost"); }, 5000));
+  std::filesystem::remove(Up(kA));  // and now the heartbeat fails too
+  ASSERT_TRUE(WaitUntil([&] { return HasEvent(kB, "etcd-no-failover"); }, 8000))
+      << testing::ReadFile(Log(kB));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_EQ(Json(kB, "status")["mode"], "secondary");
 }
 
 }  // namespace
