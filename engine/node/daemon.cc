@@ -123,6 +123,39 @@ Result<std::string> PeerCommand(const Settings& s, const std::string& transport,
   return SshTransportTo(s, host, persist ? DaemonPersistSeconds(s) : 0);
 }
 
+// The Primary to sync from and to watch: [secondary] primary (or [ha] peer), unless etcd names
+// another leader (several Secondaries: the one that won the key after a fail-over), which is then
+// reached as the trusted host bound to its node name (`hasync trust add --name`), or by its
+// name. A --transport command may say {node}: it is replaced by the leader's node name (the
+// configured host while etcd names none).
+struct Source {
+  std::string host;
+  std::string transport;
+};
+Source CurrentSource(const Settings& s, const std::string& transport, const std::string& host,
+                     const EtcdLeader* leader) {
+  Source src{host, transport};
+  std::string holder = leader == nullptr ? "" : leader->Look(EtcdLeader::Clock::now()).holder;
+  bool follow = !holder.empty() && holder != s.node_name && ValidNodeName(holder);
+  if (!transport.empty()) {
+    const std::string name = follow ? holder : host;
+    for (size_t at = src.transport.find("{node}"); at != std::string::npos;
+         at = src.transport.find("{node}", at + name.size())) {
+      src.transport.replace(at, 6, name);
+    }
+    return src;
+  }
+  if (!follow) return src;
+  src.host = holder;
+  auto trusted = Trust(s).List();
+  if (trusted.ok()) {
+    for (const TrustedHost& t : *trusted) {
+      if (t.name == holder) src.host = t.host;
+    }
+  }
+  return src;
+}
+
 struct HeartbeatCounters {
   std::atomic<int> failures{0};
   std::atomic<int64_t> total{0};
@@ -178,7 +211,8 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
          if (transport.empty() && peer.empty()) {
            return Status(Code::kConfig, "no peer configured");
          }
-         HASYNC_ASSIGN_OR_RETURN(std::string cmd, PeerCommand(s, transport, peer, false));
+         Source src = CurrentSource(s, transport, peer, leader);
+         HASYNC_ASSIGN_OR_RETURN(std::string cmd, PeerCommand(s, src.transport, src.host, false));
          HASYNC_ASSIGN_OR_RETURN(Hello hello, TestChannel(s, cmd));
          if (leader != nullptr && leader->LeaderMissing()) {
            return Status(Code::kPeer,
@@ -329,17 +363,19 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
            (void)state->RecordSkipped("scheduled", "", st, "failed");
            return st;
          }
+         Source src = CurrentSource(s, transport, s.primary, leader.get());
          log->info("scheduled sync from {}",
-                   s.primary.empty() ? std::string("the --transport command") : s.primary);
+                   src.host.empty() ? std::string("the --transport command") : src.host);
          SyncOptions o;
-         HASYNC_ASSIGN_OR_RETURN(o.transport_command, PeerCommand(s, transport, s.primary, true));
+         HASYNC_ASSIGN_OR_RETURN(o.transport_command,
+                                 PeerCommand(s, src.transport, src.host, true));
          if (leader) {
            // Fencing: only the node etcd names as leader, in the epoch it names, is synced from.
            o.judge_source = [&leader](const Hello& peer) { return leader->JudgeSource(peer); };
          }
          // A sync may take hours; it is bounded by its own channel's timeouts, not the watchdog.
          watch.SetBusy(sched_loop.loop, true, SteadyMs());
-         auto r = RunNodeSync(s, o, "scheduled", s.primary);
+         auto r = RunNodeSync(s, o, "scheduled", src.host);
          watch.SetBusy(sched_loop.loop, false, SteadyMs());
          if (!r.ok()) {
            log->error("scheduled sync failed: {}", r.status().ToString());

@@ -680,5 +680,92 @@ TEST_F(FailoverEtcdTest, EtcdUnreachableForAllNoPromotionAndThePrimaryStopsServi
   EXPECT_EQ(Json(kB, "status")["mode"], "secondary");
 }
 
+// Several Secondaries of one Primary (the guide's three-server layout): when mdm-a dies, exactly
+// one takes over, the most up to date (mdm-b synced last); mdm-c defers to it, then finds the new
+// Primary through etcd and watches it. Each node reaches the others through a --transport
+// command naming {node}, which the daemon fills with the node etcd names (else its configured
+// host, here the node name).
+TEST_F(FailoverEtcdTest, SeveralSecondariesTheMostUpToDatePromotesAloneAndTheOtherFollowsIt) {
+  const std::string dir = pair_.dir();
+  // mdm-c: mdm-b's settings with its own name, root, state folder and ports.
+  std::string c = testing::ReadFile(Config(kB));
+  auto replace = [&c](const std::string& from, const std::string& to) {
+    size_t at = c.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    c.replace(at, from.size(), to);
+  };
+  int c_port = testing::FreeLoopbackPort(), c_lb = testing::FreeLoopbackPort();
+  replace("name = \"mdm-b\"", "name = \"mdm-c\"");
+  replace(dir + "/sstate", dir + "/cstate");
+  replace(dir + "/s\"", dir + "/c\"");
+  replace("127.0.0.1:" + std::to_string(StatusPort(kB)), "127.0.0.1:" + std::to_string(c_port));
+  replace("127.0.0.1:" + std::to_string(LbPort(kB)), "127.0.0.1:" + std::to_string(c_lb));
+  std::filesystem::create_directories(dir + "/c");
+  std::filesystem::create_directories(dir + "/cstate");
+  testing::WriteFile(dir + "/mdm-c.toml", c + "[secondary]\nprimary = \"mdm-a\"\n");
+  testing::WriteFile(dir + "/mdm-b.toml",
+                     testing::ReadFile(Config(kB)) + "[secondary]\nprimary = \"mdm-a\"\n");
+  testing::WriteFile(dir + "/mdm-a.toml", testing::ReadFile(Config(kA)));
+  const std::string to_node = "test -e " + dir +
+                              "/{node}-up && exec " HASYNC_BIN
+                              " serve --stdio --log-level warn --config " +
+                              dir + "/{node}.toml";
+  auto to = [&](const std::string& node) {
+    std::string t = to_node;
+    for (size_t at; (at = t.find("{node}")) != std::string::npos;) t.replace(at, 6, node);
+    return t;
+  };
+  for (const char* n : {"mdm-a", "mdm-b", "mdm-c"}) testing::WriteFile(dir + "/" + n + "-up", "");
+  auto sync = [&](const std::string& node) {
+    auto r = Shell(std::string(HASYNC_BIN) + " sync --log-level error --config " + dir + "/" +
+                   node + ".toml --transport '" + to("mdm-a") + "'");
+    EXPECT_EQ(r.code, 0) << r.out;
+  };
+  testing::WriteFile(pair_.primary() + "/round.conf", "1");
+  sync("mdm-c");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  sync("mdm-b");  // the most up to date
+  auto start = [&](const std::string& node, int port) {
+    std::string pidfile = dir + "/" + node + ".pid";
+    std::string cmd = std::string(HASYNC_BIN) + " daemon --log-level info --config " + dir + "/" +
+                      node + ".toml --transport '" + to_node + "' >>" + dir + "/" + node +
+                      ".log 2>&1 & echo $! >" + pidfile;
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    pid_t pid = std::stoi(testing::ReadFile(pidfile));
+    pids_.push_back(pid);
+    EXPECT_TRUE(WaitUntil([&] { return Get(port, "/status.json").code == 200; }, 10000));
+    return pid;
+  };
+  // mdm-a's [ha] peer is not set: it watches nobody, and serves once it holds the key.
+  pid_t a = start("mdm-a", StatusPort(kA));
+  start("mdm-b", StatusPort(kB));
+  start("mdm-c", c_port);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Get(StatusPort(kA), "/status/status.html").code == 200; }, 10000));
+  std::filesystem::remove(dir + "/mdm-a-up");
+  ::kill(a, SIGKILL);
+  auto mode = [&](const std::string& node) {
+    auto r = Shell(std::string(HASYNC_BIN) + " status --json --log-level error --config " + dir +
+                   "/" + node + ".toml");
+    return nlohmann::json::parse(r.out, nullptr, false)["mode"];
+  };
+  ASSERT_TRUE(
+      WaitUntil([&] { return mode("mdm-b") == "primary" || mode("mdm-c") == "primary"; }, 20000))
+      << testing::ReadFile(dir + "/mdm-b.log") << testing::ReadFile(dir + "/mdm-c.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  EXPECT_EQ(mode("mdm-b"), "primary") << "the most up-to-date Secondary";
+  EXPECT_EQ(mode("mdm-c"), "secondary") << "exactly one promotes";
+  auto r = Shell(std::string(HASYNC_BIN) + " events -n 100 --json --log-level error --config " +
+                 dir + "/mdm-c.toml");
+  EXPECT_NE(r.out.find("mdm-b"), std::string::npos) << r.out;
+  // mdm-c now watches the new Primary, which etcd names.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return testing::ReadFile(dir + "/mdm-c.log").find("(mdm-b) alive") != std::string::npos;
+      },
+      5000))
+      << testing::ReadFile(dir + "/mdm-c.log");
+}
+
 }  // namespace
 }  // namespace hasync
