@@ -5,7 +5,7 @@
 #   bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]
 #   bench/run.sh db [--scale F] [--dir D] [--keep]     (bench/run_db.sh)
 #   bench/run.sh verify [--scale F] [--dir D] [--keep] (bench/run_verify.sh)
-#   bench/run.sh failover [--runs N] [--quick] [--dir D] [--keep] (bench/run_failover.sh)
+#   bench/run.sh failover [--runs N] [--quick] [--etcd] [--dir D] [--keep] (bench/run_failover.sh)
 #
 # `files` builds a deterministic tree of about 2 GiB (bench/make_tree.cc; --scale shrinks it, CI
 # runs 0.01 to keep this script honest) and, for each case, syncs it with `rsync -a --delete` in
@@ -28,8 +28,8 @@ shift || true
 [ "$suite" != db ] || exec bash bench/run_db.sh "$@"
 # bench/run.sh verify [--scale F] [--dir D] [--keep]: verify against rsync -c and pg_dump.
 [ "$suite" != verify ] || exec bash bench/run_verify.sh "$@"
-# bench/run.sh failover [--runs N] [--quick] [--dir D] [--keep]: the Primary's death to the load
-# balancer's first answer from the promoted Secondary.
+# bench/run.sh failover [--runs N] [--quick] [--etcd] [--dir D] [--keep]: the Primary's death to
+# the load balancer's first answer from the promoted Secondary (--etcd: also with etcd as arbiter).
 [ "$suite" != failover ] || exec bash bench/run_failover.sh "$@"
 scale=1
 dir=/tmp/hasync-bench
@@ -48,7 +48,7 @@ if [ "$suite" != files ]; then
   echo "usage: bench/run.sh files [--ssh] [--scale F] [--dir D] [--keep]" >&2
   echo "       bench/run.sh db [--scale F] [--dir D] [--keep]" >&2
   echo "       bench/run.sh verify [--scale F] [--dir D] [--keep]" >&2
-  echo "       bench/run.sh failover [--runs N] [--quick] [--dir D] [--keep]" >&2
+  echo "       bench/run.sh failover [--runs N] [--quick] [--etcd] [--dir D] [--keep]" >&2
   exit 2
 fi
 

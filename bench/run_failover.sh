@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fail-over benchmark (bench/run.sh failover [--runs N] [--quick] [--dir D] [--keep]): how
+# The fail-over benchmark (bench/run.sh failover [--runs N] [--quick] [--etcd] [--dir D] [--keep]): how
 # long clients are without service when the Primary dies, measured where they see it, at the
 # load balancer: from the Primary's death to the first request HAProxy answers from the
 # promoted Secondary.
@@ -25,19 +25,30 @@
 #             daemon and children killed -9);
 #             daemon: only the daemon dies (kill -9; its channel still answers, and the serve
 #             side's hello reports the daemon dead, so hasync fails the Primary over too).
-# --runs N (default 3) repeats each case; --quick runs the fast cases once each (CI's smoke).
+# --etcd adds the same deaths with etcd as the arbiter ([failover] etcd, lease_ttl): each run
+# starts its own three-member etcd cluster (/usr/bin/etcd 3.4, as tests/etcd_harness.h: loopback
+# ports, --heartbeat-interval 100, --election-timeout 500, data in the run's folder) and waits
+# until `etcdctl endpoint health` passes for all three (at most 20 s); both nodes name it, and the
+# death comes only once mdm-a's /status.json says etcd.lease_valid. Settings rows: the defaults
+# with lease_ttl 30 (hasync's default; about 40 s a run, so once per death unless --runs is
+# given) and fast with lease_ttl 5. A Secondary promotes only after winning etcd's leader key,
+# i.e. after the dead Primary's lease expired: fail-over takes about lease_ttl plus the
+# heartbeat's checks. The table then gains an `etcd` column, its rows after the others.
+# --runs N (default 3) repeats each case; --quick runs the fast cases once each (CI's smoke);
+# --quick --etcd runs only the fast etcd cases, once each.
 # Every wait is bounded (120 s); every process started here is killed by its id at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 runs=3
+runs_given=0
 quick=0
 etcd=0
 dir=/tmp/hasync-bench-failover
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --runs) runs="$2"; shift 2 ;;
+    --runs) runs="$2"; runs_given=1; shift 2 ;;
     --quick) quick=1; shift ;;
     --etcd) etcd=1; shift ;;
     --dir) dir="$2"; shift 2 ;;
@@ -53,11 +64,18 @@ H="$ROOT/build/release/engine/cli/hasync"
 # shellcheck source=ci/private-sshd.sh
 . "$ROOT/ci/private-sshd.sh"  # free_loopback_port
 WAIT_S=120  # the bound of every wait
+ETCD_WAIT_S=20  # the bound of the wait for a fresh etcd cluster's health
+have_etcd() { [ -x /usr/bin/etcd ] && command -v etcdctl >/dev/null; }
+[ "$etcd" = 0 ] || have_etcd || bash ci/install-deps.sh
+if [ "$etcd" = 1 ] && ! have_etcd; then
+  echo "bench/run.sh failover: --etcd needs /usr/bin/etcd and etcdctl (apt-get install etcd-server etcd-client)" >&2
+  exit 2
+fi
 
 rm -rf "$dir"
 mkdir -p "$dir"
 chmod 700 "$dir"
-pids=()  # every process started here (daemons as process-group leaders, haproxy)
+pids=()  # every process started here (daemons as process-group leaders, haproxy, etcd)
 stop_all() {
   local p
   for p in "${pids[@]}"; do
@@ -84,9 +102,11 @@ ports() {
   echo "${got[@]}"
 }
 
-# config RUN SIDE NAME ROLE SETTINGS STATUS_PORT LB_PORT: one node's settings file.
+# config RUN SIDE NAME ROLE SETTINGS STATUS_PORT LB_PORT: one node's settings file. SETTINGS
+# defaults|fast, or defaults-etcd|fast-etcd: the same plus the run's etcd cluster ($etcd_urls)
+# and its lease_ttl.
 config() {
-  local rd="$1" side="$2" name="$3" role="$4" settings="$5"
+  local rd="$1" side="$2" name="$3" role="$4" settings="$5" base="${5%-etcd}"
   {
     printf '[node]\nname = "%s"\nstate_dir = "%s"\nsoftware_version = "bench"\n' \
       "$name" "$rd/$side-state"
@@ -96,10 +116,14 @@ config() {
     else
       printf '[ha]\nenabled = true\n'
     fi
-    if [ "$settings" = fast ]; then
+    if [ "$base" = fast ]; then
       printf '[failover]\nheartbeat_interval = "300ms"\nrecheck_interval = "200ms"\n'
       printf 'failures_before_failover = 3\nif_failure_detected = "promote"\n'
-    fi  # defaults: no [failover] section at all
+    fi  # defaults: no [failover] section at all (with etcd: only etcd's two keys)
+    if [ "$settings" != "$base" ]; then
+      [ "$base" = fast ] || printf '[failover]\n'
+      printf 'etcd = "%s"\nlease_ttl = %s\n' "$etcd_urls" "${lease_ttl[$base]}"
+    fi
     printf '[status]\nlisten = "127.0.0.1:%s"\nlb_listen = "127.0.0.1:%s"\n' "$6" "$7"
   } >"$rd/$side.toml"
 }
@@ -111,7 +135,7 @@ to() { echo "test -e $1/$2-up && exec $H serve --stdio --log-level warn --config
 # daemon's "cannot listen", haproxy's "cannot bind") sets port_taken instead.
 started() {
   kill -0 "$2" 2>/dev/null && return 0
-  if grep -q -E 'cannot listen|cannot bind' "$4"; then
+  if grep -q -E 'cannot listen|cannot bind|address already in use' "$4"; then
     port_taken=1
     return 0
   fi
@@ -218,15 +242,58 @@ kill_primary() {
   esac
 }
 
-# --etcd (later; another engineer is building hasync's etcd support, issue 16): the same two
-# deaths with the promotion decided through an etcd cluster. This is where it goes: start a
-# cluster in the run's folder, add its settings to both nodes' files after `config` in
-# run_once, and add "etcd" to the settings list below. Until then --etcd is refused.
-etcd_variant() {
-  echo "bench/run.sh failover: --etcd is not built yet (hasync's etcd support is in progress)" >&2
-  exit 2
+# start_etcd RUN PORTS...: a three-member etcd cluster in RUN/etcd (six ports: client and peer
+# of each member); sets etcd_urls to its client URLs, comma-separated, as [failover] etcd takes
+# them, and waits (at most ETCD_WAIT_S) until every member is healthy.
+declare -A lease_ttl=([defaults]=30 [fast]=5)
+start_etcd() {
+  local rd="$1" i pid initial="" from
+  shift
+  local cp=("$1" "$3" "$5") pp=("$2" "$4" "$6")
+  etcd_urls=""
+  for i in 0 1 2; do
+    initial+="${initial:+,}m$i=http://127.0.0.1:${pp[$i]}"
+    etcd_urls+="${etcd_urls:+,}http://127.0.0.1:${cp[$i]}"
+  done
+  mkdir -p "$rd/etcd"
+  for i in 0 1 2; do
+    /usr/bin/etcd --name="m$i" --data-dir="$rd/etcd/m$i" \
+      --listen-client-urls="http://127.0.0.1:${cp[$i]}" \
+      --advertise-client-urls="http://127.0.0.1:${cp[$i]}" \
+      --listen-peer-urls="http://127.0.0.1:${pp[$i]}" \
+      --initial-advertise-peer-urls="http://127.0.0.1:${pp[$i]}" \
+      --initial-cluster="$initial" --initial-cluster-state=new \
+      --initial-cluster-token="hasync-bench-$$-${rd##*.}" \
+      --heartbeat-interval=100 --election-timeout=500 \
+      --logger=zap --log-level=warn --enable-v2=false >"$rd/etcd/m$i.log" 2>&1 &
+    pid=$!
+    disown "$pid"
+    pids+=("$pid")
+    eval "etcd_pid_$i=$pid"
+  done
+  from=$(date +%s)
+  until ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=1s --endpoints="$etcd_urls" \
+    endpoint health >"$rd/etcd/health.log" 2>&1; do
+    for i in 0 1 2; do
+      eval "pid=\$etcd_pid_$i"
+      started "$rd" "$pid" "etcd member m$i" "$rd/etcd/m$i.log"
+      [ "$port_taken" = 0 ] || return 0
+    done
+    if [ "$(($(date +%s) - from))" -ge "$ETCD_WAIT_S" ]; then
+      echo "bench/run.sh failover: etcd not healthy after ${ETCD_WAIT_S} s:" >&2
+      cat "$rd/etcd/health.log" >&2
+      for i in 0 1 2; do tail -5 "$rd/etcd/m$i.log" >&2; done
+      exit 1
+    fi
+    sleep 0.1
+  done
 }
-[ "$etcd" = 0 ] || etcd_variant
+
+# lease_valid PORT: mdm-a's /status.json says etcd.lease_valid true.
+lease_valid() {
+  curl -s --max-time 1 "http://127.0.0.1:$1/status.json" 2>/dev/null |
+    grep -q '"lease_valid" *: *true'
+}
 
 # run_once SETTINGS DEATH: one fresh pair (again with new ports, up to 5 times, if a port was
 # taken meanwhile); sets `result` to the seconds from the death to the first request the load
@@ -246,9 +313,16 @@ run_once() {
 }
 
 pair_run() {
-  local settings="$1" death="$2" rd sa la sb lb front t0 t1 before interval_ms hp
+  local settings="$1" death="$2" rd sa la sb lb front t0 t1 before interval_ms hp ep
   rd=$(mktemp -d "$dir/run.XXXXXX")
-  read -r sa la sb lb front <<<"$(ports 5)"
+  if [ "$settings" = "${settings%-etcd}" ]; then
+    read -r sa la sb lb front <<<"$(ports 5)"
+  else
+    read -r sa la sb lb front ep <<<"$(ports 11)"
+    # shellcheck disable=SC2086  # the six etcd ports, one word each
+    start_etcd "$rd" $ep
+    [ "$port_taken" = 0 ] || return 0
+  fi
   mkdir -p "$rd"/{a,b,a-state,b-state}
   for i in 1 2 3; do echo "setting $i" >"$rd/a/app-$i.conf"; done
   mkdir -p "$rd/a/certs" && head -c 65536 /dev/urandom >"$rd/a/certs/store.bin"
@@ -273,6 +347,12 @@ pair_run() {
     waited "$rd" "answer from mdm-a through HAProxy" "$rd/a-daemon.log"
     sleep 0.05
   done
+  if [ "$settings" != "${settings%-etcd}" ]; then
+    until lease_valid "$sa"; do
+      waited "$rd" "etcd.lease_valid on mdm-a's status page" "$rd/a-daemon.log"
+      sleep 0.05
+    done
+  fi
   # Anchor on a fresh heartbeat, then a random phase of its period.
   before=$(alive_count "$rd")
   until [ "$(alive_count "$rd")" -gt "$before" ]; do
@@ -280,7 +360,7 @@ pair_run() {
     sleep 0.05
   done
   interval_ms=10000
-  [ "$settings" != fast ] || interval_ms=300
+  [ "${settings%-etcd}" != fast ] || interval_ms=300
   sleep "$(awk -v ms="$((RANDOM * interval_ms / 32768))" 'BEGIN { printf "%.3f", ms / 1000 }')"
 
   : >"$rd/b-answers"
@@ -303,23 +383,35 @@ pair_run() {
 }
 
 settings_list="defaults fast"
+[ "$etcd" = 0 ] || settings_list+=" defaults-etcd fast-etcd"
 [ "$quick" = 0 ] || settings_list="fast"
-declare -A label=([defaults]="defaults 10s/5s/3" [fast]="300ms/200ms/3")
+[ "$quick" = 0 ] || [ "$etcd" = 0 ] || settings_list="fast-etcd"
+declare -A label=([defaults]="defaults 10s/5s/3" [fast]="300ms/200ms/3"
+  [defaults-etcd]="defaults, lease 30s" [fast-etcd]="300ms/200ms/3, lease 5s")
+# runs_of SETTINGS: the defaults with etcd take about 40 s a run: once, unless --runs says.
+runs_of() {
+  if [ "$1" = defaults-etcd ] && [ "$runs_given" = 0 ]; then echo 1; else echo "$runs"; fi
+}
 declare -A death_label=([node]="node dies" [daemon]="daemon dies")
-echo "== fail-over time: Primary's death to HAProxy's first answer from mdm-b ($runs run(s) each)"
+each="$runs run(s) each"
+[ "$etcd" = 0 ] || [ "$(runs_of defaults-etcd)" = "$runs" ] || each+=", 1 with the defaults and etcd"
+echo "== fail-over time: Primary's death to HAProxy's first answer from mdm-b ($each)"
 rows=()
 for s in $settings_list; do
   for d in node daemon; do
     times=()
-    for r in $(seq "$runs"); do
+    for r in $(seq "$(runs_of "$s")"); do
       run_once "$s" "$d"
       echo "   ${death_label[$d]}, $s, run $r: $result s"
       times+=("$result")
     done
-    rows+=("$(printf '%s\n' "${times[@]}" | sort -n | awk -v c="${death_label[$d]}" -v s="${label[$s]}" '
+    e=""
+    [ "$etcd" = 0 ] || { e=no; [ "$s" = "${s%-etcd}" ] || e=yes; }
+    rows+=("$(printf '%s\n' "${times[@]}" | sort -n | awk -v c="${death_label[$d]}" -v s="${label[$s]}" -v e="$e" '
       { v[++n] = $1 }
       END {
         med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        if (e != "") s = sprintf("%-25s | %-4s", s, e)
         printf "%-12s | %-18s | %4d | %6.2f | %8.2f | %6.2f\n", c, s, n, v[1], med, v[n]
       }')")
   done
@@ -327,5 +419,10 @@ done
 echo
 echo "machine: $(nproc) cores, kernel $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "HAProxy checks every 200 ms, fall 2 rise 2: 0.2 to 0.4 s to drop the dead node, as long to take the promoted one"
-printf '%-12s | %-18s | %4s | %6s | %8s | %6s\n' case settings runs "min s" "median s" "max s"
+if [ "$etcd" = 0 ]; then
+  printf '%-12s | %-18s | %4s | %6s | %8s | %6s\n' case settings runs "min s" "median s" "max s"
+else
+  echo "etcd: three members on loopback, one cluster per run (heartbeat 100 ms, election 500 ms)"
+  printf '%-12s | %-25s | %-4s | %4s | %6s | %8s | %6s\n' case settings etcd runs "min s" "median s" "max s"
+fi
 printf '%s\n' "${rows[@]}"
