@@ -2,6 +2,7 @@
 // the key and what it accepts.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,10 @@ struct FailoverSettings {
   // Derived from lease_ttl so that Patroni's rule loop_wait + 2 x retry <= ttl holds
   // (engine/node/leader_lease.h): renew every ttl/3; one etcd call's timeout (ttl - loop_wait)/2.
   int64_t loop_wait_ms() const { return lease_ttl_s * 1000 / 3; }
-  int64_t etcd_retry_ms() const { return (lease_ttl_s * 1000 - loop_wait_ms()) / 2; }
+  // At most 10 s: a call's chain of tries stays well inside the daemon's 60 s stall limit.
+  int64_t etcd_retry_ms() const {
+    return std::min<int64_t>(10000, (lease_ttl_s * 1000 - loop_wait_ms()) / 2);
+  }
   std::string leader_key() const { return etcd_prefix + cluster + "/leader"; }
 };
 

@@ -46,6 +46,9 @@ struct Watched {
   LoopWatch& watch;
   int loop;
   void Beat() const { watch.Beat(loop, SteadyMs()); }
+  // Work bounded by its own timeouts (a sync, a batch of emails, a promotion) and a loop that
+  // has ended are not stalls.
+  void Busy(bool busy) const { watch.SetBusy(loop, busy, SteadyMs()); }
 };
 
 // Sleeps until `until_ms` (steady clock) or a stop, in short steps; a sleeping loop is a
@@ -172,6 +175,7 @@ void LeaseLoop(const Settings& s, EtcdLeader& leader, const Watched& w) {
   auto state = NodeState::Open(s);
   if (!state.ok()) {
     Log("etcd")->error("the etcd lease loop not started: {}", state.status().message());
+    w.Busy(true);
     return;
   }
   Log("etcd")->info("etcd {} (leader key {}, lease {} s, renewed every {} ms)",
@@ -186,6 +190,8 @@ void LeaseLoop(const Settings& s, EtcdLeader& leader, const Watched& w) {
     if (me.ok()) next = ToSteadyMs(leader.Step(*me, **state));
     SleepUntil(next, w);
   }
+  // A clean stop hands the key on now rather than after lease_ttl.
+  leader.Shutdown();
 }
 
 void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCounters& counters,
@@ -195,6 +201,7 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
   if (!state.ok()) {
     log->error("heartbeat not started: {}", state.status().message());
     counters.first_check_done = true;
+    w.Busy(true);
     return;
   }
   NodeState& st = **state;
@@ -214,7 +221,8 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
          Source src = CurrentSource(s, transport, peer, leader);
          HASYNC_ASSIGN_OR_RETURN(std::string cmd, PeerCommand(s, src.transport, src.host, false));
          HASYNC_ASSIGN_OR_RETURN(Hello hello, TestChannel(s, cmd));
-         if (leader != nullptr && leader->LeaderMissing()) {
+         auto me = st.Get();
+         if (leader != nullptr && me.ok() && !me->serving() && leader->LeaderMissing()) {
            return Status(Code::kPeer,
                          "it answers, but no node has held etcd's leader key for a whole lease "
                          "TTL: the Primary lost its lease");
@@ -231,8 +239,19 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
                                        return code.ok() && *code >= 200 && *code < 300;
                                      },
        .arbiter = leader == nullptr ? std::function<Status()>()
-                                    : [&st, leader]() { return leader->TryAcquire(st).status(); },
-       .promote = [&](const std::string& why) { return PromoteNode(s, why).status(); },
+                                    : [&st, leader, &w]() {
+                                        w.Busy(true);  // etcd calls, each bounded
+                                        Status a = leader->TryAcquire(st).status();
+                                        w.Busy(false);
+                                        return a;
+                                      },
+       .promote =
+           [&](const std::string& why) {
+             w.Busy(true);  // the promote hook may take a while
+             Status p = PromoteNode(s, why).status();
+             w.Busy(false);
+             return p;
+           },
        .supersede = [&](const std::string& reason) { return st.SetSuperseded(reason).status(); },
        .event =
            [&](const std::string& kind, const std::string& message) {
@@ -241,6 +260,7 @@ void HeartbeatLoop(const Settings& s, const std::string& transport, HeartbeatCou
   if (transport.empty() && peer.empty()) {
     log->warn("no peer configured ([secondary] primary or [ha] peer): no heartbeat");
     counters.first_check_done = true;
+    w.Busy(true);
     return;
   }
   log->info("heartbeat to {} every {} ms (re-check {} ms, {} failures before {})", shown,
@@ -263,13 +283,16 @@ void NotifierLoop(const Settings& s, const Watched& w) {
   auto state = NodeState::Open(s);
   if (!state.ok()) {
     Log("notify")->error("notifications not started: {}", state.status().message());
+    w.Busy(true);
     return;
   }
   // A daemon starting after a long stop does not mail old news.
   (void)(*state)->ExpirePending(NowMs() - 3600 * 1000);
   while (!g_stop) {
     WedgeIfAsked("notifier");
+    w.Busy(true);  // up to 50 deliveries, each bounded by libcurl's timeout
     PumpNotifications(s, **state, NowMs());
+    w.Busy(false);
     SleepUntil(SteadyMs() + 500, w);
   }
   PumpNotifications(s, **state, NowMs());  // what the last moments recorded
@@ -312,8 +335,13 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
   auto log = Log("daemon");
   LoopWatch watch(StallLimitMs());
   HASYNC_ASSIGN_OR_RETURN(std::unique_ptr<EtcdLeader> leader, EtcdLeader::Create(s));
-  HASYNC_ASSIGN_OR_RETURN(DaemonLock daemon_lock,
-                          DaemonLock::Acquire(s.state_dir, watch.stall_limit_ms()));
+  // The beat's staleness a reader takes for a hung daemon: the watchdog beats every second while
+  // no loop has stalled, so 10 s (3 s at the least, for the tests' short stall limits) past
+  // the stall limit the watchdog already applies.
+  HASYNC_ASSIGN_OR_RETURN(
+      DaemonLock daemon_lock,
+      DaemonLock::Acquire(
+          s.state_dir, std::max<int64_t>(3000, std::min<int64_t>(watch.stall_limit_ms(), 10000))));
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   ::sigaction(SIGTERM, &sa, nullptr);

@@ -73,18 +73,20 @@ EtcdLeader::Clock::time_point EtcdLeader::Step(const NodeInfo& me, NodeState& st
   std::lock_guard<std::mutex> io(io_mu_);
   bool promoting =
       acquired_at_ != Clock::time_point{} && Clock::now() - acquired_at_ < lease_.timing().ttl;
-  if (!me.ha_enabled) {
-    if (lease_id_ != 0 && !promoting) Release("HA is disabled on this node");
+  // Never sooner than 200 ms: a call that fails at once must not spin against etcd.
+  Clock::time_point soon = Clock::now() + std::chrono::milliseconds(200);
+  if (me.maintenance) {
+    if (lease_id_ != 0 && !promoting) Release("this node is a maintenance Primary");
   } else if (me.serving() || promoting) {
     if (me.serving()) acquired_at_ = {};
     StepPrimary(me, state);
-    if (lease_.held()) return std::min(lease_.NextRenew(), Clock::now() + std::chrono::seconds(1));
+    if (lease_.held()) return std::max(soon, lease_.NextRenew());
   } else {
     if (lease_id_ != 0) Release("this node is no longer Primary");
     StepMember(state);
   }
-  return Clock::now() +
-         std::min<std::chrono::milliseconds>(lease_.timing().loop_wait, std::chrono::seconds(1));
+  return std::max(soon, Clock::now() + std::min<std::chrono::milliseconds>(
+                                           lease_.timing().loop_wait, std::chrono::seconds(1)));
 }
 
 Result<bool> EtcdLeader::Take(NodeState& state) {
@@ -98,6 +100,7 @@ Result<bool> EtcdLeader::Take(NodeState& state) {
     return false;
   }
   lease_id_ = lease;
+  free_since_ = {};
   Update([&] {
     epoch_ = created->kv.create_revision;
     holder_ = s_.node_name;
@@ -108,6 +111,9 @@ Result<bool> EtcdLeader::Take(NodeState& state) {
 }
 
 void EtcdLeader::StepPrimary(const NodeInfo& me, NodeState& state) {
+  if (lease_id_ != 0 && me.epoch < epoch_) {
+    (void)state.AdoptEpoch(epoch_);  // a promotion whose epoch could not be recorded yet
+  }
   if (lease_id_ != 0) {
     Clock::time_point sent = Clock::now();
     auto ttl = client_->KeepAlive(lease_id_);
@@ -121,11 +127,18 @@ void EtcdLeader::StepPrimary(const NodeInfo& me, NodeState& state) {
       return;
     }
     Update([&] { problem_.clear(); });
-    if (*ttl > 0) {
-      Update([&] { lease_.Renewed(sent, *ttl); });
-      return;
+    if (*ttl == 0) {
+      Release("the leader lease expired at etcd");
+    } else {
+      // The lease lives; is the key still on it? (Deleted by hand, or taken: then this node no
+      // longer leads, whatever its lease says.)
+      auto key = client_->Get(s_.failover.leader_key());
+      if (!key.ok() || (key->has_value() && (*key)->lease == lease_id_)) {
+        Update([&] { lease_.Renewed(sent, *ttl); });
+        return;
+      }
+      Release("etcd's leader key is no longer on this node's lease");
     }
-    Release("the leader lease expired at etcd");
   }
   // No lease: take the key, or find who holds it.
   auto won = Take(state);
@@ -184,6 +197,7 @@ void EtcdLeader::StepMember(NodeState& state) {
     holder_ = leader->has_value() ? (*leader)->value : "";
     if (!holder_.empty()) {
       free_since_ = {};
+      deferring_since_ = {};
     } else if (free_since_ == Clock::time_point{}) {
       free_since_ = Clock::now();
     }
@@ -192,7 +206,15 @@ void EtcdLeader::StepMember(NodeState& state) {
 
 bool EtcdLeader::LeaderMissing() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return free_since_ != Clock::time_point{} && Clock::now() - free_since_ > lease_.timing().ttl;
+  // The key's absence already proves the lease expired (or the key was deleted): a loop wait
+  // of it is enough, not a whole TTL more.
+  return free_since_ != Clock::time_point{} &&
+         Clock::now() - free_since_ > lease_.timing().loop_wait;
+}
+
+void EtcdLeader::Shutdown() {
+  std::lock_guard<std::mutex> io(io_mu_);
+  if (lease_id_ != 0) Release("the daemon stops");
 }
 
 void EtcdLeader::Release(const std::string& why) {
@@ -204,7 +226,7 @@ void EtcdLeader::Release(const std::string& why) {
 
 std::string EtcdLeader::NotServing(const NodeInfo& me, Clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!me.ha_enabled || lease_.MayServe(now)) return "";
+  if (me.maintenance || lease_.MayServe(now)) return "";
   if (!holder_.empty() && holder_ != s_.node_name) {
     return "etcd's leader key is held by " + holder_ + ", not this node";
   }
@@ -238,6 +260,7 @@ Result<int64_t> EtcdLeader::TryAcquire(NodeState& state) {
   HASYNC_ASSIGN_OR_RETURN(auto leader, client_->Get(s_.failover.leader_key()));
   if (leader.has_value()) {
     Update([&] { holder_ = leader->value; });
+    deferring_since_ = {};
     return Status(Code::kBusy, "etcd's leader key is still held by " + Printable(leader->value) +
                                    " (epoch " + std::to_string(leader->create_revision) +
                                    "): its lease is alive, so no fail-over");

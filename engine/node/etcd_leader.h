@@ -35,8 +35,8 @@ class EtcdLeader {
 
   // One step of the lease loop for the node as it is now; returns when to step again.
   Clock::time_point Step(const NodeInfo& me, NodeState& state);
-  // "" when etcd lets this node serve; else why not, for the status pages. Only a node with HA
-  // enabled takes part (a maintenance Primary, HA disabled, neither holds the key nor is gated).
+  // "" when etcd lets this node serve; else why not, for the status pages. A maintenance Primary
+  // (the upgrade procedure's, HA disabled) neither holds the key nor is gated by it.
   std::string NotServing(const NodeInfo& me, Clock::time_point now) const;
   // The Secondary's question when its Primary failed: the epoch won, or why this node must not
   // promote (kBusy: the key is held, or a better member goes first; kUnreachable: no etcd).
@@ -47,6 +47,8 @@ class EtcdLeader {
   // On a Secondary: etcd has had no leader key for a whole lease TTL (as the lease loop saw it):
   // the Primary lost its lease although it may still answer the heartbeat.
   bool LeaderMissing() const;
+  // The daemon stops: a held key is released (revoked) so a Secondary need not wait it out.
+  void Shutdown();
   // For /status.json and /metrics.
   struct View {
     bool lease_valid = false;

@@ -32,12 +32,14 @@ int64_t Heartbeat::CheckPrimary(int64_t now_ms) {
   if (peer.ok() && peer->primary && peer->health == NodeHealth::kNotServing) {
     // ssh and its serve side answer, but the load balancer's page does not: as failed a
     // Primary for the clients as one that is down (issue 16).
-    peer = Status(Code::kPeer, "it answers ssh but does not serve: " + peer->health_detail);
+    peer =
+        Status(Code::kPeer, "it answers ssh but does not serve: " + Printable(peer->health_detail));
   }
   if (peer.ok()) {
     if (peer->health == NodeHealth::kDraining && !draining_) {
       hooks_.event("peer-draining", "the Primary " + peer_ + " is draining on purpose (" +
-                                        peer->health_detail + "): not a failure, no fail-over");
+                                        Printable(peer->health_detail) +
+                                        "): not a failure, no fail-over");
     }
     draining_ = peer->health == NodeHealth::kDraining;
     if (failures_ > 0) {

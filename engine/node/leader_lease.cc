@@ -8,7 +8,10 @@ namespace hasync::engine {
 LeaseTiming DeriveLeaseTiming(int64_t lease_ttl_s) {
   std::chrono::milliseconds ttl(lease_ttl_s * 1000);
   std::chrono::milliseconds loop_wait = ttl / 3;
-  return LeaseTiming{.ttl = ttl, .loop_wait = loop_wait, .retry = (ttl - loop_wait) / 2};
+  // As FailoverSettings::etcd_retry_ms: at most 10 s.
+  std::chrono::milliseconds retry =
+      std::min<std::chrono::milliseconds>(std::chrono::seconds(10), (ttl - loop_wait) / 2);
+  return LeaseTiming{.ttl = ttl, .loop_wait = loop_wait, .retry = retry};
 }
 
 void LeaderLease::Renewed(TimePoint sent_at, int64_t remaining_ttl_s) {

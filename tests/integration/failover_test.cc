@@ -648,6 +648,23 @@ TEST_F(FailoverEtcdTest, ThePrimaryDiesTheSecondaryWinsTheKeyAndTheOldPrimarySta
   EXPECT_EQ(Get(StatusPort(kB), "/status/status.html").code, 200);
 }
 
+// An operator deletes the leader key by hand (etcdctl del) while mdm-a's lease lives: mdm-a
+// sees its key gone at its next renewal and takes it again in a new epoch, so mdm-b, which also
+// sees it free, never finds it free long enough to take it: one Primary, never two.
+TEST_F(FailoverEtcdTest, ALeaderKeyDeletedByHandIsRetakenNotLeftToTwoPrimaries) {
+  StartPair();
+  int64_t before = Page(kA)["epoch"].get<int64_t>();
+  auto del = Shell("ETCDCTL_API=3 etcdctl --endpoints=" + etcd_->endpoints() +
+                   " del /hasync/hasync/leader");
+  ASSERT_EQ(del.code, 0) << del.out;
+  ASSERT_TRUE(WaitUntil([&] { return Page(kA)["epoch"].get<int64_t>() > before; }, 8000))
+      << testing::ReadFile(Log(kA));
+  std::this_thread::sleep_for(std::chrono::milliseconds(4000));
+  EXPECT_EQ(Json(kB, "status")["mode"], "secondary");
+  EXPECT_EQ(Page(kA)["etcd"]["leader"], "mdm-a");
+  EXPECT_EQ(Get(StatusPort(kA), "/status/status.html").code, 200);
+}
+
 // One etcd member dies: the others answer; nothing changes.
 TEST_F(FailoverEtcdTest, OneEtcdMemberDiesNothingChanges) {
   StartPair();

@@ -418,6 +418,26 @@ TEST_F(DaemonTest, TellsSystemdItIsReadyAndAliveThroughALongSync) {
       << "the lock goes with the daemon";
 }
 
+// A loop that ends by design (a node with no peer has no heartbeat) is not a hung one: the
+// keep-alives go on.
+TEST_F(DaemonTest, ALoopThatEndedByDesignDoesNotStopTheWatchdog) {
+  NotifySocket sd(pair_.dir() + "/notify.sock");
+  std::string cmd = sd.env() +
+                    " WATCHDOG_USEC=600000 HASYNC_STALL_LIMIT_MS=1000 " HASYNC_BIN
+                    " daemon --log-level info --config " +
+                    pair_.primary_config() + " >" + pair_.dir() + "/daemon.log 2>&1 & echo $! >" +
+                    pair_.dir() + "/pid";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  pid_t pid = std::stoi(testing::ReadFile(pair_.dir() + "/pid"));
+  sd.Collect(4000);
+  int64_t end = NotifySocket::Now();
+  StopDaemon(pid);
+  ASSERT_FALSE(sd.messages.empty()) << testing::ReadFile(pair_.dir() + "/daemon.log");
+  EXPECT_NE(testing::ReadFile(pair_.dir() + "/daemon.log").find("no heartbeat"), std::string::npos);
+  EXPECT_LT(sd.LongestGap(sd.messages.front().at_ms, end), 600)
+      << testing::ReadFile(pair_.dir() + "/daemon.log");
+}
+
 // A wedged loop (HASYNC_TEST_WEDGE, fault injection): after the stall limit the keep-alives stop
 // (systemd then restarts the daemon), an event says which loop, and the daemon lock's beat stops
 // too, which the Secondary's heartbeat reads through this node's serve side as a hung daemon. A
@@ -428,7 +448,7 @@ TEST_F(DaemonTest, AWedgedLoopStopsTheWatchdogKeepAlive) {
   pid_t pid = StartDaemon(sd.env() +
                           " WATCHDOG_USEC=400000 HASYNC_STALL_LIMIT_MS=1000 "
                           "HASYNC_TEST_WEDGE=notifier");
-  sd.Collect(4000);
+  sd.Collect(5500);  // the stall limit (1 s), then the beat's 3 s staleness and some
   ASSERT_FALSE(sd.messages.empty()) << testing::ReadFile(pair_.dir() + "/daemon.log");
   EXPECT_EQ(sd.messages.front().text, "READY=1");
   int64_t last_two_s = NotifySocket::Now() - 2000;
