@@ -328,6 +328,37 @@ Result<NodeSnapshot> Snapshot(const Settings& s, NodeState& state,
   return n;
 }
 
+// The scheduler's sync: from the Primary (or the node etcd names), as the node; a sync may take
+// hours, bounded by its own channel's timeouts, so its loop is busy, not stalled, meanwhile.
+Result<double> ScheduledSync(const Settings& s, const std::string& transport, NodeState& state,
+                             EtcdLeader* leader, const Watched& w) {
+  auto log = Log("daemon");
+  if (s.primary.empty() && transport.empty()) {
+    Status st(Code::kConfig,
+              "a sync is due, and [secondary] primary is not set: nothing to sync from");
+    log->error("{}", st.message());
+    (void)state.RecordSkipped("scheduled", "", st, "failed");
+    return st;
+  }
+  Source src = CurrentSource(s, transport, s.primary, leader);
+  log->info("scheduled sync from {}",
+            src.host.empty() ? std::string("the --transport command") : src.host);
+  SyncOptions o;
+  HASYNC_ASSIGN_OR_RETURN(o.transport_command, PeerCommand(s, src.transport, src.host, true));
+  if (leader != nullptr) {
+    // Fencing: only the node etcd names as leader, in the epoch it names, is synced from.
+    o.judge_source = [leader](const Hello& peer) { return leader->JudgeSource(peer); };
+  }
+  w.Busy(true);
+  auto r = RunNodeSync(s, o, "scheduled", src.host);
+  w.Busy(false);
+  if (!r.ok()) {
+    log->error("scheduled sync failed: {}", r.status().ToString());
+    return r.status();
+  }
+  return r->duration_s;
+}
+
 }  // namespace
 
 Status RunDaemon(const Settings& s, const std::string& transport) {
@@ -382,35 +413,7 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
   Scheduler sched(
       s.start_minute, s.run_every_s,
       {.state = [&] { return state->Get(); },
-       .sync = [&]() -> Result<double> {
-         if (s.primary.empty() && transport.empty()) {
-           Status st(Code::kConfig,
-                     "a sync is due, and [secondary] primary is not set: nothing to "
-                     "sync from");
-           log->error("{}", st.message());
-           (void)state->RecordSkipped("scheduled", "", st, "failed");
-           return st;
-         }
-         Source src = CurrentSource(s, transport, s.primary, leader.get());
-         log->info("scheduled sync from {}",
-                   src.host.empty() ? std::string("the --transport command") : src.host);
-         SyncOptions o;
-         HASYNC_ASSIGN_OR_RETURN(o.transport_command,
-                                 PeerCommand(s, src.transport, src.host, true));
-         if (leader) {
-           // Fencing: only the node etcd names as leader, in the epoch it names, is synced from.
-           o.judge_source = [&leader](const Hello& peer) { return leader->JudgeSource(peer); };
-         }
-         // A sync may take hours; it is bounded by its own channel's timeouts, not the watchdog.
-         watch.SetBusy(sched_loop.loop, true, SteadyMs());
-         auto r = RunNodeSync(s, o, "scheduled", src.host);
-         watch.SetBusy(sched_loop.loop, false, SteadyMs());
-         if (!r.ok()) {
-           log->error("scheduled sync failed: {}", r.status().ToString());
-           return r.status();
-         }
-         return r->duration_s;
-       },
+       .sync = [&]() { return ScheduledSync(s, transport, *state, leader.get(), sched_loop); },
        .event =
            [&](const std::string& kind, const std::string& message) {
              log->warn("{}", message);
