@@ -62,9 +62,11 @@ EtcdLeader::EtcdLeader(const Settings& s, std::unique_ptr<EtcdClient> client)
       member_key_(MembersPrefix(s) + s.node_name),
       lease_(DeriveLeaseTiming(s.failover.lease_ttl_s)) {}
 
+// Once per kind in a row: etcd's error texts vary from call to call (timings), and the lease loop
+// steps several times a second while etcd is down.
 void EtcdLeader::Say(NodeState& state, const std::string& kind, const std::string& message) {
-  if (message == said_) return;
-  said_ = message;
+  if (kind == said_) return;
+  said_ = kind;
   Log("etcd")->warn("{}", message);
   (void)state.AddEvent(kind, message);
 }
@@ -90,6 +92,12 @@ EtcdLeader::Clock::time_point EtcdLeader::Step(const NodeInfo& me, NodeState& st
 }
 
 Result<bool> EtcdLeader::Take(NodeState& state) {
+  // A key another node holds: no lease granted (and revoked) for nothing at every step.
+  HASYNC_ASSIGN_OR_RETURN(auto current, client_->Get(s_.failover.leader_key()));
+  if (current.has_value() && current->value != s_.node_name) {
+    Update([&] { holder_ = current->value; });
+    return false;
+  }
   Clock::time_point sent = Clock::now();
   HASYNC_ASSIGN_OR_RETURN(int64_t lease, client_->Grant(s_.failover.lease_ttl_s));
   auto created = client_->CreateIfAbsent(s_.failover.leader_key(), s_.node_name, lease);
@@ -100,8 +108,8 @@ Result<bool> EtcdLeader::Take(NodeState& state) {
     return false;
   }
   lease_id_ = lease;
-  free_since_ = {};
   Update([&] {
+    free_since_ = {};
     epoch_ = created->kv.create_revision;
     holder_ = s_.node_name;
     lease_.Renewed(sent, s_.failover.lease_ttl_s);

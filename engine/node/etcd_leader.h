@@ -91,7 +91,7 @@ class EtcdLeader {
   Clock::time_point deferring_since_{};  // TryAcquire waiting for a better member
   Clock::time_point acquired_at_{};      // TryAcquire won: the promotion is under way
   Clock::time_point free_since_{};       // the lease loop found no leader key since
-  std::string said_;                     // the last event's message, so each is recorded once
+  std::string said_;                     // the last event's kind: each is recorded once in a row
 };
 
 }  // namespace hasync::engine
