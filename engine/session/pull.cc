@@ -100,8 +100,11 @@ class Puller {
     HASYNC_RETURN_IF_ERROR(Commit());
     HASYNC_RETURN_IF_ERROR(Confirm());
     // Committed: a difference found now fails the sync in the history and its roots' caches
-    // are dropped, so the next sync re-reads and repairs them.
-    return VerifyFiles();
+    // are dropped, so the next sync re-reads and repairs them. The check is local: it runs
+    // while the Primary records the sync and its process ends.
+    Status verified = VerifyFiles();
+    FinishChannel();
+    return verified;
   }
 
   // A journal a crashed sync left is finished (or thrown away) before anything else.
@@ -431,10 +434,14 @@ class Puller {
     sum_.bytes_wire = channel_->bytes_read() + channel_->bytes_written();
     HASYNC_RETURN_IF_ERROR(link_->SendRaw(MsgType::kCommitted, {}));
     channel_->CloseWrite();
+    return Status::Ok();
+  }
+
+  // The Primary's side ends after kCommitted; its end is reaped here (after the local check).
+  void FinishChannel() {
     Status fin = channel_->Finish();
     if (!fin.ok())
       log_->warn("the sync is committed, but the Primary ended badly: {}", fin.message());
-    return Status::Ok();
   }
 
   // The database as applied, inside its transaction, against the Primary's pinned snapshot
@@ -478,9 +485,16 @@ class Puller {
     std::string bad;
     for (uint32_t i = 0; i < roots_.size() && bad.empty(); ++i) {
       const auto& r = s_.roots[i];
+      // A root this commit left alone: the plan compared this sync's scan of it with the list
+      // moments ago, which is the "counts" check already (a no-change sync scans once).
+      bool untouched = std::none_of(actions_.begin(), actions_.end(),
+                                    [i](const Action& a) { return a.root == i; });
+      if (!untouched || level_ == "full") ++sum_.verify_rescanned_roots;
       HASYNC_ASSIGN_OR_RETURN(
           bad, FirstListDifference(env_, r, i, roots_[i].remote, receiver_.jobs(),
-                                   {.full = level_ == "full", .threads = s_.threads}));
+                                   {.full = level_ == "full",
+                                    .threads = s_.threads,
+                                    .unchanged_scan = untouched ? &roots_[i].local : nullptr}));
       if (!bad.empty()) {
         // The next sync must not trust this root's cache: it re-reads it.
         (void)env_.RemoveFile(LocalManifestPath(s_, r.name));
