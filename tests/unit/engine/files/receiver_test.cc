@@ -190,15 +190,16 @@ TEST_F(ReceiverHoleTest, AHoleIsHashedAsZerosAndLeftUnwritten) {
 
 TEST_F(ReceiverHoleTest, AHoleOverBlocksAlreadySentIsAProtocolError) {
   auto r = Make(*env_);
-  Status st = FirstError(
-      {r->OnData(Payload(FirstBlock())), r->OnHole(Hole(0, 3 * kBlockSize)), r->OnEnd()});
+  Status st =
+      FirstError({r->OnData(Payload(FirstBlock())), r->OnHole(Hole(0, 3 * kBlockSize + 100)),
+                  r->OnDone(Done().view()), r->OnEnd()});
   EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
 }
 
 TEST_F(ReceiverHoleTest, DataOverAHoleIsAProtocolError) {
   auto r = Make(*env_);
-  Status st =
-      FirstError({r->OnHole(Hole(0, kBlockSize)), r->OnData(Payload(FirstBlock())), r->OnEnd()});
+  Status st = FirstError({r->OnHole(Hole(0, kBlockSize)), r->OnData(Payload(Data())),
+                          r->OnDone(Done().view()), r->OnEnd()});
   EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
 }
 
