@@ -49,6 +49,9 @@ Result<std::vector<FileRange>> PosixReadFile::Holes(uint64_t begin, uint64_t end
   struct stat st;
   if (::fstat(fd_.fd(), &st) != 0) return ErrnoStatus("stat " + path_, errno);
   end = std::min<uint64_t>(end, static_cast<uint64_t>(st.st_size));
+  // A file whose allocation covers its size has no holes worth asking for: one syscall, not
+  // three, for each dense file (most of them).
+  if (static_cast<uint64_t>(st.st_blocks) * 512 >= static_cast<uint64_t>(st.st_size)) return out;
   uint64_t pos = begin;
   while (pos < end) {
     off_t data = ::lseek(fd_.fd(), static_cast<off_t>(pos), SEEK_DATA);

@@ -92,6 +92,7 @@ Result<std::vector<bool>> HoleBlocks(RandomAccessFile& file, const FilePiece& p)
   const ServedFile& r = *p.file;
   uint64_t end_block = p.first + p.count;
   std::vector<bool> out;
+  if (r.size <= kBlockSize) return out;  // one block: not worth the system calls
   HASYNC_ASSIGN_OR_RETURN(
       auto holes, file.Holes(p.first * kBlockSize, std::min(r.size, end_block * kBlockSize)));
   if (holes.empty()) return out;
