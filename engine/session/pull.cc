@@ -126,6 +126,7 @@ class Puller {
         return Status(Code::kConfig, "file root '" + r.name + "': " + r.root +
                                          " is not an existing directory on this node");
       }
+      root_before_.push_back(*info);  // what a discarded journal gives the root back
     }
     return Status::Ok();
   }
@@ -237,7 +238,13 @@ class Puller {
   Status ReceiveList() {
     for (;;) {
       HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_->Read());
-      if (f.type == U8(MsgType::kListEnd)) break;
+      if (f.type == U8(MsgType::kListEnd)) {
+        HASYNC_ASSIGN_OR_RETURN(ListEnd end, DecodeListEnd(f.payload));
+        if (end.roots.size() != roots_.size())
+          return Status(Code::kProtocol, "list end with another number of roots than asked for");
+        root_meta_ = std::move(end.roots);
+        break;
+      }
       if (f.type != U8(MsgType::kListEntries)) return Unexpected(f, "the file list");
       HASYNC_ASSIGN_OR_RETURN(ListEntries m, DecodeListEntries(f.payload));
       if (m.root >= roots_.size())
@@ -334,6 +341,9 @@ class Puller {
           HASYNC_RETURN_IF_ERROR(
               receiver_.OnDelta(std::make_shared<std::vector<std::byte>>(std::move(f.payload))));
           break;
+        case MsgType::kFileHole:
+          HASYNC_RETURN_IF_ERROR(receiver_.OnHole(f.payload));
+          break;
         case MsgType::kFileDone:
           HASYNC_RETURN_IF_ERROR(receiver_.OnDone(f.payload));
           break;
@@ -387,7 +397,35 @@ class Puller {
     sum_.files_deleted += b.counts.files_deleted;
     sum_.dirs_created += b.counts.dirs_created;
     sum_.meta_changed += b.counts.meta_changed;
+    for (uint32_t i = 0; i < roots.size(); ++i) {
+      const FileInfo& was = root_before_[i];
+      b.journal.root_meta.push_back(
+          RootMetaChange{.root = i,
+                         .after = RootMetaAfter(i),
+                         .before = {.mode = was.mode, .mtime_ns = was.mtime_ns}});
+    }
     return std::move(b.journal);
+  }
+
+  // The Primary's metadata of root i, for the end of the sync.
+  MetaOptions RootMetaAfter(uint32_t i) const {
+    const RootMeta& r = root_meta_[i];
+    return MetaOptions{.set_mode = true,
+                       .mode = r.mode,
+                       .set_owner = Owner(),
+                       .uid = r.uid,
+                       .gid = r.gid,
+                       .set_mtime = true,
+                       .mtime_ns = r.mtime_ns};
+  }
+
+  // A sync without journal operations: the roots' own metadata once the staging is gone.
+  Status ApplyRootsMeta() {
+    for (uint32_t i = 0; i < s_.roots.size(); ++i) {
+      HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(s_.roots[i].root));
+      HASYNC_RETURN_IF_ERROR(ApplyRootMeta(dir, RootMetaAfter(i)));
+    }
+    return Status::Ok();
   }
 
   // Durable staging, the journal (the commit point without a database), the database's commit
@@ -400,6 +438,7 @@ class Puller {
         HASYNC_RETURN_IF_ERROR(db_->Commit(jn.sync_id));
         Mark("commit");
       }
+      HASYNC_RETURN_IF_ERROR(ApplyRootsMeta());
       return SaveManifests(false);
     }
     // Staged data must be durable before the journal says to use it.
@@ -535,6 +574,8 @@ class Puller {
   StagingArea staging_;
   Receiver receiver_;  // after staging_: it writes into it
   std::map<const Action*, std::string> symlink_staged_;
+  std::vector<RootMeta> root_meta_;    // the Primary's roots' own metadata (list end)
+  std::vector<FileInfo> root_before_;  // the roots as this sync found them
   std::chrono::steady_clock::time_point phase_start_ = std::chrono::steady_clock::now();
   bool committed_ = false;
   std::unique_ptr<DbTarget> db_;

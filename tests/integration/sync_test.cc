@@ -212,6 +212,47 @@ TEST_P(SyncTest, ALargeSparseFileSyncs) {
   EXPECT_EQ(testing::TreeDiff(pair_.primary(), pair_.secondary()), "");
 }
 
+// rsync -a -c -n -i -H finds nothing after a sync, the root's own mode and mtime included (its
+// staging folder comes and goes inside it): after an initial, a no-change, a changed sync and
+// one where only the Primary's root changed.
+TEST_P(SyncTest, RsyncFindsNoDifferenceAfterEverySync) {
+  testing::MakeSampleTree(pair_.primary());
+  fs::remove(pair_.primary() + "/scratch.tmp");  // excluded: rsync would list it
+  ::chmod(pair_.primary().c_str(), 0751);
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE(round);
+    if (round == 2) {
+      testing::WriteFile(pair_.primary() + "/top.txt", "a new file in the root");
+      fs::remove(pair_.primary() + "/certs/ca.pem");
+    }
+    if (round == 3) {
+      fs::last_write_time(pair_.primary(),
+                          fs::last_write_time(pair_.primary()) - std::chrono::hours(30));
+    }
+    auto r = Sync();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto diff =
+        testing::Shell("rsync -a -c -n -i -H " + pair_.primary() + "/ " + pair_.secondary() + "/");
+    EXPECT_EQ(diff.code, 0);
+    EXPECT_EQ(diff.out, "");
+  }
+}
+
+// A sync that fails after its staging folder was made leaves the root's mtime as it was.
+TEST_P(SyncTest, AFailedSyncLeavesTheRootsMtimeAlone) {
+  testing::MakeSampleTree(pair_.primary());
+  ASSERT_TRUE(Sync().ok());
+  fs::last_write_time(pair_.secondary(),
+                      fs::last_write_time(pair_.secondary()) - std::chrono::hours(5));
+  auto before = fs::last_write_time(pair_.secondary());
+  testing::WriteFile(pair_.primary() + "/certs/new.pem", testing::RandomBytes(100000, 3));
+  FaultEnv full(*env_, FaultOptions{.no_space_after_bytes = 0});
+  auto r = pair_.Sync(&full, pair_.Serve(serve_env_));
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(fs::exists(pair_.secondary() + "/.hasync-staging"));
+  EXPECT_EQ(fs::last_write_time(pair_.secondary()), before);
+}
+
 TEST(SyncCliTest, JsonSummaryAndExitCodes) {
   Pair pair;
   testing::MakeSampleTree(pair.primary());
