@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bench/run.sh for `files --link lan|wan`: two "servers" on this machine. The
 # Primary and the Secondary each get a network namespace of the benchmark's own making
 # (hasync-bench-p-PID, hasync-bench-s-PID), joined by a veth pair addressed from 198.18.0.0/15,
@@ -18,7 +19,8 @@
 #   link_down: deletes both namespaces (which deletes the veth pair); safe to call twice.
 LINK_P=""
 LINK_S=""
-LINK_HOST=198.18.0.1
+LINK_HOST=198.18.0.1  # read by bench/run.sh
+export LINK_HOST
 
 link_up() {
   local kind="$1" pinned="$2" rate burst latency
