@@ -149,7 +149,7 @@ config src "$dir/src"
 trust() {
   [ "$ssh" = 1 ] || return 0
   "$H" --config "$dir/src.toml" --log-level warn trust add "$secondary" \
-    ${link:+--name "bench-$1"} --key "$("$H" --config "$dir/$1.toml" --log-level warn trust key)" >/dev/null
+    --name "bench-$1" --key "$("$H" --config "$dir/$1.toml" --log-level warn trust key)" >/dev/null
   "$H" --config "$dir/$1.toml" --log-level warn trust add "$host" \
     --key "$("$H" --config "$dir/src.toml" --log-level warn trust key)" >/dev/null
   "${S_EXEC[@]}" "$H" --config "$dir/$1.toml" --log-level warn trust test "$host" \
