@@ -2,12 +2,16 @@
 // bench/run.sh (about 20,000 small config-like files, 50 medium files, four 256 MiB packages;
 // SCALE shrinks every count and size for a quick run), `make_tree change DIR` changes 1% of the
 // tree's 64 KiB blocks in place and adds and deletes 200 files, `make_tree insert DIR` inserts
-// 100 bytes at 10 offsets of one large file. The same arguments always give the same bytes.
+// 100 bytes at 10 offsets of one large file. `make_tree small DIR N` builds a tree of N files of
+// 0 to 511 bytes in about N/57 folders (an appliance's certificates, configs and users: 200,000
+// files are 49 MiB in 3,500 folders), `make_tree small-change DIR` rewrites 0.1% of them and
+// adds and deletes 0.05% (at least 5 each). The same arguments always give the same bytes.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -231,11 +235,70 @@ int Insert(const fs::path& dir) {
   return 0;
 }
 
+// The many-small-files tree: file i lives in small/g<i/57/64>/d<i/57>/, 57 to a folder.
+constexpr uint64_t kPerFolder = 57;
+
+fs::path SmallPath(const fs::path& dir, uint64_t i) {
+  uint64_t folder = i / kPerFolder;
+  return dir / "small" / Name("g", folder / 64) / Name("d", folder) / Name("s", i, ".cfg");
+}
+
+// 0 to 511 bytes, mostly text; one in eight random (keys).
+void TinyFile(uint64_t seed, std::string& out) {
+  Rng r{seed};
+  out.clear();
+  size_t n = r.Below(512);
+  if (r.Below(8) == 0) {
+    FillRandom(r, out, n);
+  } else {
+    FillText(r, out, n);
+  }
+}
+
+int CreateSmall(const fs::path& dir, uint64_t n) {
+  std::string buf;
+  for (uint64_t i = 0; i < n; ++i) {
+    fs::path p = SmallPath(dir, i);
+    if (i % kPerFolder == 0) fs::create_directories(p.parent_path());
+    TinyFile(3000000 + i, buf);
+    WriteFile(p, buf);
+  }
+  return 0;
+}
+
+int ChangeSmall(const fs::path& dir) {
+  std::vector<fs::path> files = Files(dir / "small");
+  if (files.empty()) {
+    errno = ENOENT;
+    Die("no small/ tree in " + dir.string());
+  }
+  size_t changed = std::max<size_t>(5, files.size() / 1000);
+  size_t moved = std::max<size_t>(5, files.size() / 2000);
+  Rng r{4242};
+  std::string buf;
+  for (size_t k = 0; k < changed; ++k) {
+    TinyFile(9000000 + k, buf);
+    WriteFile(files[r.Below(files.size())], buf);
+  }
+  size_t deleted = 0;
+  for (size_t k = 0; k < moved; ++k) deleted += fs::remove(files[r.Below(files.size())]);
+  fs::create_directories(dir / "small" / "new");
+  for (size_t k = 0; k < moved; ++k) {
+    TinyFile(9500000 + k, buf);
+    WriteFile(dir / "small" / "new" / Name("n", k, ".cfg"), buf);
+  }
+  std::printf("rewrote %zu of %zu small files, deleted %zu, added %zu\n", changed, files.size(),
+              deleted, moved);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: make_tree create DIR [SCALE] | change DIR | insert DIR\n");
+    std::fprintf(stderr,
+                 "usage: make_tree create DIR [SCALE] | change DIR | insert DIR | small DIR N | "
+                 "small-change DIR\n");
     return 2;
   }
   std::string cmd = argv[1];
@@ -243,6 +306,8 @@ int main(int argc, char** argv) {
   if (cmd == "create") return Create(dir, argc > 3 ? std::atof(argv[3]) : 1.0);
   if (cmd == "change") return Change(dir);
   if (cmd == "insert") return Insert(dir);
+  if (cmd == "small" && argc > 3) return CreateSmall(dir, std::strtoull(argv[3], nullptr, 10));
+  if (cmd == "small-change") return ChangeSmall(dir);
   std::fprintf(stderr, "make_tree: unknown command %s\n", cmd.c_str());
   return 2;
 }

@@ -27,6 +27,13 @@ build/release/bench/hasync_kernels --benchmark_min_time=0.01 >/dev/null
 # The end-to-end suite on a 1% scale tree: the script, rsync side by side, every copy checked.
 bench_dir="$(mktemp -d /tmp/hasync-bench-smoke.XXXXXX)"
 bench/run.sh files --scale 0.01 --dir "$bench_dir" | tail -8
+# The same across a shaped link between two network namespaces, each side on its own core
+# (bench/run_link.sh): lan (1 Gbit/s) and wan (100 Mbit/s, with rsync -z beside and the
+# [sync] max_rate check, which fails the run outside 5% of 50 Mbit/s).
+bench/run.sh files --link lan --scale 0.01 --dir "$bench_dir-lan" | tail -8
+bench/run.sh files --link wan --scale 0.01 --dir "$bench_dir-wan" | tail -11
+# The many-small-files tree (make_tree small), 2,000 files.
+bench/run.sh files --tree small --files 2000 --dir "$bench_dir-small" | tail -7
 # The database suite on a 1% scale database: every tool side by side, every copy compared.
 bench/run.sh db --scale 0.01 --dir "$bench_dir-db" | tail -14
 # The verify suite on both at 1% scale: hasync verify, rsync -a -c and a pg_dump comparison must

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace hasync::transport {
@@ -57,7 +58,22 @@ Status FdChannel::ReadExact(std::span<std::byte> buf) {
     done += static_cast<size_t>(n);
   }
   bytes_read_ += done;
+  if (read_limit_) {
+    uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::steady_clock::now().time_since_epoch())
+                                             .count());
+    uint64_t wait_ns = read_limit_->Consumed(done, now);
+    if (wait_ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait_ns));
+  }
   return Status::Ok();
+}
+
+void FdChannel::LimitReads(uint64_t bytes_per_s) {
+  if (bytes_per_s == 0) {
+    read_limit_.reset();
+  } else {
+    read_limit_.emplace(bytes_per_s);
+  }
 }
 
 Status FdChannel::WriteAll(std::span<const std::byte> data) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "common/env.h"
 #include "common/status.h"
 #include "transport/pace.h"
+#include "transport/rate_limit.h"
 
 namespace hasync::transport {
 
@@ -51,6 +53,9 @@ class FdChannel : public Channel {
   Status WriteAll(std::span<const std::byte> data) override;
   void CloseWrite() override;
   Status Finish() override { return Status::Ok(); }
+  // Keeps reads at or under bytes_per_s ([sync] max_rate; 0: unlimited): each read waits until
+  // the bytes read so far fit the rate (rate_limit.h). Set before the first read.
+  void LimitReads(uint64_t bytes_per_s);
 
  protected:
   // Describes why the stream ended, for the error; the command channel adds the peer's fate.
@@ -60,6 +65,7 @@ class FdChannel : public Channel {
   bool owns_;
   Env* env_;  // the stream I/O: io_uring or read/write, as Env::Default() chose
   std::unique_ptr<Env> fallback_env_;
+  std::optional<RateLimit> read_limit_;
 };
 
 // Starts `/bin/sh -c command`; its stdin/stdout are the channel. The child's stderr is relayed

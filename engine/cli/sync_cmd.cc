@@ -30,6 +30,7 @@ struct SyncCommandOptions {
   bool full_db = false;
   bool force = false;        // sync from an older or diverged generation (invariant 8)
   std::string verify_level;  // empty: [sync] verify
+  std::string max_rate;      // empty: [sync] max_rate
 };
 
 // The ssh transport to `host`. A host that cannot be reached is recorded in the history as a
@@ -127,6 +128,11 @@ void PrintText(const SyncSummary& m, const SyncCommandOptions& o) {
 int CmdSync(const CommonOptions& common, const SyncCommandOptions& o) {
   auto s = LoadSettings(common.config);
   if (!s.ok()) return Fail(s.status(), o.output);
+  if (!o.max_rate.empty()) {
+    auto rate = ParseRate(o.max_rate, "--max-rate");
+    if (!rate.ok()) return Fail(Status(Code::kUsage, rate.status().message()), o.output);
+    s->max_rate = *rate;
+  }
   const std::string trigger = common.program == Program::kFailover ? "failover" : "manual";
   const bool over_ssh = o.transport.empty();
   const std::string host = o.host.empty() ? s->primary : o.host;
@@ -173,6 +179,9 @@ std::vector<Command> RegisterSync(CLI::App& root, const CommonOptions& common) {
           "--verify", o->verify_level,
           "verification after this sync: none, counts, sample or full (default: [sync] verify)")
       ->check(CLI::IsMember({"none", "counts", "sample", "full"}));
+  sync->add_option("--max-rate", o->max_rate,
+                   "bandwidth limit for this sync, e.g. 100Mbit, 12MB, 12MiB or bytes per "
+                   "second; 0: unlimited (default: [sync] max_rate)");
   sync->add_flag("--force", o->force,
                  "sync even from a source of an older or diverged generation (split brain): "
                  "what only this node has is discarded, and the sync says what");

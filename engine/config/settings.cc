@@ -116,7 +116,17 @@ Status ParseFiles(const toml::node& n, Settings& s) {
 
 Status ParseSync(const toml::table& t, Settings& s) {
   HASYNC_RETURN_IF_ERROR(
-      CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s", "verify"}));
+      CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s", "verify", "max_rate"}));
+  if (const toml::node* n = t.get("max_rate")) {
+    if (n->is_integer() && n->as_integer()->get() >= 0) {
+      HASYNC_ASSIGN_OR_RETURN(s.max_rate,
+                              ParseRate(std::to_string(n->as_integer()->get()), "sync.max_rate"));
+    } else if (n->is_string()) {
+      HASYNC_ASSIGN_OR_RETURN(s.max_rate, ParseRate(n->as_string()->get(), "sync.max_rate"));
+    } else {
+      return Bad("sync.max_rate", "must be a string like \"100Mbit\" or a number of bytes");
+    }
+  }
   HASYNC_ASSIGN_OR_RETURN(s.verify, GetString(t, "sync", "verify", false, s.verify));
   if (s.verify != "none" && s.verify != "counts" && s.verify != "sample" && s.verify != "full") {
     return Bad("sync.verify",
@@ -512,6 +522,46 @@ Result<int64_t> ParseDuration(const std::string& text, const std::string& key) {
   int64_t ms = std::stoll(text.substr(0, digits)) * scale;
   if (ms < 100 || ms > 86400000) return Bad(key, "'" + text + "' must be from 100ms to 1440m");
   return ms;
+}
+
+Result<uint64_t> ParseRate(const std::string& text, const std::string& key) {
+  size_t digits = 0;
+  while (digits < text.size() && isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  // Bits per second are 1000-based, as links are sold; bytes come in both kinds.
+  static const struct {
+    const char* unit;
+    uint64_t bits;  // bits per unit
+  } kUnits[] = {{"", 8},
+                {"B", 8},
+                {"kB", 8000},
+                {"KB", 8000},
+                {"MB", 8000000},
+                {"GB", 8000000000},
+                {"KiB", 8 << 10},
+                {"MiB", 8 << 20},
+                {"GiB", 8ull << 30},
+                {"bit", 1},
+                {"kbit", 1000},
+                {"Kbit", 1000},
+                {"Mbit", 1000000},
+                {"Gbit", 1000000000}};
+  uint64_t bits = 0;
+  for (const auto& u : kUnits) {
+    if (unit == u.unit) bits = u.bits;
+  }
+  if (digits == 0 || digits > 12 || bits == 0) {
+    return Bad(key, "'" + text +
+                        "' must be a number and a unit per second: 100Mbit, 1Gbit (bits, "
+                        "k/M/G 1000-based), 12MB, 12MiB (bytes), or a plain number of bytes; "
+                        "0: unlimited");
+  }
+  const uint64_t n = std::stoull(text.substr(0, digits));
+  if (n > (uint64_t{1} << 50) / bits) return Bad(key, "'" + text + "' is beyond any link");
+  if (n != 0 && n * bits < 8) {
+    return Bad(key, "'" + text + "' is less than one byte per second (0: unlimited)");
+  }
+  return n * bits / 8;
 }
 
 Result<int64_t> ParseRunEvery(const std::string& text, const std::string& key) {

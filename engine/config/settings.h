@@ -113,6 +113,9 @@ struct Settings {
   transport::CompressionOptions compression;
   unsigned threads = 0;           // 0: one per core
   int64_t max_clock_skew_s = 60;  // [sync]: both servers must have the same clock time
+  // [sync] max_rate: bytes per second the Secondary reads from the channel (the frames as sent,
+  // compressed: hasync's bytes on the wire, without ssh's and TCP's framing); 0: unlimited.
+  uint64_t max_rate = 0;
   // [sync] verify: after each sync, none | counts (row counts at the pinned point; the files'
   // paths, types and sizes) | sample (and row hashes in an eighth of the key ranges, another
   // eighth each sync) | full (every row hashed per key range; every file re-read).
@@ -146,6 +149,9 @@ bool ValidNodeName(const std::string& n);
 
 // "500ms", "10s", "2m" -> milliseconds (100 ms to 1 day). kConfig naming `key`.
 Result<int64_t> ParseDuration(const std::string& text, const std::string& key);
+// "100Mbit", "1Gbit" (bits, k/M/G 1000-based), "12MB", "12MiB", "12000000" (bytes), "0"
+// (unlimited) -> bytes per second. kConfig naming `key`.
+Result<uint64_t> ParseRate(const std::string& text, const std::string& key);
 // "90m", "4h", "1d" -> seconds; "01:00" -> minutes after midnight. kConfig naming `key`.
 Result<int64_t> ParseRunEvery(const std::string& text, const std::string& key);
 Result<int> ParseStartTime(const std::string& text, const std::string& key);

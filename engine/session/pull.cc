@@ -171,6 +171,9 @@ class Puller {
                     "example \"ssh host hasync serve --stdio\")");
     }
     HASYNC_ASSIGN_OR_RETURN(channel_, transport::CommandChannel::Start(o_.transport_command));
+    // [sync] max_rate: the Secondary's reads are throttled; the Primary's writes then block on
+    // the full pipe and ssh/TCP windows, so the link carries no more (transport/rate_limit.h).
+    channel_->LimitReads(s_.max_rate);
     link_.emplace(*channel_, "Primary", s_.compression);
     HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s_));
     HASYNC_RETURN_IF_ERROR(link_->Send(MsgType::kHello, mine));

@@ -197,6 +197,9 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[status]\ntoken='short'\n", "status.token"},
       {"[node]\nname='a'\nstate_dir='/x'\n[ha]\npeer='-oProxyCommand=x'\n", "ha.peer"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nverify='paranoid'\n", "sync.verify"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nmax_rate='100Mb'\n", "sync.max_rate"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nmax_rate=-1\n", "sync.max_rate"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nmax_rate=1.5\n", "sync.max_rate"},
   };
   for (const auto& c : cases) {
     auto s = ParseSettings(c.text, "t.toml");
@@ -204,6 +207,46 @@ TEST(SettingsTest, BadFilesNameTheKey) {
     EXPECT_EQ(s.status().code(), Code::kConfig);
     EXPECT_NE(s.status().message().find(c.names), std::string::npos) << s.status().message();
   }
+}
+
+// [sync] max_rate: bits are 1000-based, bytes come in both kinds, a plain number is bytes.
+TEST(SettingsTest, MaxRateUnits) {
+  struct {
+    const char* text;
+    uint64_t bytes_per_s;
+  } ok[] = {{"100Mbit", 12500000},
+            {"1Gbit", 125000000},
+            {"64kbit", 8000},
+            {"8bit", 1},
+            {"12MB", 12000000},
+            {"12MiB", 12582912},
+            {"2KiB", 2048},
+            {"3GB", 3000000000},
+            {"1000", 1000},
+            {"5B", 5},
+            {"0", 0},
+            {"0Mbit", 0}};
+  for (const auto& c : ok) {
+    auto r = ParseRate(c.text, "sync.max_rate");
+    ASSERT_TRUE(r.ok()) << c.text << ": " << r.status().ToString();
+    EXPECT_EQ(*r, c.bytes_per_s) << c.text;
+  }
+  for (const char* bad : {"", "Mbit", "100 Mbit", "100mb", "1.5MB", "7bit", "-5", "10MBit",
+                          "100Mbit/s", "999999999999GB"}) {
+    auto r = ParseRate(bad, "sync.max_rate");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kConfig) << bad;
+    EXPECT_NE(r.status().message().find("sync.max_rate"), std::string::npos) << bad;
+  }
+  auto s = ParseSettings(std::string(kGood) + "max_rate = '50Mbit'\n", "t.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->max_rate, 6250000u);
+  auto plain = ParseSettings(std::string(kGood) + "max_rate = 4096\n", "t.toml");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->max_rate, 4096u);
+  auto unset = ParseSettings(kGood, "t.toml");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ(unset->max_rate, 0u);  // unlimited
 }
 
 TEST(SettingsTest, MissingFileSaysHowToPointAtOne) {
