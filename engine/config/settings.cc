@@ -116,7 +116,11 @@ Status ParseFiles(const toml::node& n, Settings& s) {
 
 Status ParseSync(const toml::table& t, Settings& s) {
   HASYNC_RETURN_IF_ERROR(
-      CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s", "verify"}));
+      CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s", "verify", "owner"}));
+  HASYNC_ASSIGN_OR_RETURN(s.owner, GetString(t, "sync", "owner", false, s.owner));
+  if (s.owner != "id" && s.owner != "name") {
+    return Bad("sync.owner", "must be \"id\" or \"name\", not \"" + s.owner + "\"");
+  }
   HASYNC_ASSIGN_OR_RETURN(s.verify, GetString(t, "sync", "verify", false, s.verify));
   if (s.verify != "none" && s.verify != "counts" && s.verify != "sample" && s.verify != "full") {
     return Bad("sync.verify",

@@ -23,6 +23,7 @@
 #include "engine/files/journal_builder.h"
 #include "engine/files/list_check.h"
 #include "engine/files/manifests.h"
+#include "engine/files/owner_names.h"
 #include "engine/files/plan.h"
 #include "engine/files/progress.h"
 #include "engine/files/receiver.h"
@@ -221,11 +222,11 @@ class Puller {
   }
 
   Status ListAndPlan() {
-    ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
+    ListRequest req{.rehash_all = o_.rehash_all, .owner_names = s_.owner == "name", .roots = {}};
     for (const auto& r : s_.roots) req.roots.push_back(r.name);
     HASYNC_RETURN_IF_ERROR(link_->Send(MsgType::kListRequest, req));
     HASYNC_RETURN_IF_ERROR(ReceiveList());
-    PlanOptions po{.compare_owner = Owner()};
+    PlanOptions po{.compare_owner = Owner(), .as_root = Owner()};
     for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
     Mark("list and plan");
     return Status::Ok();
@@ -251,6 +252,8 @@ class Puller {
       if (dropped > 0) {
         log_->debug("{}: {} of the Primary's entries are excluded here", cfg.name, dropped);
       }
+      SystemNames names;  // this sync's lookups, cached
+      LocalizeList(r.remote, Owner(), s_.owner == "name" ? &names : nullptr);
       for (const WireEntry& e : r.remote) {
         if (e.type != FileType::kRegular) continue;
         ++sum_.files_scanned;
