@@ -233,6 +233,7 @@ class Puller {
   }
 
   Status ReceiveList() {
+    SystemNames names;  // [sync] owner = "name": this sync's lookups, cached
     for (;;) {
       HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_->Read());
       if (f.type == U8(MsgType::kListEnd)) break;
@@ -252,7 +253,6 @@ class Puller {
       if (dropped > 0) {
         log_->debug("{}: {} of the Primary's entries are excluded here", cfg.name, dropped);
       }
-      SystemNames names;  // this sync's lookups, cached
       LocalizeList(r.remote, Owner(), s_.owner == "name" ? &names : nullptr);
       for (const WireEntry& e : r.remote) {
         if (e.type != FileType::kRegular) continue;
