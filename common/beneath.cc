@@ -447,4 +447,21 @@ Result<MetaOutcome> SetMetaBeneath(const RootDir& root, std::string_view rel, Fi
   return SetEntryMeta(p, shown, expected, o);
 }
 
+Result<FileInfo> StatRoot(const RootDir& root) {
+  struct stat st;
+  HASYNC_AT(::fstat(root.fd(), &st), "stat " + root.path());
+  return InfoOfStat(st);
+}
+
+Status SetRootMeta(const RootDir& root, const MetaOptions& o) {
+  const std::string& shown = root.path();
+  if (o.set_owner) HASYNC_AT(::fchown(root.fd(), o.uid, o.gid), "setting owner of " + shown);
+  if (o.set_mode) HASYNC_AT(::fchmod(root.fd(), o.mode & 07777), "setting mode of " + shown);
+  if (o.set_mtime) {
+    struct timespec ts[2] = {{0, UTIME_OMIT}, MtimeSpec(o.mtime_ns)};
+    HASYNC_AT(::futimens(root.fd(), ts), "setting mtime of " + shown);
+  }
+  return Status::Ok();
+}
+
 }  // namespace hasync

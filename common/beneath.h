@@ -135,4 +135,9 @@ enum class MetaOutcome : uint8_t {
 Result<MetaOutcome> SetMetaBeneath(const RootDir& root, std::string_view rel, FileType expected,
                                    const MetaOptions& options);
 
+// The root directory's own metadata, through its pinned handle (fstat; fchown, fchmod, futimens
+// on root.fd()): the root is never reached by its path again once opened.
+Result<FileInfo> StatRoot(const RootDir& root);
+Status SetRootMeta(const RootDir& root, const MetaOptions& options);
+
 }  // namespace hasync

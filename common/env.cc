@@ -42,6 +42,10 @@ void SetRunDone(std::span<ReadOp> ops, const ReadRun& run, size_t done) {
   }
 }
 
+Result<std::vector<FileRange>> RandomAccessFile::Holes(uint64_t, uint64_t) {
+  return std::vector<FileRange>{};
+}
+
 Status RandomAccessFile::ReadMany(std::span<ReadOp> ops) {
   for (const ReadRun& run : CoalesceReads(ops)) {
     HASYNC_ASSIGN_OR_RETURN(size_t done, Read(run.offset, run.buf));

@@ -68,10 +68,20 @@ std::vector<ReadRun> CoalesceReads(std::span<ReadOp> ops);
 // Hands a run's transferred byte count back to its ops, in order.
 void SetRunDone(std::span<ReadOp> ops, const ReadRun& run, size_t done);
 
+// A byte range [begin, end) of a file.
+struct FileRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
 // Thread safety: a file object may be used from one thread at a time.
 class RandomAccessFile {
  public:
   virtual ~RandomAccessFile() = default;
+  // The holes in [begin, end), in order (lseek SEEK_DATA / SEEK_HOLE): ranges that read as
+  // zeros and take no space. Only what lies inside the file's current size is a hole (a file
+  // that shrank reads short, as it would). Default, and where the file system cannot say: none.
+  virtual Result<std::vector<FileRange>> Holes(uint64_t begin, uint64_t end);
   // Reads up to buf.size() bytes at offset; fewer only at end of file.
   virtual Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) = 0;
   // Reads every op; the io_uring backend submits them together. Default: one Read per run of

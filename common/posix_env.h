@@ -69,6 +69,7 @@ class PosixReadFile : public RandomAccessFile {
  public:
   PosixReadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override;
+  Result<std::vector<FileRange>> Holes(uint64_t begin, uint64_t end) override;
 
  protected:
   FdHolder fd_;

@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace hasync::engine;
   if (size < 1) return 0;
   std::span<const std::byte> p(reinterpret_cast<const std::byte*>(data) + 1, size - 1);
-  switch (data[0] % 9) {
+  switch (data[0] % 11) {
     case 0:
       (void)DecodeHello(p);
       break;
@@ -34,6 +34,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 7:
       (void)DecodeFileDone(p);
+      break;
+    case 8:
+      (void)DecodeFileHole(p);
+      break;
+    case 9:
+      (void)DecodeListEnd(p);
       break;
     default:
       (void)DecodeDone(p);

@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -164,6 +166,23 @@ void CommandChannel::RelayStderr() {
   }
 }
 
+namespace {
+
+// Sleeps until pid exits or ms pass: a pidfd polled (Linux 5.3), so the reaper wakes as the
+// peer ends instead of on the next of fixed 5 ms naps; those naps where pidfd_open fails.
+void WaitForExit(pid_t pid, int64_t ms) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    ::usleep(5000);
+    return;
+  }
+  struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+  (void)::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(ms, 1, 1000)));
+  ::close(fd);
+}
+
+}  // namespace
+
 std::string CommandChannel::Reap(int ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms < 0 ? 0 : ms);
   while (!reaped_) {
@@ -179,8 +198,11 @@ std::string CommandChannel::Reap(int ms) {
       wait_status_ = 0;
       break;
     }
-    if (ms >= 0 && std::chrono::steady_clock::now() >= deadline) return "";
-    if (r == 0) ::usleep(5000);
+    auto now = std::chrono::steady_clock::now();
+    if (ms >= 0 && now >= deadline) return "";
+    if (r == 0)
+      WaitForExit(pid_,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
   }
   if (WIFEXITED(wait_status_)) {
     int code = WEXITSTATUS(wait_status_);

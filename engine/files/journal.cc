@@ -23,7 +23,7 @@ namespace hasync::engine {
 namespace {
 
 constexpr uint32_t kMagic = 0x4e4a5348;  // "HSJN"
-constexpr uint32_t kVersion = 3;         // 2: the database-commit flag; 3: attributes per operation
+constexpr uint32_t kVersion = 4;  // 2: the database-commit flag; 3: root metadata; 4: attributes
 constexpr uint64_t kMaxOps = 1ull << 32;
 
 // True when path lies under root; the roll-forward refuses anything else, so even a damaged or
@@ -249,7 +249,31 @@ Status RemoveStagingDirs(Env& env, const Journal& journal, Applier& applier) {
   return Status::Ok();
 }
 
+// Last, once the staging folders are gone: each root's own metadata, `after` when rolled
+// forward, `before` when discarded.
+Status SetRootsMeta(const Journal& journal, Applier& applier, bool forward) {
+  for (const RootMetaChange& m : journal.root_meta) {
+    HASYNC_ASSIGN_OR_RETURN(const RootDir* root, applier.Root(m.root));
+    HASYNC_RETURN_IF_ERROR(ApplyRootMeta(*root, forward ? m.after : m.before));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status ApplyRootMeta(const RootDir& root, const MetaOptions& meta) {
+  HASYNC_ASSIGN_OR_RETURN(FileInfo now, StatRoot(root));
+  bool owner = meta.set_owner && (now.uid != meta.uid || now.gid != meta.gid);
+  bool mode = meta.set_mode && now.mode != (meta.mode & 07777);
+  bool mtime = meta.set_mtime && now.mtime_ns != meta.mtime_ns;
+  if (!owner && !mode && !mtime) return Status::Ok();
+  MetaOptions m = meta;
+  m.set_owner = owner;
+  HASYNC_RETURN_IF_ERROR(SetRootMeta(root, m));
+  // The root's inode is written: durable as the rest of the sync.
+  if (::fsync(root.fd()) != 0) return ErrnoStatus("syncing " + root.path(), errno);
+  return Status::Ok();
+}
 
 std::string JournalPath(const std::string& state_dir) { return state_dir + "/journal"; }
 
@@ -285,6 +309,17 @@ std::vector<std::byte> Journal::Serialize() const {
     e.PutU8(op.set_xattrs ? 1 : 0);
     if (op.set_xattrs) PutXattrs(e, op.xattrs);
   }
+  e.PutVarint(root_meta.size());
+  for (const RootMetaChange& m : root_meta) {
+    e.PutVarint(m.root);
+    e.PutU8(m.after.set_owner ? 1 : 0);
+    e.PutVarint(m.after.uid);
+    e.PutVarint(m.after.gid);
+    e.PutVarint(m.after.mode);
+    e.PutSigned(m.after.mtime_ns);
+    e.PutVarint(m.before.mode);
+    e.PutSigned(m.before.mtime_ns);
+  }
   e.PutFixed64(Hash64(e.view()));
   return std::move(e.buffer());
 }
@@ -318,6 +353,30 @@ Status CheckSources(const std::string& root, const JournalOp& op) {
   return Status::Ok();
 }
 
+// Version 3's root metadata: one change per root at most.
+Status ParseRootMeta(Decoder& d, Journal& j) {
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, j.roots.size(), 8, "root metadata count"));
+  j.root_meta.resize(n);
+  for (RootMetaChange& m : j.root_meta) {
+    uint64_t top = j.roots.empty() ? 0 : j.roots.size() - 1;
+    HASYNC_ASSIGN_OR_RETURN(uint64_t root, d.GetVarint(top, "root index"));
+    m.root = static_cast<uint32_t>(root);
+    HASYNC_ASSIGN_OR_RETURN(uint8_t owner, d.GetU8());
+    m.after.set_owner = owner != 0;
+    HASYNC_ASSIGN_OR_RETURN(uint64_t uid, d.GetVarint(UINT32_MAX, "uid"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t gid, d.GetVarint(UINT32_MAX, "gid"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t mode, d.GetVarint(07777, "mode"));
+    m.after.uid = static_cast<uint32_t>(uid);
+    m.after.gid = static_cast<uint32_t>(gid);
+    m.after.mode = static_cast<uint32_t>(mode);
+    HASYNC_ASSIGN_OR_RETURN(m.after.mtime_ns, d.GetSigned());
+    HASYNC_ASSIGN_OR_RETURN(uint64_t before_mode, d.GetVarint(07777, "mode"));
+    m.before.mode = static_cast<uint32_t>(before_mode);
+    HASYNC_ASSIGN_OR_RETURN(m.before.mtime_ns, d.GetSigned());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Journal> Journal::Parse(std::span<const std::byte> data) {
@@ -331,7 +390,7 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
   HASYNC_ASSIGN_OR_RETURN(uint32_t magic, d.GetFixed32());
   HASYNC_ASSIGN_OR_RETURN(uint32_t version, d.GetFixed32());
   if (magic != kMagic || version < 1 || version > kVersion)
-    return Status(Code::kIo, "not a journal of version 1 to 3");
+    return Status(Code::kIo, "not a journal of version 1 to 4");
   HASYNC_ASSIGN_OR_RETURN(j.sync_id, d.GetFixed64());
   if (version >= 2) {
     HASYNC_ASSIGN_OR_RETURN(uint8_t flag, d.GetU8());
@@ -381,7 +440,7 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
       HASYNC_ASSIGN_OR_RETURN(r.length, d.GetVarint(1ull << 30, "run length"));
       HASYNC_ASSIGN_OR_RETURN(r.redo_offset, d.GetVarint());
     }
-    if (version >= 3) {
+    if (version >= 4) {
       HASYNC_ASSIGN_OR_RETURN(uint8_t set, d.GetU8());
       if (set > 1) return Status(Code::kIo, "journal operation with a bad attribute flag");
       op.set_xattrs = set == 1;
@@ -397,6 +456,7 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
     HASYNC_RETURN_IF_ERROR(CheckSources(j.roots[op.root], op));
     j.ops.push_back(std::move(op));
   }
+  if (version >= 3) HASYNC_RETURN_IF_ERROR(ParseRootMeta(d, j));
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   for (const std::string& dir : j.staging_dirs) {
     bool known = false;
@@ -451,6 +511,7 @@ Result<ApplyReport> ApplyJournal(Env& env, const std::string& state_dir, const J
   }
   KillPoint("rollforward.before-cleanup");
   HASYNC_RETURN_IF_ERROR(RemoveStagingDirs(env, journal, applier));
+  HASYNC_RETURN_IF_ERROR(SetRootsMeta(journal, applier, true));
   HASYNC_RETURN_IF_ERROR(env.RemoveFile(JournalPath(state_dir)));
   HASYNC_RETURN_IF_ERROR(env.SyncDir(state_dir));
   return applier.report();
@@ -508,6 +569,7 @@ Result<Recovery> RecoverJournal(Env& env, const std::string& state_dir, const Re
                          journal->sync_id);
       Applier applier(env, *journal, {});
       HASYNC_RETURN_IF_ERROR(RemoveStagingDirs(env, *journal, applier));
+      HASYNC_RETURN_IF_ERROR(SetRootsMeta(*journal, applier, false));
       HASYNC_RETURN_IF_ERROR(env.RemoveFile(JournalPath(state_dir)));
       HASYNC_RETURN_IF_ERROR(env.SyncDir(state_dir));
       return out;

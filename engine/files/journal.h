@@ -49,6 +49,20 @@ struct JournalOp {
   XattrList xattrs;
 };
 
+// A root's own metadata once the sync is over: creating and removing its staging folder
+// changes the root's mtime, so it is set last, through the root's handle. `after` (the
+// Primary's) when the sync is rolled forward; `before` (the root's own before the sync, mode
+// and mtime) when it is discarded.
+struct RootMetaChange {
+  uint32_t root = 0;  // index into Journal::roots
+  MetaOptions after;
+  MetaOptions before;
+};
+
+// Sets the root's mode, owner (when asked) and mtime through its handle, then fsyncs it; does
+// nothing when they are already so (a no-change sync writes nothing).
+Status ApplyRootMeta(const RootDir& root, const MetaOptions& meta);
+
 struct Journal {
   uint64_t sync_id = 0;
   // The commit point is the database's commit recording sync_id, not this file's rename: on
@@ -57,6 +71,7 @@ struct Journal {
   std::vector<std::string> roots;         // absolute root paths
   std::vector<std::string> staging_dirs;  // removed once rolled forward
   std::vector<JournalOp> ops;
+  std::vector<RootMetaChange> root_meta;  // applied after the staging folders are removed
 
   std::vector<std::byte> Serialize() const;
   // Refuses (kUnsafePath) a journal whose operations reach outside their roots: every path

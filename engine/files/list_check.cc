@@ -1,4 +1,5 @@
-// FirstListDifference: a fresh scan of the root (no cache) compared entry by entry.
+// FirstListDifference: a fresh scan of the root (no cache), or the sync's own scan of a root the
+// commit did not change, compared entry by entry.
 #include "engine/files/list_check.h"
 
 #include <map>
@@ -23,8 +24,12 @@ Result<std::string> FirstListDifference(Env& env, const FileRootSettings& r, uin
                            .rehash_all = o.full,
                            .hash_uncached = o.full,
                            .threads = o.threads};
-  HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env, r.root, so));
-  const auto& mine = scan.manifest;
+  snapshot::ScanResult scan;
+  if (o.unchanged_scan == nullptr || o.full) {
+    HASYNC_ASSIGN_OR_RETURN(scan, snapshot::ScanRoot(env, r.root, so));
+  }
+  const snapshot::Manifest& mine =
+      o.unchanged_scan != nullptr && !o.full ? *o.unchanged_scan : scan.manifest;
   std::set<std::string_view> listed;
   for (const WireEntry& e : remote) {
     listed.insert(e.path);

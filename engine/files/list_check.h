@@ -13,12 +13,17 @@
 #include "engine/config/settings.h"
 #include "engine/files/receiver.h"
 #include "engine/wire/protocol.h"
+#include "snapshot/manifest.h"
 
 namespace hasync::engine {
 
 struct ListCheckOptions {
   bool full = false;     // re-read and compare contents too
   unsigned threads = 1;  // for the scan
+  // "counts" only: this sync's own scan of the root, taken before a commit that changed
+  // nothing in it (no action for the root). Its paths, types and sizes are what the plan
+  // already compared with the list, so the check reuses them instead of scanning again.
+  const snapshot::Manifest* unchanged_scan = nullptr;
 };
 
 // The first difference as "<root name>:<path> (<what>)", or "" when the root matches.

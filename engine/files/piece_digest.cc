@@ -3,10 +3,22 @@
 // build of xxh3 is the generic one: it hashes 8 bytes per 8 KiB block, so its speed is noise.
 #include "engine/files/piece_digest.h"
 
+#include <span>
+
+#include "common/hash.h"
+#include "snapshot/manifest.h"
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace hasync::engine {
+
+uint64_t ZeroBlockHash(uint64_t len) {
+  static const std::vector<std::byte> zeros(snapshot::kBlockSize);
+  static const uint64_t full = Hash64(zeros);
+  if (len == snapshot::kBlockSize) return full;
+  return Hash64(std::span<const std::byte>(zeros.data(), len));
+}
 
 struct PieceDigest::Stream {
   XXH3_state_t* state = XXH3_createState();

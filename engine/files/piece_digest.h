@@ -13,6 +13,10 @@
 
 namespace hasync::engine {
 
+// Hash64 of `len` zero bytes (len <= snapshot::kBlockSize): a hole's block, which the Primary
+// never reads nor sends and the Secondary never writes, hashed as the zeros it reads as.
+uint64_t ZeroBlockHash(uint64_t len);
+
 struct PieceDigestOptions {
   uint64_t size = 0;         // the file's size: FileDigest's seed
   uint64_t pieces = 0;       // how many pieces Add will be given, numbered 0..pieces-1

@@ -4,11 +4,13 @@
 #include "engine/files/receiver.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/hash.h"
 #include "common/kill_point.h"
 #include "common/log.h"
 #include "engine/files/delta.h"
+#include "engine/files/piece_digest.h"
 #include "snapshot/manifest.h"
 
 namespace hasync::engine {
@@ -111,6 +113,19 @@ Status Receiver::OnDone(std::span<const std::byte> payload) {
   return Status::Ok();
 }
 
+Status Receiver::OnHole(std::span<const std::byte> payload) {
+  HASYNC_RETURN_IF_ERROR(pool_->error());
+  HASYNC_ASSIGN_OR_RETURN(FileHole h, DecodeFileHole(payload));
+  HASYNC_ASSIGN_OR_RETURN(FileJob * j, Find(h.id));
+  HASYNC_RETURN_IF_ERROR(
+      CheckGrowth(j->action->path, j->action->remote->size, h.offset + h.length));
+  if (progress_) progress_->AddBytes(h.length);
+  KillPoint("receive.data");
+  if (j->action->in_place) return ApplyHole(*j, h);
+  pool_->Submit(h.id, 0, [this, j, h] { return ApplyHole(*j, h); });
+  return Status::Ok();
+}
+
 Status Receiver::OnEnd() {
   HASYNC_RETURN_IF_ERROR(pool_->Drain());
   for (const auto& j : jobs_) {
@@ -177,12 +192,46 @@ Status Receiver::ApplyData(FileJob& j, const FileData& d) {
   if (j.got.size() < first + n) j.got.resize(first + n, false);
   if (j.hashes.size() < first + n) j.hashes.resize(first + n, 0);
   for (uint64_t k = 0; k < n; ++k) {
+    if (first + k < j.hole.size() && j.hole[first + k]) {
+      return Status(Code::kProtocol, "data for block " + std::to_string(first + k) + " of " +
+                                         j.action->path + ", which was sent as a hole");
+    }
     j.got[first + k] = true;
     j.hashes[first + k] = d.hashes[k];
   }
   if (j.action->in_place) return AppendRedo(j, first * kBlockSize, d.data);
   HASYNC_RETURN_IF_ERROR(OpenStaged(j));
   return j.out->WriteAt(first * kBlockSize, d.data);
+}
+
+namespace {
+
+bool AllZero(std::span<const std::byte> b) {
+  return b.empty() ||
+         (b[0] == std::byte{0} && std::memcmp(b.data(), b.data() + 1, b.size() - 1) == 0);
+}
+
+}  // namespace
+
+// Writes data at `at` into the staged file, leaving its whole blocks of zeros unwritten: holes
+// of the (new, empty) staged file, as rsync -S does. REQUIRES: at block-aligned.
+Status Receiver::WriteNonZero(FileJob& j, uint64_t at, std::span<const std::byte> data) {
+  size_t k = 0;
+  while (k < data.size()) {
+    size_t len = std::min<size_t>(kBlockSize, data.size() - k);
+    if (len == kBlockSize && AllZero(data.subspan(k, len))) {
+      k += len;
+      continue;
+    }
+    size_t start = k;
+    while (k < data.size()) {
+      len = std::min<size_t>(kBlockSize, data.size() - k);
+      if (len == kBlockSize && AllZero(data.subspan(k, len))) break;
+      k += len;
+    }
+    HASYNC_RETURN_IF_ERROR(j.out->WriteAt(at + start, data.subspan(start, k - start)));
+  }
+  return Status::Ok();
 }
 
 // Rebuilds a range from the old file and the Primary's delta into the staged file, hashing its
@@ -209,7 +258,7 @@ Status Receiver::ApplyDeltaRange(FileJob& j, const FileDelta& d) {
           Hash64(std::span<const std::byte>(pend).subspan(b, std::min(kBlockSize, n - b)));
       j.got[i] = true;
     }
-    HASYNC_RETURN_IF_ERROR(j.out->WriteAt(at, std::span<const std::byte>(pend.data(), n)));
+    HASYNC_RETURN_IF_ERROR(WriteNonZero(j, at, std::span<const std::byte>(pend.data(), n)));
     at += n;
     pend.erase(pend.begin(), pend.begin() + static_cast<ptrdiff_t>(n));
     return Status::Ok();
@@ -221,6 +270,39 @@ Status Receiver::ApplyDeltaRange(FileJob& j, const FileDelta& d) {
   Status st = ApplyDelta(*j.basis, a.local->size, d.delta, d.length, sink);
   if (st.ok()) st = flush(true);
   if (!st.ok()) return st.Context("rebuilding " + a.path + " from the Primary's delta");
+  return Status::Ok();
+}
+
+// A hole: its blocks are zeros, hashed as such; a staged file leaves them unwritten (it was
+// created empty, and FinishFile's truncate gives it its size, so a trailing hole exists too). An
+// in-place file's old blocks there are not zeros: the redo log gets the zeros to write.
+Status Receiver::ApplyHole(FileJob& j, const FileHole& h) {
+  uint64_t first = h.offset / kBlockSize, n = snapshot::BlockCount(h.length);
+  if (j.got.size() < first + n) j.got.resize(first + n, false);
+  if (j.hashes.size() < first + n) j.hashes.resize(first + n, 0);
+  if (j.hole.size() < first + n) j.hole.resize(first + n, false);
+  for (uint64_t k = 0; k < n; ++k) {
+    if (j.got[first + k]) {
+      return Status(Code::kProtocol, "a hole over block " + std::to_string(first + k) + " of " +
+                                         j.action->path + ", which was already sent");
+    }
+    j.got[first + k] = true;
+    j.hole[first + k] = true;
+    j.hashes[first + k] = ZeroBlockHash(std::min(kBlockSize, h.length - k * kBlockSize));
+  }
+  j.hole_end = std::max(j.hole_end, h.offset + h.length);
+  if (h.length % kBlockSize != 0) {  // the earliest: any but the file's last block is refused
+    uint64_t end = h.offset + h.length;
+    j.short_hole_end = j.short_hole_end == 0 ? end : std::min(j.short_hole_end, end);
+  }
+  if (!j.action->in_place) return OpenStaged(j);
+  static const std::vector<std::byte> zeros(1 << 20);
+  for (uint64_t done = 0; done < h.length;) {
+    uint64_t len = std::min<uint64_t>(zeros.size(), h.length - done);
+    HASYNC_RETURN_IF_ERROR(
+        AppendRedo(j, h.offset + done, std::span<const std::byte>(zeros.data(), len)));
+    done += len;
+  }
   return Status::Ok();
 }
 
@@ -255,10 +337,29 @@ Status Receiver::CopyUnsentBlocks(FileJob& j, uint64_t nb) {
     while (i + run < nb && !j.got[i + run] && i + run < have) ++run;
     HASYNC_RETURN_IF_ERROR(OpenStaged(j));
     uint64_t len = std::min(run * kBlockSize, a.local->size - i * kBlockSize);
-    HASYNC_ASSIGN_OR_RETURN(std::string staged, staging_.Rel(a.root, j.staged));
-    HASYNC_RETURN_IF_ERROR(env_.CopyRangeAt(staging_.Root(a.root), a.path, i * kBlockSize, staged,
-                                            i * kBlockSize, len));
+    HASYNC_RETURN_IF_ERROR(CopyOldRange(j, i * kBlockSize, len));
     i += run - 1;
+  }
+  return Status::Ok();
+}
+
+// Copies [off, off + len) of the old file into the staged one, but for the old file's holes:
+// the staged file (new, empty) has them already, and copy_file_range would fill them.
+Status Receiver::CopyOldRange(FileJob& j, uint64_t off, uint64_t len) {
+  const Action& a = *j.action;
+  const RootDir& root = staging_.Root(a.root);
+  if (!j.basis) {
+    HASYNC_ASSIGN_OR_RETURN(j.basis, env_.OpenForReadAt(root, a.path));
+  }
+  HASYNC_ASSIGN_OR_RETURN(std::vector<FileRange> holes, j.basis->Holes(off, off + len));
+  HASYNC_ASSIGN_OR_RETURN(std::string staged, staging_.Rel(a.root, j.staged));
+  uint64_t pos = off;
+  holes.push_back(FileRange{off + len, off + len});
+  for (const FileRange& h : holes) {
+    if (h.begin > pos) {
+      HASYNC_RETURN_IF_ERROR(env_.CopyRangeAt(root, a.path, pos, staged, pos, h.begin - pos));
+    }
+    pos = std::max(pos, h.end);
   }
   return Status::Ok();
 }
@@ -275,6 +376,9 @@ Status Receiver::FinishFile(FileJob& j, const FileDone& d) {
   j.got.resize(nb, false);
   j.hashes.resize(nb, 0);
   HASYNC_RETURN_IF_ERROR(CopyUnsentBlocks(j, nb));
+  if (j.hole_end > d.size || (j.short_hole_end != 0 && j.short_hole_end != d.size)) {
+    return Status(Code::kProtocol, "a hole past the end of " + a.path);
+  }
   if (FileDigest(j.hashes, d.size) != d.digest) {
     return Status(Code::kChecksum, a.path + " does not match the Primary's digest after transfer");
   }

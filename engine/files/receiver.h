@@ -34,6 +34,9 @@ struct FileJob {
   int64_t mtime_ns = 0;
   std::vector<uint64_t> hashes;  // block hashes: the Secondary's own first, then as received
   std::vector<bool> got;
+  std::vector<bool> hole;       // blocks the Primary sent as a hole (empty: none)
+  uint64_t hole_end = 0;        // the end of the last hole, which must lie inside the file
+  uint64_t short_hole_end = 0;  // the earliest hole ending in a short block: must end the file
   std::unique_ptr<WritableFile> out;
   std::vector<BlockRun> runs;               // in place: where the redo log's bytes go
   std::unique_ptr<RandomAccessFile> basis;  // kDelta: the old file the deltas copy from
@@ -64,6 +67,8 @@ class Receiver {
   Status OnData(std::shared_ptr<std::vector<std::byte>> payload);
   Status OnDelta(std::shared_ptr<std::vector<std::byte>> payload);
   Status OnDone(std::span<const std::byte> payload);
+  // A hole (blocks of zeros the Primary does not send): nothing is written in a staged file.
+  Status OnHole(std::span<const std::byte> payload);
   // The Primary's done: waits for the shards, then requires every job to be done.
   Status OnEnd();
   // After the transfer: closes the redo logs.
@@ -88,9 +93,12 @@ class Receiver {
   Result<FileJob*> CheckData(const FileData& d);
   Status ApplyData(FileJob& j, const FileData& d);
   Status ApplyDeltaRange(FileJob& j, const FileDelta& d);
+  Status ApplyHole(FileJob& j, const FileHole& h);
+  Status WriteNonZero(FileJob& j, uint64_t at, std::span<const std::byte> data);
   Status AppendRedo(FileJob& j, uint64_t offset, std::span<const std::byte> data);
   Status FinishFile(FileJob& j, const FileDone& d);
   Status CopyUnsentBlocks(FileJob& j, uint64_t nb);
+  Status CopyOldRange(FileJob& j, uint64_t off, uint64_t len);
   Status OpenStaged(FileJob& j);
 
   Env& env_;

@@ -3,15 +3,19 @@
 
 #include "common/hash.h"
 #include "common/path.h"
+#include "engine/files/journal.h"
 #include "snapshot/scanner.h"
 
 namespace hasync::engine {
 
 Status StagingArea::Prepare() {
   dirs_.clear();
+  before_.clear();
   for (const std::string& root : roots_) {
     HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root));
+    HASYNC_ASSIGN_OR_RETURN(FileInfo info, StatRoot(dir));
     dirs_.push_back(std::move(dir));
+    before_.push_back(info);
   }
   const std::string name(snapshot::kStagingDirName);
   for (uint32_t i = 0; i < roots_.size(); ++i) {
@@ -33,6 +37,7 @@ Status StagingArea::Remove() {
     Status st = i < dirs_.size()
                     ? RemoveTreeBeneath(dirs_[i], std::string(snapshot::kStagingDirName))
                     : RemoveTree(env_, Dir(i));
+    if (st.ok() && i < dirs_.size()) st = ApplyRootMeta(dirs_[i], Before(i));
     if (!st.ok() && first.ok()) first = st.Context("removing " + Dir(i));
   }
   created_ = false;

@@ -23,11 +23,16 @@ class StagingArea {
   // roots: each root's absolute path, in the settings' order.
   StagingArea(Env& env, std::vector<std::string> roots) : env_(env), roots_(std::move(roots)) {}
 
-  // Opens each root's handle, removes whatever a previous sync left and creates the folders
-  // (mode 0700), all beneath the handles.
+  // Opens each root's handle, notes the root's own mode and mtime, removes whatever a previous
+  // sync left and creates the folders (mode 0700), all beneath the handles.
   Status Prepare();
-  // Best effort: removes every root's staging folder; returns the first failure.
+  // Best effort: removes every root's staging folder and gives the root back the mode and
+  // mtime Prepare noted (a failed sync leaves no trace on it); returns the first failure.
   Status Remove();
+  // The root's mode and mtime as Prepare found them. REQUIRES: Prepare() succeeded.
+  MetaOptions Before(uint32_t root) const {
+    return MetaOptions{.mode = before_[root].mode, .mtime_ns = before_[root].mtime_ns};
+  }
   // The journal now owns what is staged (its roll-forward renames it away): Remove() is a
   // no-op from here on.
   void Release() { created_ = false; }
@@ -56,6 +61,7 @@ class StagingArea {
   Env& env_;
   std::vector<std::string> roots_;
   std::vector<RootDir> dirs_;
+  std::vector<FileInfo> before_;
   bool created_ = false;
 };
 

@@ -86,6 +86,53 @@ Status SendRuns(ServedFile& r, std::span<ReadOp> ops, const uint64_t* idx, bool 
   return Status::Ok();
 }
 
+// The piece's blocks that lie wholly in a hole of the file (empty: none): they read as zeros,
+// so they are neither read nor sent. A file's short last block counts when the hole ends it.
+Result<std::vector<bool>> HoleBlocks(RandomAccessFile& file, const FilePiece& p) {
+  const ServedFile& r = *p.file;
+  uint64_t end_block = p.first + p.count;
+  std::vector<bool> out;
+  if (r.size <= kBlockSize) return out;  // one block: not worth the system calls
+  HASYNC_ASSIGN_OR_RETURN(
+      auto holes, file.Holes(p.first * kBlockSize, std::min(r.size, end_block * kBlockSize)));
+  if (holes.empty()) return out;
+  out.assign(p.count, false);
+  for (const FileRange& h : holes) {
+    for (uint64_t i = (h.begin + kBlockSize - 1) / kBlockSize; i < end_block; ++i) {
+      uint64_t off = i * kBlockSize;
+      if (off + std::min(kBlockSize, r.size - off) > h.end) break;
+      out[i - p.first] = true;
+    }
+  }
+  return out;
+}
+
+// Consecutive hole blocks the Secondary lacks, sent as one hole message.
+class HoleRun {
+ public:
+  HoleRun(const ServedFile& r, const SendPieceMessage& send) : r_(r), send_(send) {}
+  Status Add(uint64_t block, uint64_t len) {
+    if (count_ > 0 && first_ + count_ != block) HASYNC_RETURN_IF_ERROR(Flush());
+    if (count_ == 0) first_ = block;
+    ++count_;
+    bytes_ += len;
+    return Status::Ok();
+  }
+  Status Flush() {
+    if (count_ == 0) return Status::Ok();
+    Encoder e;
+    Encode(FileHole{.id = r_.req.id, .offset = first_ * kBlockSize, .length = bytes_}, e);
+    count_ = 0;
+    bytes_ = 0;
+    return send_(MsgType::kFileHole, e);
+  }
+
+ private:
+  const ServedFile& r_;
+  const SendPieceMessage& send_;
+  uint64_t first_ = 0, count_ = 0, bytes_ = 0;
+};
+
 // SendBlocks into the piece's own hashes.
 Status ReadAndSendBlocks(Env& env, const FilePiece& p, bool whole, std::vector<uint64_t>& mine,
                          PieceBuffer& buf, const SendPieceMessage& send,
@@ -93,6 +140,8 @@ Status ReadAndSendBlocks(Env& env, const FilePiece& p, bool whole, std::vector<u
   ServedFile& r = *p.file;
   const auto& have = r.req.have_blocks;
   HASYNC_ASSIGN_OR_RETURN(auto file, OpenServed(env, r));
+  HASYNC_ASSIGN_OR_RETURN(std::vector<bool> holes, HoleBlocks(*file, p));
+  HoleRun hole(r, send);
   for (uint64_t b = p.first; b < p.first + p.count; b += kRunBlocks) {
     uint64_t n = std::min(kRunBlocks, p.first + p.count - b);
     // With valid cached hashes only blocks that differ from the Secondary's are read at all.
@@ -101,22 +150,32 @@ Status ReadAndSendBlocks(Env& env, const FilePiece& p, bool whole, std::vector<u
     size_t nops = 0;
     for (uint64_t i = b; i < b + n; ++i) {
       bool need = whole || !r.cached || i >= have.size() || mine[i - p.first] != have[i];
-      if (!need) continue;
+      if (!need) {
+        r.read_all = false;
+        continue;
+      }
       uint64_t off = i * kBlockSize;
       uint64_t len = std::min(kBlockSize, r.size - off);
+      if (!holes.empty() && holes[i - p.first]) {
+        // A hole: its hash is known without reading; sent (as a hole) only where it differs.
+        mine[i - p.first] = ZeroBlockHash(len);
+        if (whole || i >= have.size() || mine[i - p.first] != have[i]) {
+          HASYNC_RETURN_IF_ERROR(hole.Add(i, len));
+        }
+        continue;
+      }
       // Left uninitialised: a no-change sync never touches it.
       if (!buf) buf.reset(new std::byte[kRunBlocks * kBlockSize]);
       ops[nops] = ReadOp{off, std::span<std::byte>(buf.get() + (i - b) * kBlockSize, len), 0};
       idx[nops++] = i;
     }
     if (nops == 0) continue;
-    if (nops < n) r.read_all = false;
     HASYNC_RETURN_IF_ERROR(file->ReadMany(std::span<ReadOp>(ops, nops)));
     bytes_read += nops * kBlockSize;
     HASYNC_RETURN_IF_ERROR(
         SendRuns(r, std::span<ReadOp>(ops, nops), idx, whole, mine, p.first, send));
   }
-  return Status::Ok();
+  return hole.Flush();
 }
 
 }  // namespace

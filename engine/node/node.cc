@@ -17,6 +17,42 @@
 
 namespace hasync::engine {
 
+namespace {
+
+// What a finished sync leaves in the node state: its history row, the generation and epoch its
+// data now descends from, and its events. Inside the caller's transaction.
+void RecordOutcome(NodeState& state, const Result<SyncSummary>& r, const HistoryRow& h,
+                   const std::string& trigger, const std::string& from) {
+  Status st = state.FinishSync(h);
+  if (!st.ok()) Log("node")->error("recording the sync in the history: {}", st.message());
+  if (r.ok()) {
+    // The data now descends from the source's generations (invariant 8).
+    st = state.AdoptLineage(r->source_lineage);
+    if (st.ok()) st = state.AdoptEpoch(r->source_epoch);
+    if (!st.ok()) Log("node")->error("recording the generation: {}", st.message());
+    if (!r->generation_warning.empty()) {
+      (void)state.AddEvent("split-brain-forced", r->generation_warning);
+    }
+    if (r->db.full && !r->db_full_expected) {
+      // Invariant 4: a full resync the Primary's slot forced is recorded and notified.
+      (void)state.AddEvent("full-resync", "the database was copied whole: " + r->db.reason);
+    }
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", r->duration_s);
+    (void)state.AddEvent("sync-completed", trigger + " sync from " + from + " completed in " +
+                                               took + " s: " + std::to_string(r->files_changed) +
+                                               " files changed, " +
+                                               std::to_string(r->files_deleted) + " deleted, " +
+                                               std::to_string(r->db.changes) + " database changes");
+  } else if (h.result == "failed") {
+    (void)state.AddEvent(
+        r.status().code() == Code::kGeneration ? "split-brain" : "sync-failed",
+        trigger + " sync from " + from + " failed (" + h.error_code + "): " + h.error);
+  }
+}
+
+}  // namespace
+
 Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const std::string& trigger,
                                 const std::string& peer) {
   // A dry run changes nothing on this node: not a sync of the history, and allowed anywhere.
@@ -33,9 +69,14 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
     (void)state->RecordSkipped(trigger, peer, refused);
     return refused;
   }
-  HASYNC_ASSIGN_OR_RETURN(int64_t id, state->BeginSync(trigger, peer));
   std::string from = peer.empty() ? std::string("the Primary") : peer;
-  (void)state->AddEvent("sync-started", trigger + " sync from " + from + " started");
+  Result<int64_t> begun = Status(Code::kIo, "not begun");
+  HASYNC_RETURN_IF_ERROR(state->InTransaction([&] {
+    begun = state->BeginSync(trigger, peer);
+    if (begun.ok())
+      (void)state->AddEvent("sync-started", trigger + " sync from " + from + " started");
+  }));
+  HASYNC_ASSIGN_OR_RETURN(int64_t id, begun);
   auto r = RunSync(s, o);
   HistoryRow h;
   h.id = id;
@@ -62,32 +103,9 @@ Result<SyncSummary> RunNodeSync(const Settings& s, const SyncOptions& o, const s
     h.error_code = CodeName(r.status().code());
     h.error = r.status().message();
   }
-  Status st = state->FinishSync(h);
-  if (!st.ok()) Log("node")->error("recording the sync in the history: {}", st.message());
-  if (r.ok()) {
-    // The data now descends from the source's generations (invariant 8).
-    st = state->AdoptLineage(r->source_lineage);
-    if (st.ok()) st = state->AdoptEpoch(r->source_epoch);
-    if (!st.ok()) Log("node")->error("recording the generation: {}", st.message());
-    if (!r->generation_warning.empty()) {
-      (void)state->AddEvent("split-brain-forced", r->generation_warning);
-    }
-    if (r->db.full && !r->db_full_expected) {
-      // Invariant 4: a full resync the Primary's slot forced is recorded and notified.
-      (void)state->AddEvent("full-resync", "the database was copied whole: " + r->db.reason);
-    }
-    char took[32];
-    std::snprintf(took, sizeof took, "%.1f", r->duration_s);
-    (void)state->AddEvent("sync-completed",
-                          trigger + " sync from " + from + " completed in " + took +
-                              " s: " + std::to_string(r->files_changed) + " files changed, " +
-                              std::to_string(r->files_deleted) + " deleted, " +
-                              std::to_string(r->db.changes) + " database changes");
-  } else if (h.result == "failed") {
-    (void)state->AddEvent(
-        r.status().code() == Code::kGeneration ? "split-brain" : "sync-failed",
-        trigger + " sync from " + from + " failed (" + h.error_code + "): " + h.error);
-  }
+  // The history row, the adopted generation and the events in one commit (one fsync).
+  Status committed = state->InTransaction([&] { RecordOutcome(*state, r, h, trigger, from); });
+  if (!committed.ok()) Log("node")->error("recording the sync: {}", committed.message());
   return r;
 }
 

@@ -101,8 +101,11 @@ class Puller {
     HASYNC_RETURN_IF_ERROR(Commit());
     HASYNC_RETURN_IF_ERROR(Confirm());
     // Committed: a difference found now fails the sync in the history and its roots' caches
-    // are dropped, so the next sync re-reads and repairs them.
-    return VerifyFiles();
+    // are dropped, so the next sync re-reads and repairs them. The check is local: it runs
+    // while the Primary records the sync and its process ends.
+    Status verified = VerifyFiles();
+    FinishChannel();
+    return verified;
   }
 
   // A journal a crashed sync left is finished (or thrown away) before anything else.
@@ -124,6 +127,7 @@ class Puller {
         return Status(Code::kConfig, "file root '" + r.name + "': " + r.root +
                                          " is not an existing directory on this node");
       }
+      root_before_.push_back(*info);  // what a discarded journal gives the root back
     }
     return Status::Ok();
   }
@@ -236,7 +240,13 @@ class Puller {
     SystemNames names;  // [sync] owner = "name": this sync's lookups, cached
     for (;;) {
       HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_->Read());
-      if (f.type == U8(MsgType::kListEnd)) break;
+      if (f.type == U8(MsgType::kListEnd)) {
+        HASYNC_ASSIGN_OR_RETURN(ListEnd end, DecodeListEnd(f.payload));
+        if (end.roots.size() != roots_.size())
+          return Status(Code::kProtocol, "list end with another number of roots than asked for");
+        root_meta_ = std::move(end.roots);
+        break;
+      }
       if (f.type != U8(MsgType::kListEntries)) return Unexpected(f, "the file list");
       HASYNC_ASSIGN_OR_RETURN(ListEntries m, DecodeListEntries(f.payload));
       if (m.root >= roots_.size())
@@ -334,6 +344,9 @@ class Puller {
           HASYNC_RETURN_IF_ERROR(
               receiver_.OnDelta(std::make_shared<std::vector<std::byte>>(std::move(f.payload))));
           break;
+        case MsgType::kFileHole:
+          HASYNC_RETURN_IF_ERROR(receiver_.OnHole(f.payload));
+          break;
         case MsgType::kFileDone:
           HASYNC_RETURN_IF_ERROR(receiver_.OnDone(f.payload));
           break;
@@ -387,7 +400,35 @@ class Puller {
     sum_.files_deleted += b.counts.files_deleted;
     sum_.dirs_created += b.counts.dirs_created;
     sum_.meta_changed += b.counts.meta_changed;
+    for (uint32_t i = 0; i < roots.size(); ++i) {
+      const FileInfo& was = root_before_[i];
+      b.journal.root_meta.push_back(
+          RootMetaChange{.root = i,
+                         .after = RootMetaAfter(i),
+                         .before = {.mode = was.mode, .mtime_ns = was.mtime_ns}});
+    }
     return std::move(b.journal);
+  }
+
+  // The Primary's metadata of root i, for the end of the sync.
+  MetaOptions RootMetaAfter(uint32_t i) const {
+    const RootMeta& r = root_meta_[i];
+    return MetaOptions{.set_mode = true,
+                       .mode = r.mode,
+                       .set_owner = Owner(),
+                       .uid = r.uid,
+                       .gid = r.gid,
+                       .set_mtime = true,
+                       .mtime_ns = r.mtime_ns};
+  }
+
+  // A sync without journal operations: the roots' own metadata once the staging is gone.
+  Status ApplyRootsMeta() {
+    for (uint32_t i = 0; i < s_.roots.size(); ++i) {
+      HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(s_.roots[i].root));
+      HASYNC_RETURN_IF_ERROR(ApplyRootMeta(dir, RootMetaAfter(i)));
+    }
+    return Status::Ok();
   }
 
   // Durable staging, the journal (the commit point without a database), the database's commit
@@ -400,6 +441,7 @@ class Puller {
         HASYNC_RETURN_IF_ERROR(db_->Commit(jn.sync_id));
         Mark("commit");
       }
+      HASYNC_RETURN_IF_ERROR(ApplyRootsMeta());
       return SaveManifests(false);
     }
     // Staged data must be durable before the journal says to use it.
@@ -434,10 +476,14 @@ class Puller {
     sum_.bytes_wire = channel_->bytes_read() + channel_->bytes_written();
     HASYNC_RETURN_IF_ERROR(link_->SendRaw(MsgType::kCommitted, {}));
     channel_->CloseWrite();
+    return Status::Ok();
+  }
+
+  // The Primary's side ends after kCommitted; its end is reaped here (after the local check).
+  void FinishChannel() {
     Status fin = channel_->Finish();
     if (!fin.ok())
       log_->warn("the sync is committed, but the Primary ended badly: {}", fin.message());
-    return Status::Ok();
   }
 
   // The database as applied, inside its transaction, against the Primary's pinned snapshot
@@ -481,9 +527,16 @@ class Puller {
     std::string bad;
     for (uint32_t i = 0; i < roots_.size() && bad.empty(); ++i) {
       const auto& r = s_.roots[i];
+      // A root this commit left alone: the plan compared this sync's scan of it with the list
+      // moments ago, which is the "counts" check already (a no-change sync scans once).
+      bool untouched = std::none_of(actions_.begin(), actions_.end(),
+                                    [i](const Action& a) { return a.root == i; });
+      if (!untouched || level_ == "full") ++sum_.verify_rescanned_roots;
       HASYNC_ASSIGN_OR_RETURN(
           bad, FirstListDifference(env_, r, i, roots_[i].remote, receiver_.jobs(),
-                                   {.full = level_ == "full", .threads = s_.threads}));
+                                   {.full = level_ == "full",
+                                    .threads = s_.threads,
+                                    .unchanged_scan = untouched ? &roots_[i].local : nullptr}));
       if (!bad.empty()) {
         // The next sync must not trust this root's cache: it re-reads it.
         (void)env_.RemoveFile(LocalManifestPath(s_, r.name));
@@ -524,6 +577,8 @@ class Puller {
   StagingArea staging_;
   Receiver receiver_;  // after staging_: it writes into it
   std::map<const Action*, std::string> symlink_staged_;
+  std::vector<RootMeta> root_meta_;    // the Primary's roots' own metadata (list end)
+  std::vector<FileInfo> root_before_;  // the roots as this sync found them
   std::chrono::steady_clock::time_point phase_start_ = std::chrono::steady_clock::now();
   bool committed_ = false;
   std::unique_ptr<DbTarget> db_;

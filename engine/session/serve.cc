@@ -174,6 +174,7 @@ class Server {
       log_->warn("not using the serve cache (every file is hashed afresh): {}", c.message());
       cache_usable_ = false;
     }
+    ListEnd end;
     for (size_t i = 0; i < roots_.size(); ++i) {
       Root& root = roots_[i];
       HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root.cfg->root));
@@ -193,8 +194,12 @@ class Server {
       HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, root.cfg->root, o));
       root.manifest = std::move(scan.manifest);
       HASYNC_RETURN_IF_ERROR(SendList(static_cast<uint32_t>(i), root));
+      // The root's own mode and mtime, after its scan (no entry of the list carries them).
+      HASYNC_ASSIGN_OR_RETURN(FileInfo info, StatRoot(*root.dir));
+      end.roots.push_back(
+          RootMeta{.mode = info.mode, .uid = info.uid, .gid = info.gid, .mtime_ns = info.mtime_ns});
     }
-    return link_.SendRaw(MsgType::kListEnd, {});
+    return link_.Send(MsgType::kListEnd, end);
   }
 
   // The root's list (engine/files/listing.h) in batches of kListBatch entries.

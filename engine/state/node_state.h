@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,6 +118,10 @@ class NodeState {
   Status SetClientConnections(bool enabled);
   Status SetScheduleAnchor(int64_t unix_s);
 
+  // fn's writes as one transaction (BEGIN IMMEDIATE ... COMMIT): one commit, so one fsync,
+  // instead of one per statement. fn's own errors are its to handle; a failed COMMIT is
+  // returned (and everything fn wrote is rolled back).
+  Status InTransaction(const std::function<void()>& fn);
   Result<int64_t> BeginSync(const std::string& trigger, const std::string& peer);
   Status FinishSync(const HistoryRow& row);  // by row.id
   // A sync that did not start: another was running or the node may not sync ("skipped"), or

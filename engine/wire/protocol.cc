@@ -334,6 +334,56 @@ Result<FileDone> DecodeFileDone(std::span<const std::byte> p) {
   return m;
 }
 
+void Encode(const FileHole& m, Encoder& e) {
+  e.PutVarint(m.id);
+  e.PutVarint(m.offset);
+  e.PutVarint(m.length);
+}
+
+Result<FileHole> DecodeFileHole(std::span<const std::byte> p) {
+  Decoder d(p);
+  FileHole m;
+  HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "request id"));
+  m.id = static_cast<uint32_t>(id);
+  constexpr uint64_t kMaxFile = kMaxBlocksPerRequest * snapshot::kBlockSize;
+  HASYNC_ASSIGN_OR_RETURN(m.offset, d.GetVarint(kMaxFile, "hole offset"));
+  if (m.offset % snapshot::kBlockSize != 0) {
+    return Status(Code::kProtocol, "hole does not start on a block");
+  }
+  HASYNC_ASSIGN_OR_RETURN(m.length, d.GetVarint(kMaxFile - m.offset, "hole length"));
+  if (m.length == 0) return Status(Code::kProtocol, "empty hole");
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
+void Encode(const ListEnd& m, Encoder& e) {
+  e.PutVarint(m.roots.size());
+  for (const RootMeta& r : m.roots) {
+    e.PutVarint(r.mode);
+    e.PutVarint(r.uid);
+    e.PutVarint(r.gid);
+    e.PutSigned(r.mtime_ns);
+  }
+}
+
+Result<ListEnd> DecodeListEnd(std::span<const std::byte> p) {
+  Decoder d(p);
+  ListEnd m;
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxRoots, 4, "root count"));
+  m.roots.resize(n);
+  for (RootMeta& r : m.roots) {
+    HASYNC_ASSIGN_OR_RETURN(uint64_t mode, d.GetVarint(07777, "mode"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t uid, d.GetVarint(UINT32_MAX, "uid"));
+    HASYNC_ASSIGN_OR_RETURN(uint64_t gid, d.GetVarint(UINT32_MAX, "gid"));
+    r.mode = static_cast<uint32_t>(mode);
+    r.uid = static_cast<uint32_t>(uid);
+    r.gid = static_cast<uint32_t>(gid);
+    HASYNC_ASSIGN_OR_RETURN(r.mtime_ns, d.GetSigned());
+  }
+  HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
+  return m;
+}
+
 void Encode(const Done& m, Encoder& e) {
   e.PutVarint(m.files_sent);
   e.PutVarint(m.bytes_read);

@@ -17,8 +17,8 @@ namespace hasync::engine {
 
 // Bumped on any incompatible change to this file or the frame format.
 // 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello;
-// 5: verify, pinned and repairing database requests; 8: extended attributes, ACLs and owner
-// names in the list.
+// 5: verify, pinned and repairing database requests; 8: the roots' own metadata in list end,
+// file holes, extended attributes, ACLs and owner names in the list.
 constexpr uint32_t kProtocolVersion = 8;
 
 // The closed table of message types: X(enumerator, wire value, name in error messages).
@@ -55,7 +55,8 @@ constexpr uint32_t kProtocolVersion = 8;
   X(kVerifyDirs, 26, "verify dirs")                                                        \
   X(kVerifyChildren, 27, "verify children")                                                \
   X(kVerifyBlocksRequest, 28, "verify blocks request")                                     \
-  X(kVerifyBlocks, 29, "verify blocks")
+  X(kVerifyBlocks, 29, "verify blocks")                                                    \
+  X(kFileHole, 30, "file hole")
 
 enum class MsgType : uint8_t {
 #define HASYNC_X(name, value, text) name = value,
@@ -131,6 +132,20 @@ struct ListEntries {
   std::vector<WireEntry> entries;
 };
 
+// A root's own metadata: a root is no entry of its list (paths are relative to it).
+struct RootMeta {
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t mtime_ns = 0;
+};
+
+// After the last list entries: each requested root's own metadata, in the request's order.
+// The Secondary gives its roots the same once the sync's staging folders are gone.
+struct ListEnd {
+  std::vector<RootMeta> roots;
+};
+
 // kWhole: send every block. kBlocks: send the blocks whose hash differs from have_blocks.
 // kDelta: content shifted; send a librsync delta per range against `signature` (engine/delta.h),
 // or, where a range's delta would pass the work cap, that range's blocks.
@@ -151,6 +166,17 @@ struct FileData {
   uint64_t first_block = 0;
   std::vector<uint64_t> hashes;     // one per block
   std::span<const std::byte> data;  // view into the frame payload
+};
+
+// A run of blocks of one file that are a hole on the Primary (read as zeros, never sent): the
+// blocks [offset, offset + length), offset block-aligned; length is whole blocks but for a
+// hole that ends the file, whose last block may be short. Their hashes are those of zero
+// blocks of their lengths: the file's digest covers them as any block. The Secondary leaves
+// them unwritten in a staged file.
+struct FileHole {
+  uint32_t id = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
 };
 
 // The delta that rebuilds the range [offset, offset + length) of a file (kDelta requests). The
@@ -204,6 +230,8 @@ void Encode(const FileRequest& m, Encoder& e);  // appended to a kFileRequests b
 void Encode(const FileData& m, Encoder& e);
 void Encode(const FileDelta& m, Encoder& e);
 void Encode(const FileDone& m, Encoder& e);
+void Encode(const FileHole& m, Encoder& e);
+void Encode(const ListEnd& m, Encoder& e);
 void Encode(const Done& m, Encoder& e);
 
 Result<Hello> DecodeHello(std::span<const std::byte> p);
@@ -214,6 +242,8 @@ Result<std::vector<FileRequest>> DecodeFileRequests(std::span<const std::byte> p
 Result<FileData> DecodeFileData(std::span<const std::byte> p);
 Result<FileDelta> DecodeFileDelta(std::span<const std::byte> p);
 Result<FileDone> DecodeFileDone(std::span<const std::byte> p);
+Result<FileHole> DecodeFileHole(std::span<const std::byte> p);
+Result<ListEnd> DecodeListEnd(std::span<const std::byte> p);
 Result<Done> DecodeDone(std::span<const std::byte> p);
 
 // "hello", "file data", ... for error messages.

@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
   Encoder l;
   Encode(list, l);
   (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEntries), l.view());
-  (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEnd), {});
+  Encoder end;
+  Encode(ListEnd{.roots = {RootMeta{.mode = 0755, .uid = 0, .gid = 0, .mtime_ns = 0}}}, end);
+  (void)transport::WriteFrame(*ch, enc, static_cast<uint8_t>(MsgType::kListEnd), end.view());
   // Then answer any request with data, as a real attacker would.
   auto reqs_frame = transport::ReadFrame(*ch, dec);
   if (!reqs_frame.ok()) return 0;

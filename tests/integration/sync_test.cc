@@ -41,12 +41,17 @@ TEST_P(SyncTest, InitialSyncMakesAnIdenticalTree) {
 
 TEST_P(SyncTest, NoChangeSyncMovesNoDataAndChangesNothing) {
   testing::MakeSampleTree(pair_.primary());
-  ASSERT_TRUE(Sync().ok());
+  auto first = Sync();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GE(first->verify_rescanned_roots, 1u) << "a root the commit changed is scanned again";
   auto before = testing::ScanTree(pair_.secondary());
   auto r = Sync();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->files_changed + r->files_deleted + r->meta_changed, 0u);
   EXPECT_EQ(r->bytes_changed, 0u);
+  // The default check after the commit ("counts") reuses the sync's own scan: one scan in all.
+  EXPECT_EQ(r->verified, "counts");
+  EXPECT_EQ(r->verify_rescanned_roots, 0u);
   auto after = testing::ScanTree(pair_.secondary());
   EXPECT_TRUE(verify::DiffManifests(before, after, {}).empty());
 }
@@ -205,6 +210,47 @@ TEST_P(SyncTest, ALargeSparseFileSyncs) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(fs::file_size(pair_.secondary() + "/vm/disk.img"), 1ull << 30);
   EXPECT_EQ(testing::TreeDiff(pair_.primary(), pair_.secondary()), "");
+}
+
+// rsync -a -c -n -i -H finds nothing after a sync, the root's own mode and mtime included (its
+// staging folder comes and goes inside it): after an initial, a no-change, a changed sync and
+// one where only the Primary's root changed.
+TEST_P(SyncTest, RsyncFindsNoDifferenceAfterEverySync) {
+  testing::MakeSampleTree(pair_.primary());
+  fs::remove(pair_.primary() + "/scratch.tmp");  // excluded: rsync would list it
+  ::chmod(pair_.primary().c_str(), 0751);
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE(round);
+    if (round == 2) {
+      testing::WriteFile(pair_.primary() + "/top.txt", "a new file in the root");
+      fs::remove(pair_.primary() + "/certs/ca.pem");
+    }
+    if (round == 3) {
+      fs::last_write_time(pair_.primary(),
+                          fs::last_write_time(pair_.primary()) - std::chrono::hours(30));
+    }
+    auto r = Sync();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto diff =
+        testing::Shell("rsync -a -c -n -i -H " + pair_.primary() + "/ " + pair_.secondary() + "/");
+    EXPECT_EQ(diff.code, 0);
+    EXPECT_EQ(diff.out, "");
+  }
+}
+
+// A sync that fails after its staging folder was made leaves the root's mtime as it was.
+TEST_P(SyncTest, AFailedSyncLeavesTheRootsMtimeAlone) {
+  testing::MakeSampleTree(pair_.primary());
+  ASSERT_TRUE(Sync().ok());
+  fs::last_write_time(pair_.secondary(),
+                      fs::last_write_time(pair_.secondary()) - std::chrono::hours(5));
+  auto before = fs::last_write_time(pair_.secondary());
+  testing::WriteFile(pair_.primary() + "/certs/new.pem", testing::RandomBytes(100000, 3));
+  FaultEnv full(*env_, FaultOptions{.no_space_after_bytes = 0});
+  auto r = pair_.Sync(&full, pair_.Serve(serve_env_));
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(fs::exists(pair_.secondary() + "/.hasync-staging"));
+  EXPECT_EQ(fs::last_write_time(pair_.secondary()), before);
 }
 
 TEST(SyncCliTest, JsonSummaryAndExitCodes) {

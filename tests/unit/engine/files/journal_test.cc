@@ -351,6 +351,43 @@ TEST(JournalTest, DatabaseCommitDecidesRecovery) {
   }
 }
 
+// The root's own metadata is set last, after its staging folder is gone, and survives the
+// journal's round trip: the Primary's when a crash is rolled forward on recovery, the root's
+// own from before the sync when a sync the database never committed is discarded.
+TEST(JournalTest, TheRootsOwnMetadataIsSetAfterTheStagingFolderGoes) {
+  for (bool db_has_it : {true, false}) {
+    SCOPED_TRACE(db_has_it);
+    std::string dir = testing::MakeTempDir();
+    std::string root = dir + "/root", state = dir + "/state";
+    testing::WriteFile(root + "/.hasync-staging/f0", "new");
+    std::filesystem::create_directories(state);
+    Journal j;
+    j.sync_id = 7;
+    j.db_commit = true;
+    j.roots = {root};
+    j.staging_dirs = {root + "/.hasync-staging"};
+    j.ops.push_back({.kind = OpKind::kRename,
+                     .path = root + "/new.txt",
+                     .source = root + "/.hasync-staging/f0"});
+    j.root_meta.push_back(RootMetaChange{.root = 0,
+                                         .after = {.mode = 0751, .mtime_ns = 2'000'000'000'123},
+                                         .before = {.mode = 0705, .mtime_ns = 1'000'000'000'456}});
+    Env& env = *Env::Default().value();
+    ASSERT_TRUE(CommitJournal(env, state, j).ok());
+    auto recovered = RecoverJournal(
+        env, state, {.roots = {root}, .db_committed_sync = [db_has_it]() -> Result<uint64_t> {
+                       return db_has_it ? 7 : 6;
+                     }});
+    ASSERT_TRUE(recovered.ok()) << recovered.status().ToString();
+    auto info = env.Stat(root);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->mode, db_has_it ? 0751u : 0705u);
+    EXPECT_EQ(info->mtime_ns, db_has_it ? 2'000'000'000'123 : 1'000'000'000'456);
+    EXPECT_FALSE(std::filesystem::exists(root + "/.hasync-staging"));
+    std::filesystem::remove_all(dir);
+  }
+}
+
 // Sources are checked on load: a staged file or redo log only from its root's staging folder, a
 // hard link's source only from its root, staging folders only <root>/.hasync-staging.
 TEST(JournalTest, SourcesOutsideAStagingFolderAreRefusedOnLoad) {

@@ -4,6 +4,7 @@
 #include "engine/files/receiver.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "common/fault_env.h"
 #include "common/hash.h"
@@ -141,6 +142,79 @@ TEST_F(ReceiverTest, ADoneClaimingASizePastTheGrowthBoundIsRefused) {
   Encoder e;
   Encode(FileDone{.id = 0, .size = 1ull << 50, .digest = 0, .mtime_ns = 0}, e);
   EXPECT_EQ(r->OnDone(e.view()).code(), Code::kAborted);
+}
+
+// Holes: block 0 is data, the rest (two blocks and a short tail) a hole the Primary never sends.
+class ReceiverHoleTest : public ReceiverTest {
+ protected:
+  ReceiverHoleTest() {
+    content_ = testing::RandomBytes(kBlockSize, 8) + std::string(2 * kBlockSize + 100, '\0');
+    remote_.size = content_.size();
+  }
+  Encoder FirstBlock() {
+    FileData d{.id = 0, .first_block = 0, .hashes = {Hash64(content_.data(), kBlockSize)}};
+    d.data = std::as_bytes(std::span<const char>(content_.data(), kBlockSize));
+    Encoder e;
+    Encode(d, e);
+    return e;
+  }
+  static std::vector<std::byte> Hole(uint64_t offset, uint64_t length) {
+    Encoder e;
+    Encode(FileHole{.id = 0, .offset = offset, .length = length}, e);
+    auto v = e.view();
+    return std::vector<std::byte>(v.begin(), v.end());
+  }
+  // The first error of a message sequence (shards report theirs at the next call or the end).
+  static Status FirstError(std::initializer_list<Status> all) {
+    for (const Status& st : all) {
+      if (!st.ok()) return st;
+    }
+    return Status::Ok();
+  }
+};
+
+TEST_F(ReceiverHoleTest, AHoleIsHashedAsZerosAndLeftUnwritten) {
+  auto r = Make(*env_);
+  ASSERT_TRUE(r->OnData(Payload(FirstBlock())).ok());
+  ASSERT_TRUE(r->OnHole(Hole(kBlockSize, 2 * kBlockSize + 100)).ok());
+  ASSERT_TRUE(r->OnDone(Done().view()).ok());
+  Status st = r->OnEnd();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string staged = r->jobs()[0]->staged;
+  EXPECT_EQ(testing::ReadFile(staged), content_);
+  struct stat info;
+  ASSERT_EQ(::stat(staged.c_str(), &info), 0);
+  EXPECT_LT(static_cast<uint64_t>(info.st_blocks) * 512, 2 * kBlockSize) << "the hole was written";
+  EXPECT_EQ(r->bytes_changed(), kBlockSize);
+}
+
+TEST_F(ReceiverHoleTest, AHoleOverBlocksAlreadySentIsAProtocolError) {
+  auto r = Make(*env_);
+  Status st =
+      FirstError({r->OnData(Payload(FirstBlock())), r->OnHole(Hole(0, 3 * kBlockSize + 100)),
+                  r->OnDone(Done().view()), r->OnEnd()});
+  EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
+}
+
+TEST_F(ReceiverHoleTest, DataOverAHoleIsAProtocolError) {
+  auto r = Make(*env_);
+  Status st = FirstError({r->OnHole(Hole(0, kBlockSize)), r->OnData(Payload(Data())),
+                          r->OnDone(Done().view()), r->OnEnd()});
+  EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
+}
+
+TEST_F(ReceiverHoleTest, AHolePastTheFilesEndIsAProtocolError) {
+  auto r = Make(*env_);
+  Status st = FirstError(
+      {r->OnData(Payload(FirstBlock())), r->OnHole(Hole(kBlockSize, 2 * kBlockSize + 100)),
+       r->OnHole(Hole(4 * kBlockSize, kBlockSize)), r->OnDone(Done().view()), r->OnEnd()});
+  EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
+  // A short block ends the file: a hole ending in one anywhere else is refused as well.
+  auto r2 = Make(*env_);
+  st = FirstError({r2->OnData(Payload(FirstBlock())), r2->OnHole(Hole(kBlockSize, 100)),
+                   r2->OnHole(Hole(2 * kBlockSize, kBlockSize + 100)), r2->OnDone(Done().view()),
+                   r2->OnEnd()});
+  EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "engine/config/config_edit.h"
 #include "engine/node/notify.h"
 #include "engine/state/node_state.h"
@@ -95,6 +97,36 @@ TEST(ScheduleTest, SchedulerKeepsItsTimes) {
   EXPECT_EQ(ran.size(), before);
   for (; now < kMidnight + 2 * kDay + 13 * 3600 + 60; now += 60) sched.Tick(now);
   EXPECT_EQ(ran.back(), kMidnight + 2 * kDay + 13 * 3600);
+}
+
+// Every sync opens the node state in two processes: the WAL outlives the last connection (its
+// re-creation cost two fsyncs per open), and InTransaction's writes commit together or not at all.
+TEST(NodeStateTest, TheWalPersistsAndATransactionCommitsAsOne) {
+  std::string dir = testing::MakeTempDir();
+  Settings s = TestSettings(dir);
+  {
+    auto state = NodeState::Open(s);
+    ASSERT_TRUE(state.ok()) << state.status().ToString();
+    ASSERT_TRUE((*state)->AddEvent("one", "first").ok());
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir + "/node.db-wal")) << "kept after the last close";
+  auto state = NodeState::Open(s);
+  ASSERT_TRUE(state.ok());
+  size_t before = (*state)->Events(100)->size();
+  Status st = (*state)->InTransaction([&] {
+    (void)(*state)->AddEvent("two", "second");
+    (void)(*state)->AddEvent("three", "third");
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ((*state)->Events(100)->size(), before + 2);
+  // A transaction cannot begin inside another: the error is returned and fn never runs.
+  bool ran = false;
+  st = (*state)->InTransaction([&] {
+    Status inner = (*state)->InTransaction([&] { ran = true; });
+    EXPECT_FALSE(inner.ok());
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_FALSE(ran);
 }
 
 // The upgrade procedure's temporary Primary: with HA disabled, `failover mode primary` keeps

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "snapshot/manifest.h"
+
 #include "tests/unit/engine/wire/largest_allocation.h"
 
 namespace hasync::engine {
@@ -57,6 +59,39 @@ TEST(ProtocolTest, DataRunMustMatchItsBlockCount) {
   Encoder e;
   Encode(m, e);
   EXPECT_EQ(DecodeFileData(e.view()).status().code(), Code::kProtocol);
+}
+
+TEST(ProtocolTest, AHoleIsBlockAlignedNonEmptyAndInsideTheLargestFile) {
+  auto decode = [](uint64_t offset, uint64_t length) {
+    Encoder e;
+    Encode(FileHole{.id = 3, .offset = offset, .length = length}, e);
+    return DecodeFileHole(e.view());
+  };
+  auto ok = decode(2 * snapshot::kBlockSize, 100);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->id, 3u);
+  EXPECT_EQ(ok->offset, 2 * snapshot::kBlockSize);
+  EXPECT_EQ(ok->length, 100u);
+  EXPECT_EQ(decode(5, 100).status().code(), Code::kProtocol) << "not on a block";
+  EXPECT_EQ(decode(0, 0).status().code(), Code::kProtocol) << "empty";
+  uint64_t largest = kMaxBlocksPerRequest * snapshot::kBlockSize;
+  EXPECT_EQ(decode(largest - snapshot::kBlockSize, 2 * snapshot::kBlockSize).status().code(),
+            Code::kProtocol)
+      << "past the largest file";
+  EXPECT_EQ(decode(UINT64_MAX / snapshot::kBlockSize * snapshot::kBlockSize, 1).status().code(),
+            Code::kProtocol);
+}
+
+TEST(ProtocolTest, ListEndCarriesEachRootsOwnMetadata) {
+  Encoder e;
+  Encode(ListEnd{.roots = {RootMeta{.mode = 0751, .uid = 7, .gid = 8, .mtime_ns = -3}}}, e);
+  auto d = DecodeListEnd(e.view());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(d->roots.size(), 1u);
+  EXPECT_EQ(d->roots[0].mode, 0751u);
+  EXPECT_EQ(d->roots[0].gid, 8u);
+  EXPECT_EQ(d->roots[0].mtime_ns, -3);
+  EXPECT_EQ(DecodeListEnd({}).status().code(), Code::kProtocol);
 }
 
 TEST(ProtocolTest, HugeCountsAreRefused) {
