@@ -30,6 +30,8 @@ pkgs=(
   # Peers for the end-to-end benchmark and the demo; the tests' private sshd (its own config
   # on a loopback port: the system's sshd is not started, see below).
   rsync openssh-client openssh-server time
+  # tests/integration/fidelity_test.cc sets and reads attributes and ACLs with these tools.
+  attr acl
   # The .deb (ci/package.sh): CPack's DEB generator runs dpkg-shlibdeps (dpkg-dev) on the binary,
   # and finds the binaries to read with file.
   dpkg-dev file

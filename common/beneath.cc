@@ -415,6 +415,10 @@ Result<MetaOutcome> SetEntryMeta(const ParentDir& p, const std::string& shown, F
       HASYNC_AT(::fchmod(fd, o.mode & 07777), "setting mode of " + shown);
     }
   }
+  // After chown, which clears security.capability, and after chmod, which an ACL's mask follows.
+  if (o.xattrs != nullptr) {
+    HASYNC_RETURN_IF_ERROR(ApplyXattrsFd(fd, by_path, *o.xattrs, RunningAsRoot(), shown));
+  }
   if (o.set_mtime) {
     struct timespec ts[2] = {{0, UTIME_OMIT}, MtimeSpec(o.mtime_ns)};
     if (by_path) {
@@ -427,6 +431,13 @@ Result<MetaOutcome> SetEntryMeta(const ParentDir& p, const std::string& shown, F
 }
 
 }  // namespace
+
+Result<XattrList> ReadXattrsAt(int dir_fd, const std::string& name, const std::string& shown) {
+  int fd = ::openat(dir_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("opening " + shown, errno);
+  UniqueFd h(fd);
+  return ReadXattrsFd(fd, true, RunningAsRoot(), shown);
+}
 
 Result<MetaOutcome> SetMetaBeneath(const RootDir& root, std::string_view rel, FileType expected,
                                    const MetaOptions& o) {

@@ -111,6 +111,10 @@ Status SymlinkBeneath(const RootDir& root, const std::string& target, std::strin
 // Lists the directory rel ("" for the root itself) with each entry's lstat data, through the
 // directory's own handle (fstatat relative to it); entries gone in between are left out.
 Result<std::vector<DirEntryInfo>> ListDirInfoBeneath(const RootDir& root, std::string_view rel);
+// The managed extended attributes (common/xattr.h) of `name` in dir_fd, through an O_PATH
+// handle opened O_NOFOLLOW on it. kNotFound when it is gone. REQUIRES: not a symlink (whose
+// attributes are not replicated: user.* cannot be set on one).
+Result<XattrList> ReadXattrsAt(int dir_fd, const std::string& name, const std::string& shown);
 // readlinkat on the parent's handle.
 Result<std::string> ReadLinkBeneath(const RootDir& root, std::string_view rel);
 // Removes rel and all below it, recursing on directory handles (openat O_DIRECTORY|O_NOFOLLOW,
@@ -125,7 +129,8 @@ enum class MetaOutcome : uint8_t {
   kTypeChanged = 1,  // not the type the plan expected (a local change): nothing was set
 };
 // Sets metadata on rel through the entry's own handle (opened O_RDONLY | O_NOFOLLOW | O_NONBLOCK
-// relative to its parent, fstat'ed to confirm `expected`, then fchown / fchmod / futimens); a
+// relative to its parent, fstat'ed to confirm `expected`, then fchown / fchmod / the extended
+// attributes / futimens); a
 // symlink's owner and times through fchownat / utimensat(AT_SYMLINK_NOFOLLOW) on the parent.
 Result<MetaOutcome> SetMetaBeneath(const RootDir& root, std::string_view rel, FileType expected,
                                    const MetaOptions& options);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/xattr.h"
 
 namespace hasync {
 
@@ -117,6 +118,9 @@ struct MetaOptions {
   uint32_t gid = 0;
   bool set_mtime = true;
   int64_t mtime_ns = 0;
+  // Set: the entry's managed extended attributes (common/xattr.h) become exactly these, after
+  // owner and mode and before mtime. Null: left as they are. Symlinks' are never set.
+  const XattrList* xattrs = nullptr;
 };
 
 class Env {

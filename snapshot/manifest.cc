@@ -9,7 +9,8 @@
 namespace hasync::snapshot {
 namespace {
 constexpr uint32_t kMagic = 0x464d5348;  // "HSMF"
-constexpr uint32_t kVersion = 1;
+// 2: each entry's extended attributes after its link target. 1 is still read (see Parse).
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kMaxEntries = 100'000'000;
 constexpr uint64_t kMaxBlocks = uint64_t{1} << 32;
 }  // namespace
@@ -59,6 +60,7 @@ std::vector<std::byte> Manifest::Serialize() const {
     e.PutVarint(x.device);
     e.PutVarint(x.nlink);
     e.PutString(x.link_target);
+    PutXattrs(e, x.xattrs);
     e.PutU8(x.hashed ? 1 : 0);
     if (x.hashed) {
       e.PutFixed64(x.digest);
@@ -81,7 +83,7 @@ Result<Manifest> Manifest::Parse(std::span<const std::byte> data) {
     HASYNC_ASSIGN_OR_RETURN(uint32_t magic, d.GetFixed32());
     HASYNC_ASSIGN_OR_RETURN(uint32_t version, d.GetFixed32());
     HASYNC_ASSIGN_OR_RETURN(uint32_t block, d.GetFixed32());
-    if (magic != kMagic || version != kVersion || block != kBlockSize) {
+    if (magic != kMagic || (version != 1 && version != kVersion) || block != kBlockSize) {
       return Status(Code::kIo, "manifest of another format or block size");
     }
     HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxEntries, "entry count"));
@@ -107,6 +109,9 @@ Result<Manifest> Manifest::Parse(std::span<const std::byte> data) {
       HASYNC_ASSIGN_OR_RETURN(x.device, d.GetVarint());
       HASYNC_ASSIGN_OR_RETURN(x.nlink, d.GetVarint());
       HASYNC_ASSIGN_OR_RETURN(x.link_target, d.GetString(4096));
+      if (version >= 2) {
+        HASYNC_ASSIGN_OR_RETURN(x.xattrs, GetXattrs(d));
+      }
       HASYNC_ASSIGN_OR_RETURN(uint8_t hashed, d.GetU8());
       x.hashed = hashed != 0;
       if (x.hashed) {
@@ -122,7 +127,10 @@ Result<Manifest> Manifest::Parse(std::span<const std::byte> data) {
       }
     }
     HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
-    return Manifest(std::move(entries));
+    Manifest m(std::move(entries));
+    // Format 1 kept no attributes: its hashes stay good, its (empty) attributes are unknown.
+    m.xattrs_known_ = version >= 2;
+    return m;
   };
   auto r = parse();
   if (!r.ok()) return Status(Code::kIo, "damaged manifest: " + r.status().message());

@@ -38,6 +38,7 @@ struct Entry : FileInfo {
   bool hashed = false;           // blocks and digest are valid
   std::vector<uint64_t> blocks;  // xxh3 of each kBlockSize block
   uint64_t digest = 0;           // FileDigest(blocks, size)
+  XattrList xattrs;              // managed extended attributes and ACLs (not symlinks')
 };
 
 class Manifest {
@@ -45,9 +46,12 @@ class Manifest {
   Manifest() = default;
   explicit Manifest(std::vector<Entry> entries);  // sorts by path
   // The index holds views into entries_: a copy re-indexes; a move keeps the vector's buffer.
-  Manifest(const Manifest& other) : entries_(other.entries_) { Reindex(); }
+  Manifest(const Manifest& other) : entries_(other.entries_), xattrs_known_(other.xattrs_known_) {
+    Reindex();
+  }
   Manifest& operator=(const Manifest& other) {
     entries_ = other.entries_;
+    xattrs_known_ = other.xattrs_known_;
     Reindex();
     return *this;
   }
@@ -58,6 +62,9 @@ class Manifest {
   std::vector<Entry>& mutable_entries() { return entries_; }
   // nullptr when absent.
   const Entry* Find(std::string_view path) const;
+  // False for a manifest of format 1, written before attributes were recorded: its entries'
+  // (empty) xattrs say nothing, so a scan must not reuse them.
+  bool xattrs_known() const { return xattrs_known_; }
   // Call after changing entries' paths or order: restores the order by path Find relies on.
   void Reindex();
 
@@ -70,6 +77,7 @@ class Manifest {
 
  private:
   std::vector<Entry> entries_;  // sorted by path
+  bool xattrs_known_ = true;
 };
 
 // True when the cached entry still describes the file on disk, so its hashes can be reused.

@@ -1,6 +1,8 @@
 // The scan: a depth-first walk with lstat, then parallel hashing of what the cache missed.
 #include "snapshot/scanner.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -20,9 +22,35 @@ constexpr uint64_t kPieceBlocks = (64 << 20) / kBlockSize;
 
 // Lists and reads beneath the root's handle: a directory a local user swaps for a symlink during
 // the scan is refused (kUnsafePath), never walked into, so serve cannot list or read outside.
+// An entry's extended attributes: the cached ones while its inode and ctime are unchanged
+// (setting or removing an attribute moves ctime, never mtime), else read through a handle on
+// the entry opened beneath `dir`, the directory's own (opened on first need).
+Status ReadEntryXattrs(const RootDir& root, const std::string& rel, const std::string& name,
+                       const ScanOptions& o, UniqueFd& dir, Entry& e) {
+  const Entry* c =
+      o.cache && o.cache->xattrs_known() && !o.rehash_all ? o.cache->Find(e.path) : nullptr;
+  if (c && c->type == e.type && c->inode == e.inode && c->ctime_ns == e.ctime_ns) {
+    e.xattrs = c->xattrs;
+    return Status::Ok();
+  }
+  if (dir.get() < 0) {
+    if (rel.empty()) {
+      dir = UniqueFd(::fcntl(root.fd(), F_DUPFD_CLOEXEC, 0));
+      if (dir.get() < 0) return ErrnoStatus("dup of " + root.path(), errno);
+    } else {
+      HASYNC_ASSIGN_OR_RETURN(dir, root.OpenFd(rel, O_RDONLY | O_DIRECTORY));
+    }
+  }
+  auto x = ReadXattrsAt(dir.get(), name, root.Describe(e.path));
+  if (!x.ok() && x.status().code() != Code::kNotFound) return x.status();
+  if (x.ok()) e.xattrs = std::move(*x);
+  return Status::Ok();
+}
+
 Status Walk(const RootDir& root, const std::string& rel, const ScanOptions& o,
             std::vector<Entry>& out, ScanStats& stats) {
   HASYNC_ASSIGN_OR_RETURN(auto names, ListDirInfoBeneath(root, rel));
+  UniqueFd dir;
   std::sort(names.begin(), names.end(),
             [](const DirEntryInfo& a, const DirEntryInfo& b) { return a.name < b.name; });
   for (const DirEntryInfo& d : names) {
@@ -38,6 +66,8 @@ Status Walk(const RootDir& root, const std::string& rel, const ScanOptions& o,
     Entry e(std::move(path), info);
     if (info.type == FileType::kSymlink) {
       HASYNC_ASSIGN_OR_RETURN(e.link_target, ReadLinkBeneath(root, e.path));
+    } else if (o.read_xattrs) {
+      HASYNC_RETURN_IF_ERROR(ReadEntryXattrs(root, rel, d.name, o, dir, e));
     }
     if (info.type == FileType::kRegular) {
       ++stats.files;

@@ -22,6 +22,7 @@ struct ScanOptions {
   const Manifest* cache = nullptr;  // previous manifest of this root, or none
   bool rehash_all = false;          // --checksum: ignore the cache
   bool hash_uncached = true;        // false: leave files the cache misses unhashed
+  bool read_xattrs = true;          // the managed extended attributes (common/xattr.h)
   unsigned threads = 1;
 };
 

@@ -115,8 +115,8 @@ Status ParseFiles(const toml::node& n, Settings& s) {
 }
 
 Status ParseSync(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(
-      CheckKeys(t, "sync", {"compression", "threads", "max_clock_skew_s", "verify", "max_rate"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(
+      t, "sync", {"compression", "threads", "max_clock_skew_s", "verify", "max_rate", "owner"}));
   if (const toml::node* n = t.get("max_rate")) {
     if (n->is_integer() && n->as_integer()->get() >= 0) {
       HASYNC_ASSIGN_OR_RETURN(s.max_rate,
@@ -126,6 +126,10 @@ Status ParseSync(const toml::table& t, Settings& s) {
     } else {
       return Bad("sync.max_rate", "must be a string like \"100Mbit\" or a number of bytes");
     }
+  }
+  HASYNC_ASSIGN_OR_RETURN(s.owner, GetString(t, "sync", "owner", false, s.owner));
+  if (s.owner != "id" && s.owner != "name") {
+    return Bad("sync.owner", "must be \"id\" or \"name\", not \"" + s.owner + "\"");
   }
   HASYNC_ASSIGN_OR_RETURN(s.verify, GetString(t, "sync", "verify", false, s.verify));
   if (s.verify != "none" && s.verify != "counts" && s.verify != "sample" && s.verify != "full") {

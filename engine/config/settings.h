@@ -120,6 +120,10 @@ struct Settings {
   // paths, types and sizes) | sample (and row hashes in an eighth of the key ranges, another
   // eighth each sync) | full (every row hashed per key range; every file re-read).
   std::string verify = "counts";
+  // [sync] owner: "id" (files keep the Primary's numeric user and group ids) or "name" (each
+  // id is mapped through its name on the Primary to this node's id of that name; an id whose
+  // name is unknown here is kept, as rsync does). Ownership is replicated only as root.
+  std::string owner = "id";
   std::string primary;         // [secondary] primary: the trusted host to sync from
   int start_minute = 60;       // [secondary] start_time, minutes after 00:00 GMT
   int64_t run_every_s = 3600;  // [secondary] run_every

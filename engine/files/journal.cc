@@ -23,7 +23,7 @@ namespace hasync::engine {
 namespace {
 
 constexpr uint32_t kMagic = 0x4e4a5348;  // "HSJN"
-constexpr uint32_t kVersion = 3;         // 2: the database-commit flag; 3: root metadata
+constexpr uint32_t kVersion = 4;  // 2: the database-commit flag; 3: root metadata; 4: attributes
 constexpr uint64_t kMaxOps = 1ull << 32;
 
 // True when path lies under root; the roll-forward refuses anything else, so even a damaged or
@@ -221,7 +221,8 @@ Status Applier::Meta(const RootDir& root, const JournalOp& op, const std::string
                 .uid = op.uid,
                 .gid = op.gid,
                 .set_mtime = true,
-                .mtime_ns = op.mtime_ns};
+                .mtime_ns = op.mtime_ns,
+                .xattrs = op.set_xattrs ? &op.xattrs : nullptr};
   auto outcome = SetMetaBeneath(root, rel, op.type, m);
   if (!outcome.ok()) {
     if (!IsNotFound(outcome.status())) return outcome.status();
@@ -305,6 +306,8 @@ std::vector<std::byte> Journal::Serialize() const {
       e.PutVarint(r.length);
       e.PutVarint(r.redo_offset);
     }
+    e.PutU8(op.set_xattrs ? 1 : 0);
+    if (op.set_xattrs) PutXattrs(e, op.xattrs);
   }
   e.PutVarint(root_meta.size());
   for (const RootMetaChange& m : root_meta) {
@@ -387,7 +390,7 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
   HASYNC_ASSIGN_OR_RETURN(uint32_t magic, d.GetFixed32());
   HASYNC_ASSIGN_OR_RETURN(uint32_t version, d.GetFixed32());
   if (magic != kMagic || version < 1 || version > kVersion)
-    return Status(Code::kIo, "not a journal of version 1 to 3");
+    return Status(Code::kIo, "not a journal of version 1 to 4");
   HASYNC_ASSIGN_OR_RETURN(j.sync_id, d.GetFixed64());
   if (version >= 2) {
     HASYNC_ASSIGN_OR_RETURN(uint8_t flag, d.GetU8());
@@ -436,6 +439,16 @@ Result<Journal> Journal::Parse(std::span<const std::byte> data) {
       HASYNC_ASSIGN_OR_RETURN(r.offset, d.GetVarint());
       HASYNC_ASSIGN_OR_RETURN(r.length, d.GetVarint(1ull << 30, "run length"));
       HASYNC_ASSIGN_OR_RETURN(r.redo_offset, d.GetVarint());
+    }
+    if (version >= 4) {
+      HASYNC_ASSIGN_OR_RETURN(uint8_t set, d.GetU8());
+      if (set > 1) return Status(Code::kIo, "journal operation with a bad attribute flag");
+      op.set_xattrs = set == 1;
+      if (op.set_xattrs) {
+        auto x = GetXattrs(d);
+        if (!x.ok()) return Status(Code::kIo, "journal: " + x.status().message());
+        op.xattrs = std::move(*x);
+      }
     }
     if (nroots == 0 || !Inside(j.roots[op.root], op.path)) {
       return Status(Code::kUnsafePath, "journal operation outside its root: " + op.path);

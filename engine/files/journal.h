@@ -45,6 +45,8 @@ struct JournalOp {
   uint32_t gid = 0;
   int64_t mtime_ns = 0;
   std::vector<BlockRun> runs;
+  bool set_xattrs = false;  // kMeta: the entry's managed attributes become exactly `xattrs`
+  XattrList xattrs;
 };
 
 // A root's own metadata once the sync is over: creating and removing its staging folder

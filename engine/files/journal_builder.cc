@@ -14,6 +14,8 @@ void SetMeta(JournalOp& op, const WireEntry& r, int64_t mtime_ns, bool set_owner
   op.uid = r.uid;
   op.gid = r.gid;
   op.mtime_ns = mtime_ns;
+  op.set_xattrs = r.type != FileType::kSymlink;
+  op.xattrs = r.xattrs;
 }
 
 }  // namespace

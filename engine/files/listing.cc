@@ -4,9 +4,11 @@
 
 #include <utility>
 
+#include "engine/files/owner_names.h"
+
 namespace hasync::engine {
 
-RootListing ListRoot(const snapshot::Manifest& manifest) {
+RootListing ListRoot(const snapshot::Manifest& manifest, NameLookup* names) {
   RootListing out;
   std::map<std::pair<uint64_t, uint64_t>, std::string> first_path;
   out.entries.reserve(manifest.entries().size());
@@ -21,7 +23,10 @@ RootListing ListRoot(const snapshot::Manifest& manifest) {
                 .link_target = e.link_target,
                 .hardlink_to = "",
                 .hashed = e.hashed,
-                .digest = e.digest};
+                .digest = e.digest,
+                .xattrs = e.xattrs,
+                .names = {}};
+    if (names != nullptr) AttachNames(w, *names);
     if (e.type == FileType::kRegular && e.nlink > 1) {
       auto [it, fresh] = first_path.emplace(std::make_pair(e.device, e.inode), e.path);
       if (!fresh) {

@@ -1,5 +1,6 @@
 // The Primary's list of a root: what the Secondary must end up with, built from the Primary's
-// scan. Hard links are found here (the second path of an inode names the first). Pure: the
+// scan, with each entry's extended attributes and ACLs. Hard links are found here (the second
+// path of an inode names the first). Pure but for the name lookups: the
 // serve session scans and sends; this decides what the list says.
 #pragma once
 
@@ -19,6 +20,9 @@ struct RootListing {
   std::map<std::string, std::string, std::less<>> hardlink_to;
 };
 
-RootListing ListRoot(const snapshot::Manifest& manifest);
+class NameLookup;
+// names: set when the Secondary asked for owner names (ListRequest::owner_names): each entry
+// then names the ids it mentions (engine/files/owner_names.h).
+RootListing ListRoot(const snapshot::Manifest& manifest, NameLookup* names = nullptr);
 
 }  // namespace hasync::engine

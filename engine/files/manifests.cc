@@ -19,6 +19,9 @@ bool Restat(Env& env, const std::string& root_path, const WireEntry& r, const sn
   if (!info.ok()) return false;
   e = snapshot::Entry(r.path, *info);
   e.link_target = r.link_target;
+  // What the apply set (LocalizeList cut them to this node's namespaces); the restat's ctime
+  // is after it, so the next scan reuses them until they change.
+  if (r.type != FileType::kSymlink) e.xattrs = r.xattrs;
   if (job != nullptr && !job->vanished) {
     e.blocks = job->hashes;
     e.digest = FileDigest(e.blocks, e.size);

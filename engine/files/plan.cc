@@ -116,6 +116,8 @@ namespace {
 bool MetaDiffers(const snapshot::Entry& l, const WireEntry& r, const PlanOptions& o) {
   if (l.mtime_ns != r.mtime_ns) return true;
   if (r.type != FileType::kSymlink && l.mode != r.mode) return true;
+  // An attribute or ACL change moves ctime, not mtime: compared on its own (a metadata update).
+  if (r.type != FileType::kSymlink && !SameManaged(l.xattrs, r.xattrs, o.as_root)) return true;
   return o.compare_owner && (l.uid != r.uid || l.gid != r.gid);
 }
 

@@ -61,6 +61,8 @@ size_t FilterRemoteList(const snapshot::Filter& filter, std::vector<WireEntry>& 
 
 struct PlanOptions {
   bool compare_owner = false;  // running as root: ownership is replicated
+  // Running as root: security.* and trusted.* are compared too (common/xattr.h XattrManaged).
+  bool as_root = false;
 };
 
 // Appends the actions that turn `local` into `remote` for root index `root`, in an order the

@@ -32,7 +32,8 @@ MetaOptions MetaFor(const WireEntry& r, int64_t mtime_ns, bool symlink, bool set
                      .uid = r.uid,
                      .gid = r.gid,
                      .set_mtime = true,
-                     .mtime_ns = mtime_ns};
+                     .mtime_ns = mtime_ns,
+                     .xattrs = symlink ? nullptr : &r.xattrs};
 }
 
 Receiver::Receiver(Env& env, const StagingArea& staging, const ReceiverOptions& options)

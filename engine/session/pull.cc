@@ -23,6 +23,7 @@
 #include "engine/files/journal_builder.h"
 #include "engine/files/list_check.h"
 #include "engine/files/manifests.h"
+#include "engine/files/owner_names.h"
 #include "engine/files/plan.h"
 #include "engine/files/progress.h"
 #include "engine/files/receiver.h"
@@ -228,17 +229,18 @@ class Puller {
   }
 
   Status ListAndPlan() {
-    ListRequest req{.rehash_all = o_.rehash_all, .roots = {}};
+    ListRequest req{.rehash_all = o_.rehash_all, .owner_names = s_.owner == "name", .roots = {}};
     for (const auto& r : s_.roots) req.roots.push_back(r.name);
     HASYNC_RETURN_IF_ERROR(link_->Send(MsgType::kListRequest, req));
     HASYNC_RETURN_IF_ERROR(ReceiveList());
-    PlanOptions po{.compare_owner = Owner()};
+    PlanOptions po{.compare_owner = Owner(), .as_root = Owner()};
     for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
     Mark("list and plan");
     return Status::Ok();
   }
 
   Status ReceiveList() {
+    SystemNames names;  // [sync] owner = "name": this sync's lookups, cached
     for (;;) {
       HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_->Read());
       if (f.type == U8(MsgType::kListEnd)) {
@@ -264,6 +266,7 @@ class Puller {
       if (dropped > 0) {
         log_->debug("{}: {} of the Primary's entries are excluded here", cfg.name, dropped);
       }
+      LocalizeList(r.remote, Owner(), s_.owner == "name" ? &names : nullptr);
       for (const WireEntry& e : r.remote) {
         if (e.type != FileType::kRegular) continue;
         ++sum_.files_scanned;

@@ -22,6 +22,7 @@
 #include "engine/files/delta.h"
 #include "engine/files/listing.h"
 #include "engine/files/manifests.h"
+#include "engine/files/owner_names.h"
 #include "engine/files/transfer.h"
 #include "engine/session/hello.h"
 #include "engine/session/verify_session.h"
@@ -155,6 +156,7 @@ class Server {
   Status List(const transport::Frame& f) {
     if (f.type != U8(MsgType::kListRequest)) return Unexpected(f, "list request");
     HASYNC_ASSIGN_OR_RETURN(ListRequest req, DecodeListRequest(f.payload));
+    owner_names_ = req.owner_names;
     roots_.resize(req.roots.size());
     for (size_t i = 0; i < req.roots.size(); ++i) {
       for (const auto& r : s_.roots) {
@@ -202,7 +204,7 @@ class Server {
 
   // The root's list (engine/files/listing.h) in batches of kListBatch entries.
   Status SendList(uint32_t index, Root& root) {
-    RootListing listing = ListRoot(root.manifest);
+    RootListing listing = ListRoot(root.manifest, owner_names_ ? &names_ : nullptr);
     root.hardlink_to = std::move(listing.hardlink_to);
     for (const WireEntry& w : listing.entries) {
       if (w.type == FileType::kRegular) ++listed_files_;
@@ -398,6 +400,8 @@ class Server {
   transport::Channel& ch_;
   Env& env_;
   const PeerBinding binding_;
+  bool owner_names_ = false;  // the Secondary asked for names ([sync] owner = "name")
+  SystemNames names_;         // their lookups, cached for this session
   bool cache_usable_ = true;  // OpenServeCache passed: <state_dir>/serve is this account's
   // This thread's messages (its sends under write_mu_: the workers write frames too).
   PeerLink link_;

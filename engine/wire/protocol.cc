@@ -104,7 +104,7 @@ Result<ErrorMsg> DecodeError(std::span<const std::byte> p) {
 }
 
 void Encode(const ListRequest& m, Encoder& e) {
-  e.PutU8(m.rehash_all ? 1 : 0);
+  e.PutU8((m.rehash_all ? 1 : 0) | (m.owner_names ? 2 : 0));
   e.PutVarint(m.roots.size());
   for (const auto& r : m.roots) e.PutString(r);
 }
@@ -113,8 +113,9 @@ Result<ListRequest> DecodeListRequest(std::span<const std::byte> p) {
   Decoder d(p);
   ListRequest m;
   HASYNC_ASSIGN_OR_RETURN(uint8_t flags, d.GetU8());
-  if (flags > 1) return Status(Code::kProtocol, "list request with unknown flags");
-  m.rehash_all = flags == 1;
+  if (flags > 3) return Status(Code::kProtocol, "list request with unknown flags");
+  m.rehash_all = (flags & 1) != 0;
+  m.owner_names = (flags & 2) != 0;
   HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxRoots, 1, "root count"));
   m.roots.resize(n);
   for (auto& r : m.roots) {
@@ -141,8 +142,41 @@ void Encode(const ListEntries& m, Encoder& e) {
       e.PutU8(x.hashed ? 1 : 0);
       if (x.hashed) e.PutFixed64(x.digest);
     }
+    PutXattrs(e, x.xattrs);
+    e.PutVarint(x.names.size());
+    for (const IdName& n : x.names) {
+      e.PutU8(n.group ? 1 : 0);
+      e.PutVarint(n.id);
+      e.PutString(n.name);
+    }
   }
 }
+
+namespace {
+
+// The entry's attributes and names, each bounded (GetXattrs: count, name, value and total).
+Status DecodeEntryMeta(Decoder& d, WireEntry& x) {
+  HASYNC_ASSIGN_OR_RETURN(x.xattrs, GetXattrs(d));
+  if (x.type == FileType::kSymlink && !x.xattrs.empty()) {
+    return Status(Code::kProtocol, "a symlink with extended attributes");
+  }
+  HASYNC_ASSIGN_OR_RETURN(uint64_t n, GetCount(d, kMaxNamesPerEntry, 3, "owner name count"));
+  x.names.resize(n);
+  for (IdName& name : x.names) {
+    HASYNC_ASSIGN_OR_RETURN(uint8_t kind, d.GetU8());
+    if (kind > 1) return Status(Code::kProtocol, "an owner name of unknown kind");
+    name.group = kind == 1;
+    HASYNC_ASSIGN_OR_RETURN(uint64_t id, d.GetVarint(UINT32_MAX, "owner id"));
+    name.id = static_cast<uint32_t>(id);
+    HASYNC_ASSIGN_OR_RETURN(name.name, d.GetString(kMaxUserName));
+    if (name.name.empty() || name.name.find('\0') != std::string::npos) {
+      return Status(Code::kProtocol, "an empty or bad owner name");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<ListEntries> DecodeListEntries(std::span<const std::byte> p) {
   Decoder d(p);
@@ -178,6 +212,7 @@ Result<ListEntries> DecodeListEntries(std::span<const std::byte> p) {
     } else if (x.size != 0) {
       return Status(Code::kProtocol, "a directory or symlink entry with a size");
     }
+    HASYNC_RETURN_IF_ERROR(DecodeEntryMeta(d, x).Context("list entry '" + x.path + "'"));
   }
   HASYNC_RETURN_IF_ERROR(d.ExpectEnd());
   return m;

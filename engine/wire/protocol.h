@@ -18,7 +18,7 @@ namespace hasync::engine {
 // Bumped on any incompatible change to this file or the frame format.
 // 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello;
 // 5: verify, pinned and repairing database requests; 8: the roots' own metadata in list end,
-// file holes.
+// file holes, extended attributes, ACLs and owner names in the list.
 constexpr uint32_t kProtocolVersion = 8;
 
 // The closed table of message types: X(enumerator, wire value, name in error messages).
@@ -97,7 +97,17 @@ struct ErrorMsg {
 
 struct ListRequest {
   bool rehash_all = false;
+  bool owner_names = false;        // [sync] owner = "name": the list names every id it mentions
   std::vector<std::string> roots;  // root names, in the Secondary's order
+};
+
+// A user or group id an entry mentions (its owner, its group, a named ACL entry) with its name
+// on the Primary, sent when the Secondary asks for names ([sync] owner = "name").
+struct IdName {
+  bool group = false;
+  uint32_t id = 0;
+  std::string name;
+  bool operator==(const IdName&) const = default;
 };
 
 // One entry of the Primary's list: what the Secondary must end up with.
@@ -113,6 +123,8 @@ struct WireEntry {
   std::string hardlink_to;  // regular file: an earlier path of the same root it is linked to
   bool hashed = false;
   uint64_t digest = 0;
+  XattrList xattrs;           // the managed extended attributes and ACLs (none for symlinks)
+  std::vector<IdName> names;  // owner names only (ListRequest::owner_names); else empty
 };
 
 struct ListEntries {
@@ -194,6 +206,8 @@ constexpr size_t kMaxRoots = 1024;
 constexpr size_t kMaxEntriesPerMessage = 1 << 20;
 constexpr size_t kMaxBlocksPerRequest = size_t{1} << 27;  // 1 TiB file
 constexpr size_t kMaxMessageString = 4096;
+constexpr size_t kMaxNamesPerEntry = 130;  // owner, group and 128 named ACL entries
+constexpr size_t kMaxUserName = 255;
 constexpr size_t kMaxHealthDetail = 512;
 constexpr size_t kMaxSignature = 4 << 20;  // = engine/delta.h's kMaxSignatureBytes
 constexpr uint64_t kMaxDeltaRange = 64 << 20;

@@ -2,7 +2,13 @@
 #include "snapshot/manifest.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
+#include <cerrno>
+#include <cstring>
+
+#include "common/binary.h"
 #include "common/hash.h"
 #include "snapshot/scanner.h"
 #include "tests/test_util.h"
@@ -58,6 +64,69 @@ TEST(ManifestTest, QuickCheckReusesHashesAndNoticesChanges) {
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->stats.hashed_files, 1u);
   EXPECT_NE(third->manifest.Find("a")->digest, first->manifest.Find("a")->digest);
+  std::filesystem::remove_all(root);
+}
+
+// Extended attributes are recorded by the scan and kept by the manifest; setting one moves the
+// file's ctime, not its mtime, and the next scan (with the cache) must read them again.
+TEST(ManifestTest, ScanReadsAttributesAgainWhenCtimeMoves) {
+  std::string root = testing::MakeTempDir();
+  testing::WriteFile(root + "/a", "x");
+  std::filesystem::create_directories(root + "/d");
+  ASSERT_EQ(::setxattr((root + "/a").c_str(), "user.k", "1", 1, 0), 0) << std::strerror(errno);
+  ASSERT_EQ(::setxattr((root + "/d").c_str(), "user.k", "d", 1, 0), 0);
+  Env& env = *Env::Default().value();
+  auto first = ScanRoot(env, root, {.threads = 1});
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->manifest.Find("a")->xattrs, (XattrList{{"user.k", "1"}}));
+  EXPECT_EQ(first->manifest.Find("d")->xattrs, (XattrList{{"user.k", "d"}}));
+  auto back = Manifest::Parse(first->manifest.Serialize());
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->xattrs_known());
+  EXPECT_EQ(back->Find("a")->xattrs, first->manifest.Find("a")->xattrs);
+  ASSERT_EQ(::setxattr((root + "/a").c_str(), "user.k", "2", 1, 0), 0);
+  ASSERT_EQ(::setxattr((root + "/a").c_str(), "user.new", "n", 1, 0), 0);
+  ASSERT_EQ(::removexattr((root + "/d").c_str(), "user.k"), 0);
+  auto second = ScanRoot(env, root, {.cache = &*back, .threads = 1});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->manifest.Find("a")->xattrs, (XattrList{{"user.k", "2"}, {"user.new", "n"}}));
+  EXPECT_TRUE(second->manifest.Find("d")->xattrs.empty());
+  std::filesystem::remove_all(root);
+}
+
+// A manifest of format 1 (no attributes) still loads, with its hashes, but its attributes count
+// as unknown: a scan with it as the cache reads them afresh rather than trust its empty lists.
+TEST(ManifestTest, AFormatOneManifestLoadsWithAttributesUnknown) {
+  std::string root = testing::MakeTempDir();
+  testing::WriteFile(root + "/a", "x");
+  ASSERT_EQ(::setxattr((root + "/a").c_str(), "user.k", "1", 1, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::lstat((root + "/a").c_str(), &st), 0);
+  Encoder e;
+  e.PutFixed32(0x464d5348);
+  e.PutFixed32(1);
+  e.PutFixed32(static_cast<uint32_t>(kBlockSize));
+  e.PutVarint(1);
+  e.PutString("a");
+  e.PutU8(0);
+  e.PutVarint(st.st_mode & 07777);
+  e.PutVarint(st.st_uid);
+  e.PutVarint(st.st_gid);
+  e.PutVarint(1);
+  e.PutSigned(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+  e.PutSigned(st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec);
+  e.PutVarint(st.st_ino);
+  e.PutVarint(st.st_dev);
+  e.PutVarint(1);
+  e.PutString("");
+  e.PutU8(0);
+  e.PutFixed64(Hash64(e.view()));
+  auto old = Manifest::Parse(e.view());
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_FALSE(old->xattrs_known());
+  auto scan = ScanRoot(*Env::Default().value(), root, {.cache = &*old, .threads = 1});
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->manifest.Find("a")->xattrs, (XattrList{{"user.k", "1"}}));
   std::filesystem::remove_all(root);
 }
 

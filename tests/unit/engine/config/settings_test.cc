@@ -29,6 +29,10 @@ TEST(SettingsTest, ParsesTheDesignShape) {
   EXPECT_EQ(s->roots[0].root, "/srv/certs");
   EXPECT_EQ(s->threads, 4u);
   EXPECT_FALSE(s->database.enabled());
+  EXPECT_EQ(s->owner, "id");  // the default: numeric ids, as before
+  auto named = ParseSettings(std::string(kGood) + "owner = \"name\"\n", "t.toml");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->owner, "name");
 }
 
 TEST(SettingsTest, DatabaseSection) {
@@ -200,6 +204,8 @@ TEST(SettingsTest, BadFilesNameTheKey) {
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nmax_rate='100Mb'\n", "sync.max_rate"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nmax_rate=-1\n", "sync.max_rate"},
       {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nmax_rate=1.5\n", "sync.max_rate"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nowner='uid'\n", "sync.owner"},
+      {"[node]\nname='a'\nstate_dir='/x'\n[sync]\nowner=0\n", "sync.owner"},
   };
   for (const auto& c : cases) {
     auto s = ParseSettings(c.text, "t.toml");

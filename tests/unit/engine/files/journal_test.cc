@@ -2,6 +2,7 @@
 #include "engine/files/journal.h"
 
 #include <gtest/gtest.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common/hash.h"
@@ -47,6 +48,39 @@ TEST(JournalTest, RollForwardTwiceGivesTheSameTree) {
   EXPECT_FALSE(std::filesystem::exists(JournalPath(state)));
   EXPECT_EQ(std::filesystem::status(root + "/d").permissions(),
             static_cast<std::filesystem::perms>(0750));
+  std::filesystem::remove_all(dir);
+}
+
+// A metadata operation carries the entry's attributes (format 3): after a crash the roll-forward
+// sets and removes them as the sync would have, so they survive the journal's round trip.
+TEST(JournalTest, MetaOperationsCarryAttributesThroughTheJournal) {
+  std::string dir = testing::MakeTempDir();
+  std::string root = dir + "/root", state = dir + "/state";
+  testing::WriteFile(root + "/f", "f");
+  std::filesystem::create_directories(state);
+  ASSERT_EQ(::setxattr((root + "/f").c_str(), "user.old", "o", 1, 0), 0);
+  Journal j;
+  j.roots = {root};
+  j.staging_dirs = {root + "/.hasync-staging"};
+  j.ops.push_back({.kind = OpKind::kMeta,
+                   .path = root + "/f",
+                   .type = FileType::kRegular,
+                   .mode = 0640,
+                   .mtime_ns = 1'000'000'000,
+                   .set_xattrs = true,
+                   .xattrs = {{"user.new", "n"}}});
+  auto parsed = Journal::Parse(j.Serialize());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_TRUE(parsed->ops[0].set_xattrs);
+  EXPECT_EQ(parsed->ops[0].xattrs, j.ops[0].xattrs);
+  Env& env = *Env::Default().value();
+  ASSERT_TRUE(CommitJournal(env, state, j).ok());
+  auto rolled = RecoverJournal(env, state, {.roots = {root}});  // parses what was written
+  ASSERT_TRUE(rolled.ok()) << rolled.status().ToString();
+  EXPECT_TRUE(rolled->rolled_forward);
+  char buf[16];
+  EXPECT_EQ(::getxattr((root + "/f").c_str(), "user.new", buf, sizeof(buf)), 1);
+  EXPECT_LT(::getxattr((root + "/f").c_str(), "user.old", buf, sizeof(buf)), 0);
   std::filesystem::remove_all(dir);
 }
 

@@ -92,5 +92,39 @@ TEST(PlanTest, SameDigestMeansNoTransfer) {
   EXPECT_TRUE(out.empty());
 }
 
+// Setting an attribute or ACL moves ctime only: the entry is the same file with the same mtime,
+// and only a metadata update (no transfer) brings the attributes over; a directory's too.
+TEST(PlanTest, AnAttributeOnlyChangeIsAMetadataUpdate) {
+  RootPlan p;
+  snapshot::Entry d = Local("d", FileType::kDirectory, 0755);
+  snapshot::Entry f = Local("d/f", FileType::kRegular, 0644);
+  f.size = 3;
+  f.hashed = true;
+  f.digest = 42;
+  f.xattrs = {{"user.a", "1"}};
+  p.local = snapshot::Manifest({d, f});
+  WireEntry rd = Dir("d");
+  rd.xattrs = {{"system.posix_acl_default", "acl"}};
+  WireEntry r = File("d/f");
+  r.size = 3;
+  r.hashed = true;
+  r.digest = 42;
+  r.xattrs = {{"user.a", "2"}};
+  p.remote = {rd, r};
+  std::vector<Action> out;
+  PlanRoot(0, p, {}, out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].kind, ActionKind::kMeta);
+  EXPECT_EQ(out[0].path, "d/f");
+  EXPECT_EQ(out[1].kind, ActionKind::kMeta);
+  EXPECT_EQ(out[1].path, "d");
+  p.remote[0].xattrs.clear();
+  p.remote[1].xattrs = f.xattrs;
+  p.local.mutable_entries()[0].xattrs.clear();
+  out.clear();
+  PlanRoot(0, p, {}, out);
+  EXPECT_TRUE(out.empty());
+}
+
 }  // namespace
 }  // namespace hasync::engine
