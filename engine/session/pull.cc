@@ -156,7 +156,9 @@ class Puller {
                                .hash_uncached = true,
                                .threads = s_.threads};
       HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, r.root, so));
-      if (scan.stats.hashed_files > 0 ||
+      // Also a cache from before attributes were kept (format 1): this scan read them all,
+      // and the saved manifest spares the next scans that.
+      if (scan.stats.hashed_files > 0 || !cache->xattrs_known() ||
           scan.manifest.entries().size() != cache->entries().size()) {
         local_rehashed_ = true;
       }

@@ -193,6 +193,9 @@ class Server {
                               .threads = s_.threads};
       HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, root.cfg->root, o));
       root.manifest = std::move(scan.manifest);
+      // A cache from before attributes were kept (format 1) made this scan read every entry's
+      // attributes: saved again, the next scan reuses them.
+      if (!cache->xattrs_known()) root.dirty = true;
       HASYNC_RETURN_IF_ERROR(SendList(static_cast<uint32_t>(i), root));
       // The root's own mode and mtime, after its scan (no entry of the list carries them).
       HASYNC_ASSIGN_OR_RETURN(FileInfo info, StatRoot(*root.dir));
