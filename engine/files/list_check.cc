@@ -23,6 +23,9 @@ Result<std::string> FirstListDifference(Env& env, const FileRootSettings& r, uin
                            .cache = nullptr,
                            .rehash_all = o.full,
                            .hash_uncached = o.full,
+                           // Compared below: paths, types, sizes and contents; attributes
+                           // are not (reading them costs three calls per entry).
+                           .read_xattrs = false,
                            .threads = o.threads};
   snapshot::ScanResult scan;
   if (o.unchanged_scan == nullptr || o.full) {
