@@ -7,7 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "common/log.h"
 
 namespace hasync {
 namespace {
@@ -162,6 +167,26 @@ Result<XattrList> ReadXattrsFd(int fd, bool o_path, bool as_root, const std::str
   return out;
 }
 
+namespace {
+
+constexpr std::string_view kSelinux = "security.selinux";
+
+// What this node's kernel, policy or file system refuses for an attribute other than the ACLs:
+// an SELinux label the policy keeps, trusted.* in a user namespace, user.* where the file
+// system has none. A warning (the first few per process), not a sync that fails every time.
+bool Refused(const std::string& name, int err, const std::string& what) {
+  bool acl = name == kAclAccess || name == kAclDefault;
+  if (acl || (err != EPERM && err != EACCES && err != ENOTSUP)) return false;
+  static std::atomic<int> warned{0};
+  if (warned.fetch_add(1) < 10) {
+    Log("files")->warn("{}: {} (the attribute is left as this node has it)", what,
+                       std::strerror(err));
+  }
+  return true;
+}
+
+}  // namespace
+
 Status ApplyXattrsFd(int fd, bool o_path, const XattrList& want, bool as_root,
                      const std::string& shown) {
   Handle h(fd, o_path);
@@ -170,9 +195,12 @@ Status ApplyXattrsFd(int fd, bool o_path, const XattrList& want, bool as_root,
     return std::any_of(want.begin(), want.end(), [&](const Xattr& x) { return x.name == n; });
   };
   for (const std::string& n : names) {
-    if (!XattrManaged(n, as_root) || wanted(n)) continue;
+    // A label this node's policy gave (the Primary has none): the policy's to keep.
+    if (!XattrManaged(n, as_root) || wanted(n) || n == kSelinux) continue;
     if (h.Remove(n) != 0 && !NoAttrs(errno)) {
-      return ErrnoStatus("removing attribute " + n + " of " + shown, errno);
+      std::string what = "removing attribute " + n + " of " + shown;
+      if (Refused(n, errno, what)) continue;
+      return ErrnoStatus(what, errno);
     }
   }
   // The ACLs first: setting one rewrites the mode's group bits (to its mask), which the
@@ -184,7 +212,9 @@ Status ApplyXattrsFd(int fd, bool o_path, const XattrList& want, bool as_root,
       auto have = GetValue(h, x.name, shown);
       if (have.ok() && *have == x.value) continue;
       if (h.Set(x.name, x.value) != 0) {
-        return ErrnoStatus("setting attribute " + x.name + " of " + shown, errno);
+        std::string what = "setting attribute " + x.name + " of " + shown;
+        if (Refused(x.name, errno, what)) continue;
+        return ErrnoStatus(what, errno);
       }
     }
   }

@@ -20,9 +20,10 @@ namespace hasync::engine {
 struct ListCheckOptions {
   bool full = false;     // re-read and compare contents too
   unsigned threads = 1;  // for the scan
-  // "counts" only: this sync's own scan of the root, taken before a commit that changed
-  // nothing in it (no action for the root). Its paths, types and sizes are what the plan
-  // already compared with the list, so the check reuses them instead of scanning again.
+  // "counts" (and "sample", whose file check is the same): this sync's own scan of the root, taken
+  // before a commit that changed nothing in it (no action for the root). Its paths, types and sizes
+  // are what the plan already compared with the list, so the check reuses them instead of scanning
+  // again.
   const snapshot::Manifest* unchanged_scan = nullptr;
 };
 

@@ -243,9 +243,21 @@ Status Receiver::ApplyDeltaRange(FileJob& j, const FileDelta& d) {
   }
   HASYNC_RETURN_IF_ERROR(OpenStaged(j));
   uint64_t end_block = snapshot::BlockCount(d.offset + d.length);
+  if (d.offset % kBlockSize != 0) {
+    return Status(Code::kProtocol, "a delta range of " + a.path + " at offset " +
+                                       std::to_string(d.offset) + ", not at a block's start");
+  }
   if (j.got.size() < end_block) {
     j.got.resize(end_block, false);
     j.hashes.resize(end_block, 0);
+  }
+  // Each block arrives once: a range over blocks already received could leave their bytes
+  // unwritten (its zero blocks are skipped) while their hashes change.
+  for (uint64_t i = d.offset / kBlockSize; i < end_block; ++i) {
+    if (j.got[i]) {
+      return Status(Code::kProtocol, "a delta range over block " + std::to_string(i) + " of " +
+                                         a.path + ", which had already arrived");
+    }
   }
   std::vector<std::byte> pend;
   uint64_t at = d.offset;  // file offset of pend[0]

@@ -415,12 +415,14 @@ class Puller {
     return std::move(b.journal);
   }
 
-  // The Primary's metadata of root i, for the end of the sync.
+  // The Primary's metadata of root i, for the end of the sync. Not root here: the root keeps
+  // u+rwx whatever the Primary's mode (the next sync makes its staging folder inside it). With
+  // owner = "name" the root keeps its owner: the list carries the root's ids, not its names.
   MetaOptions RootMetaAfter(uint32_t i) const {
     const RootMeta& r = root_meta_[i];
     return MetaOptions{.set_mode = true,
-                       .mode = r.mode,
-                       .set_owner = Owner(),
+                       .mode = Owner() ? r.mode : (r.mode | 0700),
+                       .set_owner = Owner() && s_.owner == "id",
                        .uid = r.uid,
                        .gid = r.gid,
                        .set_mtime = true,

@@ -8,6 +8,7 @@
 
 #include "common/fault_env.h"
 #include "common/hash.h"
+#include "engine/files/delta.h"
 #include "snapshot/manifest.h"
 #include "tests/test_util.h"
 
@@ -142,6 +143,50 @@ TEST_F(ReceiverTest, ADoneClaimingASizePastTheGrowthBoundIsRefused) {
   Encoder e;
   Encode(FileDone{.id = 0, .size = 1ull << 50, .digest = 0, .mtime_ns = 0}, e);
   EXPECT_EQ(r->OnDone(e.view()).code(), Code::kAborted);
+}
+
+// A hostile Primary's two delta ranges over one block: the second (all zeros, which the staged
+// file leaves unwritten) would change the block's hash and not its bytes, so it is refused.
+TEST_F(ReceiverTest, ADeltaRangeOverABlockAlreadyReceivedIsAProtocolError) {
+  std::string basis = testing::RandomBytes(2 * kBlockSize, 3);
+  testing::WriteFile(dir_ + "/new.bin", basis);
+  snapshot::Entry local;
+  local.path = "new.bin";
+  local.size = basis.size();
+  action_.request = RequestKind::kDelta;
+  action_.local = &local;
+  auto sig_bytes = ComputeSignature(*env_, dir_ + "/new.bin", basis.size(), 1);
+  ASSERT_TRUE(sig_bytes.ok()) << sig_bytes.status().ToString();
+  auto sig = LoadSignature(std::as_bytes(std::span(*sig_bytes)));
+  ASSERT_TRUE(sig.ok()) << sig.status().ToString();
+  // Block 0 as new random bytes, then as zeros.
+  auto delta_of = [&](const std::string& content, const std::string& name) {
+    testing::WriteFile(dir_ + "/" + name, content);
+    auto f = env_->OpenForRead(dir_ + "/" + name);
+    EXPECT_TRUE(f.ok());
+    uint64_t hash = 0;
+    auto d = ComputeDelta(*sig, **f, 0, kBlockSize, 1 << 20, &hash);
+    EXPECT_TRUE(d.ok() && d->has_value());
+    return d.ok() && d->has_value() ? **d : std::string();
+  };
+  std::string first = delta_of(testing::RandomBytes(kBlockSize, 4), "first.tmp");
+  std::string zeros = delta_of(std::string(kBlockSize, '\0'), "zeros.tmp");
+  auto frame = [](const std::string& delta) {
+    Encoder e;
+    Encode(
+        FileDelta{
+            .id = 0, .offset = 0, .length = kBlockSize, .delta = std::as_bytes(std::span(delta))},
+        e);
+    return Payload(e);
+  };
+  auto r = Make(*env_);
+  Status st = r->OnDelta(frame(first));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  Status again = r->OnDelta(frame(zeros));
+  Status end = r->OnEnd();
+  Status got = !again.ok() ? again : end;
+  EXPECT_EQ(got.code(), Code::kProtocol) << got.ToString();
+  EXPECT_NE(got.message().find("already arrived"), std::string::npos) << got.ToString();
 }
 
 // Holes: block 0 is data, the rest (two blocks and a short tail) a hole the Primary never sends.
