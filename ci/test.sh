@@ -25,7 +25,8 @@ bash ci/package.sh
 echo "== benchmark smoke run"
 build/release/bench/hasync_kernels --benchmark_min_time=0.01 >/dev/null
 # The end-to-end suite on a 1% scale tree: the script, rsync side by side, every copy checked.
-bench_dir="$(mktemp -d /tmp/hasync-bench-smoke.XXXXXX)"
+# Short: ssh's control socket lives in the state folder, and a Unix socket's path holds 107 bytes.
+bench_dir="$(mktemp -d /tmp/hb.XXXXXX)"
 bench/run.sh files --scale 0.01 --dir "$bench_dir" | tail -8
 # The same across a shaped link between two network namespaces, each side on its own core
 # (bench/run_link.sh): lan (1 Gbit/s) and wan (100 Mbit/s, with rsync -z beside and the

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -498,7 +499,20 @@ std::string Trust::SshCommand(const TrustedHost& h, const std::string& remote,
                                    std::to_string(h.port),
                                    "-l",
                                    s_.ssh.user};
-  if (persist_s > 0) {
+  // ssh binds the control socket at ControlPath plus a 17-byte temporary suffix, and a Unix
+  // socket's path holds 107 bytes: a longer state folder syncs without the kept connection.
+  constexpr size_t kSunPath = 107, kHash = 40, kSuffix = 17;
+  bool fits = ControlPath().size() - 2 + kHash + kSuffix <= kSunPath;  // "%C" becomes the hash
+  if (persist_s > 0 && !fits) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true)) {
+      Log("ssh")->warn(
+          "[ssh] keep_connection_s is not used: the state folder {} is too long a path for "
+          "ssh's control socket (a Unix socket's path holds 107 bytes); each sync connects anew",
+          s_.state_dir);
+    }
+  }
+  if (persist_s > 0 && fits) {
     for (const std::string& o :
          std::vector<std::string>{"ControlMaster=auto", "ControlPath=" + ControlPath(),
                                   "ControlPersist=" + std::to_string(persist_s)}) {

@@ -130,6 +130,18 @@ TEST_F(TrustFileTest, ForcedCommandBindsTheKeyToThePeersNodeName) {
   EXPECT_EQ(bad.code(), Code::kUsage) << bad.ToString();
 }
 
+// ssh binds its control socket at ControlPath plus a temporary suffix, and a Unix socket's path
+// holds 107 bytes: under a state folder too long for it a kept connection would fail every
+// sync ("too long for Unix domain socket"), so the command connects anew instead.
+TEST_F(TrustFileTest, AKeptConnectionOnlyWhereItsSocketPathFits) {
+  TrustedHost h{.host = "127.0.0.1", .key = pub_, .name = "mdm-b"};
+  settings_.state_dir = "/tmp/s";
+  EXPECT_NE(Trust(settings_).SshCommand(h, "true", 60).find("ControlMaster=auto"),
+            std::string::npos);
+  settings_.state_dir = "/tmp/" + std::string(60, 'x');
+  EXPECT_EQ(Trust(settings_).SshCommand(h, "true", 60).find("ControlMaster"), std::string::npos);
+}
+
 // Root writes authorized_keys in the account's own folder: a link planted at the temporary
 // name (the old one was authorized_keys.tmp) or at the final name never makes root write,
 // chmod or chown what it points to, and the file ends up the account's.
