@@ -90,6 +90,20 @@ Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s) 
   return Status::Ok();
 }
 
+Result<Hello> ExchangeHello(PeerLink& link, const Hello& mine) {
+  Status sent = link.Send(MsgType::kHello, mine);
+  auto f = link.Expect(MsgType::kHello);
+  if (!sent.ok()) {
+    // A peer that wrote something and left before reading ours (garbage, a banner, its own
+    // error frame): what it wrote is the cause. Only a peer that said nothing is a broken pipe.
+    const bool said_something = f.status().code() != Code::kPeer || link.channel().bytes_read() > 0;
+    if (!f.ok() && said_something) return f.status();
+    return sent;
+  }
+  if (!f.ok()) return f.status();
+  return DecodeHello(f->payload);
+}
+
 Status CheckPeerBinding(const PeerBinding& binding, const std::string& claimed) {
   if (binding.peer.empty()) {
     if (!binding.refuse_unbound) return Status::Ok();

@@ -30,6 +30,11 @@ std::pair<NodeHealth, std::string> JudgeHealth(const Settings& s, const NodeInfo
 // (0: unchecked).
 Status CheckPeerHello(const Hello& mine, const Hello& peer, int64_t max_skew_s);
 
+// The Secondary's opening: its hello sent, the peer's read and decoded. A peer that wrote
+// something (not a hasync frame, its own error) and exited before reading ours fails with what
+// it wrote, not with the broken pipe our send noticed first (which one notices is a race).
+Result<Hello> ExchangeHello(PeerLink& link, const Hello& mine);
+
 // The serve side's binding of the peer's ssh key to a node name (`serve --peer`, written by
 // `hasync trust add` into the forced command): the name a hello claims picks the replication
 // slot and the "last synchronized" record, so a key trusted for one node must not speak as

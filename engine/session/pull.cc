@@ -179,9 +179,7 @@ class Puller {
     channel_->LimitReads(s_.max_rate);
     link_.emplace(*channel_, "Primary", s_.compression);
     HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s_));
-    HASYNC_RETURN_IF_ERROR(link_->Send(MsgType::kHello, mine));
-    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_->Expect(MsgType::kHello));
-    HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
+    HASYNC_ASSIGN_OR_RETURN(Hello peer, ExchangeHello(*link_, mine));
     HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s_.max_clock_skew_s));
     log_->info("connected to {} (software {}, generation {})", peer.node_name,
                peer.software_version, DescribeGeneration(peer.lineage));
@@ -613,9 +611,7 @@ Result<Hello> TestChannel(const Settings& s, const std::string& transport_comman
   PeerLink link(*channel, "peer");
   HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s));
   auto exchange = [&]() -> Result<Hello> {
-    HASYNC_RETURN_IF_ERROR(link.Send(MsgType::kHello, mine));
-    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link.Expect(MsgType::kHello));
-    HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
+    HASYNC_ASSIGN_OR_RETURN(Hello peer, ExchangeHello(link, mine));
     HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s.max_clock_skew_s));
     HASYNC_RETURN_IF_ERROR(link.SendRaw(MsgType::kBye, {}));
     return peer;

@@ -184,9 +184,7 @@ class Verifier {
  private:
   Status Session() {
     HASYNC_ASSIGN_OR_RETURN(Hello mine, MakeHello(s_));
-    HASYNC_RETURN_IF_ERROR(link_->Send(MsgType::kHello, mine));
-    HASYNC_ASSIGN_OR_RETURN(transport::Frame f, link_->Expect(MsgType::kHello));
-    HASYNC_ASSIGN_OR_RETURN(Hello peer, DecodeHello(f.payload));
+    HASYNC_ASSIGN_OR_RETURN(Hello peer, ExchangeHello(*link_, mine));
     HASYNC_RETURN_IF_ERROR(CheckPeerHello(mine, peer, s_.max_clock_skew_s));
     report_.primary = peer.node_name;
     VerifyRequest req{.roots = {}, .database = s_.database.enabled(), .rehash_all = o_.rehash_all};

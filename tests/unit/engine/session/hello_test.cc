@@ -2,6 +2,10 @@
 #include "engine/session/hello.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <string>
 
 #include "common/log.h"
 #include "engine/wire/protocol.h"
@@ -80,6 +84,43 @@ TEST(ProtocolTest, PeerTextIsStrippedOfControlCharacters) {
   EXPECT_EQ(st.message().find_first_of("\r\n\x1b\x07"), std::string::npos) << st.message();
   EXPECT_EQ(Printable("caf\xc3\xa9 \xc2\x9b"), "caf\xc3\xa9 \\x9b") << "UTF-8 stays, C1 goes";
   EXPECT_EQ(Printable("a\x7f"), "a\\x7f");
+}
+
+// The race the hostile Primary's "garbage" case lost once in CI: the peer wrote a banner and
+// exited before our hello reached it. Our send then fails with a broken pipe, and what the peer
+// wrote is the cause to report (a protocol error), not "exited before saying anything".
+TEST(ProtocolTest, APeerThatWroteGarbageAndLeftBeforeOurHelloIsAProtocolError) {
+  ::signal(SIGPIPE, SIG_IGN);
+  int to_us[2], to_peer[2];
+  ASSERT_EQ(::pipe(to_us), 0);
+  ASSERT_EQ(::pipe(to_peer), 0);
+  const std::string junk = "SSH-2.0-OpenSSH_9.2 welcome\r\n" + std::string(64, 'x');
+  ASSERT_EQ(::write(to_us[1], junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  ::close(to_us[1]);
+  ::close(to_peer[0]);  // the peer is gone: our send sees EPIPE
+  transport::FdChannel ch(to_us[0], to_peer[1], true);
+  PeerLink link(ch, "Primary");
+  Hello mine{.software_version = "1.0", .node_name = "mdm-b"};
+  auto r = ExchangeHello(link, mine);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kProtocol) << r.status().ToString();
+}
+
+// A peer that said nothing at all: the broken pipe is the one error.
+TEST(ProtocolTest, APeerThatLeftSilentlyIsOnePeerError) {
+  ::signal(SIGPIPE, SIG_IGN);
+  int to_us[2], to_peer[2];
+  ASSERT_EQ(::pipe(to_us), 0);
+  ASSERT_EQ(::pipe(to_peer), 0);
+  ::close(to_us[1]);
+  ::close(to_peer[0]);
+  transport::FdChannel ch(to_us[0], to_peer[1], true);
+  PeerLink link(ch, "Primary");
+  auto r = ExchangeHello(link, Hello{.software_version = "1.0", .node_name = "mdm-b"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPeer);
+  EXPECT_NE(r.status().message().find("before saying anything"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace
