@@ -1,10 +1,15 @@
-// Google Benchmark kernels: block hashing, frame encode/decode, the block-delta plan.
+// Google Benchmark kernels: block hashing, frame encode/decode, the block-delta plan, the rolling
+// signature and delta of a shifted file.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "common/hash.h"
+#include "engine/files/delta.h"
 #include "engine/files/plan.h"
 #include "transport/frame.h"
 
@@ -107,6 +112,77 @@ void BM_PlanNoChange(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 20200);
 }
 BENCHMARK(BM_PlanNoChange);
+
+// A 64 MiB file (a delta range) and the same with ten 100-byte insertions, as bench/run.sh's
+// insertions case has per range; the old one on disk for the signature.
+struct Shifted {
+  std::vector<std::byte> old_data = Data(64 << 20, false), new_data;
+  std::string old_path;
+  Shifted() {
+    new_data = old_data;
+    for (int i = 0; i < 10; ++i) {
+      auto at = new_data.begin() + static_cast<ptrdiff_t>((i * 6 + 1) << 20);
+      new_data.insert(at, 100, std::byte{'+'});
+    }
+    char tmpl[] = "/tmp/hasync-kernels.XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    old_path = tmpl;
+    if (fd < 0 ||
+        ::write(fd, old_data.data(), old_data.size()) != static_cast<ssize_t>(old_data.size())) {
+      std::abort();
+    }
+    ::close(fd);
+  }
+  ~Shifted() { std::remove(old_path.c_str()); }
+};
+
+class VectorFile : public RandomAccessFile {
+ public:
+  explicit VectorFile(const std::vector<std::byte>& b) : b_(b) {}
+  Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override {
+    if (offset >= b_.size()) return size_t{0};
+    size_t n = std::min<size_t>(buf.size(), b_.size() - offset);
+    std::memcpy(buf.data(), b_.data() + offset, n);
+    return n;
+  }
+
+ private:
+  const std::vector<std::byte>& b_;
+};
+
+// The Secondary's signature of its old 64 MiB file on one thread (the page cache warm).
+void BM_RollingSignature(benchmark::State& state) {
+  Shifted f;
+  auto env = NewPosixEnv();
+  for (auto _ : state) {
+    auto sig = engine::ComputeSignature(*env, f.old_path, f.old_data.size(), 1);
+    if (!sig.ok()) state.SkipWithError(sig.status().ToString().c_str());
+    benchmark::DoNotOptimize(sig);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(f.old_data.size()));
+}
+BENCHMARK(BM_RollingSignature)->Unit(benchmark::kMillisecond);
+
+// The Primary's delta of the shifted 64 MiB range against that signature, with the xxh3 block
+// hashes it computes on the way.
+void BM_RollingDelta(benchmark::State& state) {
+  Shifted f;
+  auto env = NewPosixEnv();
+  auto sig = engine::ComputeSignature(*env, f.old_path, f.old_data.size(), 1);
+  auto loaded = engine::LoadSignature(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(sig->data()), sig->size()));
+  VectorFile file(f.new_data);
+  std::vector<uint64_t> hashes(f.new_data.size() / snapshot::kBlockSize + 1);
+  size_t delta_bytes = 0;
+  for (auto _ : state) {
+    auto d = engine::ComputeDelta(*loaded, file, 0, f.new_data.size(), 4 << 20, hashes.data());
+    if (!d.ok() || !d->has_value()) state.SkipWithError("no delta");
+    delta_bytes = d.ok() && d->has_value() ? (*d)->size() : 0;
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(f.new_data.size()));
+  state.counters["delta_bytes"] = static_cast<double>(delta_bytes);
+}
+BENCHMARK(BM_RollingDelta)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace hasync

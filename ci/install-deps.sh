@@ -9,7 +9,7 @@ pkgs=(
   # ci/check-size.sh: Universal Ctags gives each function's first and last line (STYLE.md rule 8).
   universal-ctags
   # Libraries the design names (README.md says why each is there).
-  liburing-dev libzstd-dev libxxhash-dev librsync-dev libssl-dev
+  liburing-dev libzstd-dev libxxhash-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # PostgreSQL: libpq for the engine; the server, pg_dump and pgbench for the tests, the demo and

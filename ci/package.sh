@@ -128,7 +128,7 @@ depends=$(field Depends)
 names=" $(sed -E 's/ *\([^)]*\)//g; s/ *, */ /g' <<<"$depends") "
 # openssh-client and postgresql-client-15 by hand (cmake/package.cmake), the libraries from
 # dpkg-shlibdeps: every one the binary links directly.
-for p in openssh-client postgresql-client-15 libpq5 libzstd1 liburing2 librsync2 libsqlite3-0 \
+for p in openssh-client postgresql-client-15 libpq5 libzstd1 liburing2 libsqlite3-0 \
   libcurl4 libssl3; do
   [[ "$names" == *" $p "* ]] || fail "Depends lacks $p: $depends"
 done

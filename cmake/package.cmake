@@ -32,7 +32,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # hasync_<version>_<arch>.deb, Debian's own naming, rather than CPack's hasync-<version>-Linux.
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-# The shared libraries' packages (libpq5, libzstd1, liburing2, librsync2, libsqlite3-0, libcurl4,
+# The shared libraries' packages (libpq5, libzstd1, liburing2, libsqlite3-0, libcurl4,
 # libssl3...) come from dpkg-shlibdeps (dpkg-dev) reading the binary, at the versions it was
 # linked against, rather than a hand-kept list that drifts. CPack appends them to the ones below.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)

@@ -1,7 +1,8 @@
-// Fuzzes the librsync checks of engine/files/delta.h against a small fixed basis (16 KiB held in
-// memory). An even first byte makes the rest a signature from the Secondary: LoadSignature, and
-// when it loads, a delta of the basis against it (the Primary's ComputeDelta). An odd one makes
-// it a delta from the Primary: ApplyDelta, which must produce exactly the basis's length.
+// Fuzzes the rolling delta's checks (engine/files/delta.h) against a small fixed basis (16 KiB
+// held in memory). An even first byte makes the rest a signature from the Secondary:
+// LoadSignature, and when it loads, a delta of the basis against it (the Primary's
+// ComputeDelta). An odd one makes it a delta from the Primary: ApplyDelta, which must produce
+// exactly the basis's length.
 #include <cstddef>
 #include <cstdint>
 #include <span>

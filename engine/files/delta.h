@@ -1,8 +1,9 @@
-// The rolling delta for content that shifted (insertions, deletions): librsync's signature,
-// delta and patch, adapted to hasync's Env, its pieces and its limits. The Secondary signs its
-// old file (in parallel pieces), the Primary computes a delta of each 64 MiB range of its new
-// file against that signature, and the Secondary patches each range from its old file. Both
-// directions are untrusted: a signature or delta that breaks a limit is one clear error.
+// The rolling delta for content that shifted (insertions, deletions): rsync's algorithm (a
+// rolling weak sum, a strong sum per block) with xxh3 as the strong sum, on hasync's Env, its
+// pieces and its limits. The Secondary signs its old file (in parallel pieces), the Primary
+// computes a delta of each 64 MiB range of its new file against that signature, and the
+// Secondary rebuilds each range from its old file. Both directions are untrusted: a signature or
+// delta that breaks a limit is one clear error (kProtocol).
 #pragma once
 
 #include <cstdint>
@@ -24,14 +25,14 @@ constexpr uint64_t kDeltaMinSize = 1 << 20;
 constexpr size_t kMaxSignatureBytes = 4 << 20;
 
 struct SignatureParams {
-  uint32_t block_len = 0;   // librsync's recommendation for the size: about sqrt(size)
-  uint32_t strong_len = 0;  // 8 bytes of BLAKE2: the result is verified by xxh3 anyway
+  uint32_t block_len = 0;   // about sqrt(size), as rsync's: 512 B to 1 MiB
+  uint32_t strong_len = 0;  // 8 bytes: xxh3-64 of the block
 };
 SignatureParams SignatureParamsFor(uint64_t size);
 // The signature's size for a file of `size` bytes, to decide before computing it.
 uint64_t SignatureBytes(uint64_t size);
 
-// The librsync signature of a whole file, computed in pieces on `threads` threads. With
+// The rolling signature of a whole file, computed in pieces on `threads` threads. With
 // `beneath`, path is relative to that root and opened beneath its handle (the Secondary's own
 // file: a symlink swapped in must not make it sign, and leak, a file outside the root).
 Result<std::string> ComputeSignature(Env& env, const std::string& path, uint64_t size,

@@ -1,6 +1,6 @@
 // The Primary's transfer of one requested file: the file is split into pieces (a worker's share
 // of a large file), and each piece is read and sent as runs of the blocks the Secondary lacks,
-// or as a librsync delta of its range. With valid cached hashes only the blocks that differ
+// or as a rolling delta of its range. With valid cached hashes only the blocks that differ
 // from the Secondary's are read at all. The serve session's workers call these; the sending
 // itself (encoding with the worker's encoder, writing under the session's lock) is theirs.
 #pragma once
@@ -67,7 +67,7 @@ using PieceBuffer = std::unique_ptr<std::byte[]>;
 Status SendBlocks(Env& env, const FilePiece& p, bool whole, PieceBuffer& buf,
                   const SendPieceMessage& send, std::atomic<uint64_t>& bytes_read);
 
-// A piece of a kDelta request: its librsync delta against the Secondary's signature, or its
+// A piece of a kDelta request: its rolling delta against the Secondary's signature, or its
 // blocks when the delta would pass the work cap (a quarter of the range, at most kMaxDelta).
 Status SendDelta(Env& env, const FilePiece& p, PieceBuffer& buf, const SendPieceMessage& send,
                  std::atomic<uint64_t>& bytes_read);

@@ -18,8 +18,9 @@ namespace hasync::engine {
 // Bumped on any incompatible change to this file or the frame format.
 // 2: rolling deltas, 8 KiB blocks; 3: database; 4: generation lineage and role in hello;
 // 5: verify, pinned and repairing database requests; 8: the roots' own metadata in list end,
-// file holes, extended attributes, ACLs and owner names in the list.
-constexpr uint32_t kProtocolVersion = 8;
+// file holes, extended attributes, ACLs and owner names in the list; 9: hasync's own rolling
+// delta (xxh3 strong sums) in place of librsync's.
+constexpr uint32_t kProtocolVersion = 9;
 
 // The closed table of message types: X(enumerator, wire value, name in error messages).
 // engine/FORMAT.md describes each; the names are what "expected X, got Y" errors say.
@@ -147,7 +148,7 @@ struct ListEnd {
 };
 
 // kWhole: send every block. kBlocks: send the blocks whose hash differs from have_blocks.
-// kDelta: content shifted; send a librsync delta per range against `signature` (engine/delta.h),
+// kDelta: content shifted; send a rolling delta per range against `signature` (engine/delta.h),
 // or, where a range's delta would pass the work cap, that range's blocks.
 enum class RequestKind : uint8_t { kWhole = 0, kBlocks = 1, kDelta = 2 };
 
@@ -157,7 +158,7 @@ struct FileRequest {
   std::string path;
   RequestKind kind = RequestKind::kWhole;
   std::vector<uint64_t> have_blocks;  // kBlocks: the Secondary's block hashes
-  std::string signature;              // kDelta: librsync signature of the Secondary's file
+  std::string signature;              // kDelta: rolling signature of the Secondary's file
 };
 
 // A run of consecutive blocks of one file.

@@ -1,5 +1,5 @@
-// The librsync adapter with real librsync: round trips, the work cap, and hostile signatures and
-// deltas, each refused with kProtocol.
+// The rolling delta: round trips, the work cap, and hostile signatures and deltas, each refused
+// with kProtocol or ending in the blocks fallback.
 #include "engine/files/delta.h"
 
 #include <gtest/gtest.h>
@@ -80,7 +80,7 @@ TEST_F(DeltaTest, RefusesMalformedSignatures) {
   std::string bad_magic = sig;
   bad_magic[0] ^= 1;
   std::string bad_strong = sig;
-  bad_strong[11] = 64;  // strong sum length 64 > 32
+  bad_strong[11] = 16;  // strong sums are 8 bytes
   for (const std::string& s : {std::string("short"), bad_magic, bad_strong, sig + "x"}) {
     auto r = LoadSignature(Bytes(s));
     ASSERT_FALSE(r.ok());
@@ -112,6 +112,55 @@ TEST_F(DeltaTest, RefusesHostileDeltas) {
   out.clear();
   st = Apply(old_path, old_data.size(), testing::RandomBytes(1000, 6), 1000, &out);
   EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
+}
+
+// An old file whose size is not a multiple of the block length: its short last block is copied
+// at the tail, not sent again.
+TEST_F(DeltaTest, TheShortLastBlockIsCopiedAtTheTail) {
+  std::string old_data = testing::RandomBytes((3 << 20) + 777, 7);
+  std::string new_data = old_data;
+  new_data.insert(100, "SHIFTED");
+  std::string old_path = Put("old", old_data), new_path = Put("new", new_data);
+  auto delta = Delta(Sign(old_path, old_data.size()), new_path, new_data.size(), 1 << 20);
+  ASSERT_TRUE(delta.has_value());
+  // One block around the insertion travels as a literal (1,799 bytes here), not the last 777.
+  EXPECT_LT(delta->size(), SignatureParamsFor(old_data.size()).block_len + 400);
+  std::string rebuilt;
+  ASSERT_TRUE(Apply(old_path, old_data.size(), *delta, new_data.size(), &rebuilt).ok());
+  EXPECT_EQ(rebuilt, new_data);
+}
+
+// A hostile Secondary's signature whose every block has the weak sum of every window of the
+// Primary's file (zeros) and a strong sum none has: each position would hash a whole block. The
+// work budget ends it in the blocks fallback (nullopt) instead of hashing for minutes, even with
+// a cap the literals never reach.
+TEST_F(DeltaTest, ASignatureThatMatchesEverywhereEndsInTheBlocksFallback) {
+  const size_t size = 16 << 20;
+  std::string zeros(size, '\0');
+  std::string sig = Sign(Put("old", zeros), size);
+  for (size_t e = 20; e + 12 <= sig.size(); e += 12) sig[e + 4] ^= 1;  // strong sums no block has
+  EXPECT_FALSE(Delta(sig, Put("new", zeros), size, 2 * size).has_value());
+}
+
+TEST_F(DeltaTest, RefusesMalformedDeltaOperations) {
+  std::string old_data = testing::RandomBytes(1 << 20, 8);
+  std::string old_path = Put("old", old_data);
+  const std::string end(1, '\0'), copy_all = std::string("\x02\x00\x80\x80\x40", 5);
+  std::string out;
+  EXPECT_TRUE(Apply(old_path, old_data.size(), copy_all + end, old_data.size(), &out).ok());
+  EXPECT_EQ(out, old_data);
+  for (const std::string& d : {
+           copy_all,                                              // no end
+           copy_all + end + "x",                                  // bytes after the end
+           std::string("\x07") + end,                             // an unknown operation
+           std::string("\x02\xff\xff\xff\xff\x0f\x10", 7) + end,  // a copy past the file
+           std::string("\x01\x10", 2) + "abc" + end,              // a literal past the end
+           std::string("\x02\x00", 2),                            // a truncated copy
+       }) {
+    out.clear();
+    Status st = Apply(old_path, old_data.size(), d, old_data.size(), &out);
+    EXPECT_EQ(st.code(), Code::kProtocol) << st.ToString();
+  }
 }
 
 }  // namespace
