@@ -4,13 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <vector>
 
 #include "common/hash.h"
 #include "engine/files/delta.h"
 #include "engine/files/plan.h"
+#include "fuzz/delta_basis.h"
 #include "transport/frame.h"
 
 namespace hasync {
@@ -136,20 +136,6 @@ struct Shifted {
   ~Shifted() { std::remove(old_path.c_str()); }
 };
 
-class VectorFile : public RandomAccessFile {
- public:
-  explicit VectorFile(const std::vector<std::byte>& b) : b_(b) {}
-  Result<size_t> Read(uint64_t offset, std::span<std::byte> buf) override {
-    if (offset >= b_.size()) return size_t{0};
-    size_t n = std::min<size_t>(buf.size(), b_.size() - offset);
-    std::memcpy(buf.data(), b_.data() + offset, n);
-    return n;
-  }
-
- private:
-  const std::vector<std::byte>& b_;
-};
-
 // The Secondary's signature of its old 64 MiB file on one thread (the page cache warm).
 void BM_RollingSignature(benchmark::State& state) {
   Shifted f;
@@ -171,7 +157,7 @@ void BM_RollingDelta(benchmark::State& state) {
   auto sig = engine::ComputeSignature(*env, f.old_path, f.old_data.size(), 1);
   auto loaded = engine::LoadSignature(
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(sig->data()), sig->size()));
-  VectorFile file(f.new_data);
+  fuzz::MemoryFile file(f.new_data);  // the delta fuzzer's in-memory file
   std::vector<uint64_t> hashes(f.new_data.size() / snapshot::kBlockSize + 1);
   size_t delta_bytes = 0;
   for (auto _ : state) {
