@@ -70,7 +70,10 @@ void PrintJson(const SyncSummary& m, const SyncCommandOptions& o) {
       {"generation", m.source_lineage.empty() ? 0 : m.source_lineage.back().number}};
   if (!m.generation_warning.empty()) j["forced"] = m.generation_warning;
   j["verified"] = m.verified.empty() ? "none" : m.verified;
-  if (!m.verified.empty()) j["verify_rescanned_roots"] = m.verify_rescanned_roots;
+  if (!m.verified.empty()) {
+    j["verify_rescanned_roots"] = m.verify_rescanned_roots;
+    j["verify_looked_again"] = m.verify_looked_again;
+  }
   if (o.dry_run) j["would_change"] = m.actions;
   if (m.database) {
     j["database"] = {{"full_copy", m.db.full},

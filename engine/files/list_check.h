@@ -11,6 +11,7 @@
 
 #include "common/env.h"
 #include "engine/config/settings.h"
+#include "engine/files/plan.h"
 #include "engine/files/receiver.h"
 #include "engine/wire/protocol.h"
 #include "snapshot/manifest.h"
@@ -20,17 +21,28 @@ namespace hasync::engine {
 struct ListCheckOptions {
   bool full = false;     // re-read and compare contents too
   unsigned threads = 1;  // for the scan
-  // "counts" (and "sample", whose file check is the same): this sync's own scan of the root, taken
-  // before a commit that changed nothing in it (no action for the root). Its paths, types and sizes
-  // are what the plan already compared with the list, so the check reuses them instead of scanning
-  // again.
-  const snapshot::Manifest* unchanged_scan = nullptr;
+  // "counts" (and "sample", whose file check is the same): this sync's own scan of the root,
+  // taken before the commit, and the sync's actions (of every root; those of this one count).
+  // Paths, types and sizes of what no action touched are what the plan already compared with the
+  // list, so only the paths the commit touched, and whatever was beneath a directory it removed,
+  // are looked at again. Null, or more touched paths than kMaxLookedAgain allows: a fresh scan.
+  const snapshot::Manifest* scan_before = nullptr;
+  const std::vector<Action>* actions = nullptr;
 };
 
-// The first difference as "<root name>:<path> (<what>)", or "" when the root matches.
-Result<std::string> FirstListDifference(Env& env, const FileRootSettings& root, uint32_t index,
-                                        const std::vector<WireEntry>& remote,
-                                        const std::vector<std::unique_ptr<FileJob>>& jobs,
-                                        const ListCheckOptions& options);
+struct ListCheck {
+  std::string difference;     // "<root name>:<path> (<what>)", or "" when the root matches
+  bool rescanned = false;     // a fresh scan of the whole root
+  uint64_t looked_again = 0;  // else: the entries stat-ed again
+};
+
+// Beyond this many entries to look at again (or a tenth of the list, if more) one scan of the
+// root is cheaper than a look at each (a look opens the parent directory).
+constexpr uint64_t kMaxLookedAgain = 2048;
+
+Result<ListCheck> CheckAgainstList(Env& env, const FileRootSettings& root, uint32_t index,
+                                   const std::vector<WireEntry>& remote,
+                                   const std::vector<std::unique_ptr<FileJob>>& jobs,
+                                   const ListCheckOptions& options);
 
 }  // namespace hasync::engine

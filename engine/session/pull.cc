@@ -85,13 +85,20 @@ class Puller {
   Status Session() {
     HASYNC_RETURN_IF_ERROR(CheckRoots());
     // The local scan runs while the channel starts and the Primary scans.
+    // Without a database to receive first, the list is asked for as soon as the hellos are
+    // exchanged, so that the Primary's scan overlaps this one instead of following it.
     auto local = std::async(std::launch::async, [this] { return ScanLocal(); });
+    bool receive_db = db_ && !o_.dry_run;
     Status st = Connect();
+    if (st.ok() && !receive_db) st = SendListRequest();
     Status scan_st = local.get();
     HASYNC_RETURN_IF_ERROR(st);
     HASYNC_RETURN_IF_ERROR(scan_st);
     Mark("connect and scan");
-    if (db_ && !o_.dry_run) HASYNC_RETURN_IF_ERROR(ReceiveDatabase());
+    if (receive_db) {
+      HASYNC_RETURN_IF_ERROR(ReceiveDatabase());
+      HASYNC_RETURN_IF_ERROR(SendListRequest());
+    }
     HASYNC_RETURN_IF_ERROR(ListAndPlan());
     if (o_.dry_run) return DryRun();
     HASYNC_RETURN_IF_ERROR(SendRequests());
@@ -228,10 +235,14 @@ class Puller {
     return Status::Ok();
   }
 
-  Status ListAndPlan() {
+  Status SendListRequest() {
     ListRequest req{.rehash_all = o_.rehash_all, .owner_names = s_.owner == "name", .roots = {}};
     for (const auto& r : s_.roots) req.roots.push_back(r.name);
-    HASYNC_RETURN_IF_ERROR(link_->Send(MsgType::kListRequest, req));
+    return link_->Send(MsgType::kListRequest, req);
+  }
+
+  // The list asked for (SendListRequest) arrives; the plan compares it with this node's scan.
+  Status ListAndPlan() {
     HASYNC_RETURN_IF_ERROR(ReceiveList());
     PlanOptions po{.compare_owner = Owner(), .as_root = Owner()};
     for (uint32_t i = 0; i < roots_.size(); ++i) PlanRoot(i, roots_[i], po, actions_);
@@ -532,16 +543,17 @@ class Puller {
     std::string bad;
     for (uint32_t i = 0; i < roots_.size() && bad.empty(); ++i) {
       const auto& r = s_.roots[i];
-      // A root this commit left alone: the plan compared this sync's scan of it with the list
-      // moments ago, which is the "counts" check already (a no-change sync scans once).
-      bool untouched = std::none_of(actions_.begin(), actions_.end(),
-                                    [i](const Action& a) { return a.root == i; });
-      if (!untouched || level_ == "full") ++sum_.verify_rescanned_roots;
-      HASYNC_ASSIGN_OR_RETURN(
-          bad, FirstListDifference(env_, r, i, roots_[i].remote, receiver_.jobs(),
-                                   {.full = level_ == "full",
-                                    .threads = s_.threads,
-                                    .unchanged_scan = untouched ? &roots_[i].local : nullptr}));
+      // "counts": the plan compared this sync's scan with the list moments ago, so only what
+      // the commit touched is looked at again (a no-change sync scans once).
+      HASYNC_ASSIGN_OR_RETURN(ListCheck c,
+                              CheckAgainstList(env_, r, i, roots_[i].remote, receiver_.jobs(),
+                                               {.full = level_ == "full",
+                                                .threads = s_.threads,
+                                                .scan_before = &roots_[i].local,
+                                                .actions = &actions_}));
+      sum_.verify_rescanned_roots += c.rescanned;
+      sum_.verify_looked_again += c.looked_again;
+      bad = std::move(c.difference);
       if (!bad.empty()) {
         // The next sync must not trust this root's cache: it re-reads it.
         (void)env_.RemoveFile(LocalManifestPath(s_, r.name));

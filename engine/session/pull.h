@@ -44,8 +44,10 @@ struct SyncSummary : SyncTotals {
   uint64_t meta_changed = 0;
   uint64_t vanished = 0;   // files gone on the Primary between its scan and their transfer
   bool recovered = false;  // a crashed sync's journal was rolled forward first
-  // Roots the check after the commit scanned again (the others: the sync's own scan stood).
+  // The check after the commit: roots it scanned again whole, and otherwise the entries it looked
+  // at again (what the commit touched; the rest of the sync's own scan stood).
   uint32_t verify_rescanned_roots = 0;
+  uint64_t verify_looked_again = 0;
   std::vector<std::string> actions;                    // --dry-run: what would change
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
   bool database = false;                               // the database was synced (DbSummary below)
