@@ -147,6 +147,12 @@ Result<std::unique_ptr<WritableFile>> PosixEnv::OpenForWrite(const std::string& 
 // EAGAIN on a non-blocking file instead of waiting for the disk).
 Result<int> PosixEnv::OpenRegularAt(const RootDir& root, const std::string& rel, int flags,
                                     uint32_t mode) {
+  if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
+    // Created by this open or refused (EEXIST, also for a symlink or a FIFO at rel): a new,
+    // empty regular file, with nothing to check or truncate.
+    HASYNC_ASSIGN_OR_RETURN(UniqueFd fd, root.OpenFd(rel, flags & ~O_TRUNC, mode));
+    return fd.Release();
+  }
   HASYNC_ASSIGN_OR_RETURN(UniqueFd fd, root.OpenFd(rel, (flags & ~O_TRUNC) | O_NONBLOCK, mode));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat " + root.Describe(rel), errno);

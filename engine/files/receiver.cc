@@ -17,6 +17,9 @@ namespace hasync::engine {
 
 using snapshot::kBlockSize;
 
+// Staged files from this size on start their write-back when they are complete.
+constexpr uint64_t kWritebackAtLeast = 1 << 20;
+
 Status CheckGrowth(const std::string& path, uint64_t listed, uint64_t end_offset) {
   if (end_offset > std::max<uint64_t>(2 * listed, listed + (64ull << 20))) {
     return Status(Code::kAborted, path + " grew from " + std::to_string(listed) + " bytes past " +
@@ -201,7 +204,9 @@ Status Receiver::ApplyData(FileJob& j, const FileData& d) {
   }
   if (j.action->in_place) return AppendRedo(j, first * kBlockSize, d.data);
   HASYNC_RETURN_IF_ERROR(OpenStaged(j));
-  return j.out->WriteAt(first * kBlockSize, d.data);
+  HASYNC_RETURN_IF_ERROR(j.out->WriteAt(first * kBlockSize, d.data));
+  j.out_end = std::max(j.out_end, first * kBlockSize + d.data.size());
+  return Status::Ok();
 }
 
 namespace {
@@ -230,6 +235,7 @@ Status Receiver::WriteNonZero(FileJob& j, uint64_t at, std::span<const std::byte
       k += len;
     }
     HASYNC_RETURN_IF_ERROR(j.out->WriteAt(at + start, data.subspan(start, k - start)));
+    j.out_end = std::max(j.out_end, at + k);
   }
   return Status::Ok();
 }
@@ -370,6 +376,7 @@ Status Receiver::CopyOldRange(FileJob& j, uint64_t off, uint64_t len) {
   for (const FileRange& h : holes) {
     if (h.begin > pos) {
       HASYNC_RETURN_IF_ERROR(env_.CopyRangeAt(root, a.path, pos, staged, pos, h.begin - pos));
+      j.out_end = std::max(j.out_end, h.begin);
     }
     pos = std::max(pos, h.end);
   }
@@ -398,8 +405,12 @@ Status Receiver::FinishFile(FileJob& j, const FileDone& d) {
   j.mtime_ns = d.mtime_ns;
   if (a.in_place) return Status::Ok();
   HASYNC_RETURN_IF_ERROR(OpenStaged(j));
-  HASYNC_RETURN_IF_ERROR(j.out->Truncate(d.size));
-  j.out->StartWriteback();
+  // Written up to its size already (the usual case), it needs no truncate; a file shorter than
+  // what was written, or one ending in zeros or a hole that were not written, does.
+  if (j.out_end != d.size) HASYNC_RETURN_IF_ERROR(j.out->Truncate(d.size));
+  // A large file's write-back starts now, so the commit's syncfs does not wait for all of it;
+  // small ones are left to that syncfs, which writes them in far fewer requests.
+  if (d.size >= kWritebackAtLeast) j.out->StartWriteback();
   HASYNC_RETURN_IF_ERROR(j.out->Close());
   j.out.reset();
   HASYNC_ASSIGN_OR_RETURN(std::string staged, staging_.Rel(a.root, j.staged));

@@ -38,6 +38,7 @@ struct FileJob {
   uint64_t hole_end = 0;        // the end of the last hole, which must lie inside the file
   uint64_t short_hole_end = 0;  // the earliest hole ending in a short block: must end the file
   std::unique_ptr<WritableFile> out;
+  uint64_t out_end = 0;                     // the staged file's size: the end of its furthest write
   std::vector<BlockRun> runs;               // in place: where the redo log's bytes go
   std::unique_ptr<RandomAccessFile> basis;  // kDelta: the old file the deltas copy from
   bool done = false;

@@ -103,6 +103,25 @@ TEST_P(SyncTest, InsertionsTravelAsARollingDelta) {
   EXPECT_LT(r->bytes_wire, 1u << 20) << "a delta, not the 72 MiB";
 }
 
+TEST_P(SyncTest, AFileEndingInAHoleOrZerosKeepsItsSize) {
+  // A hole at the end is never written into the staged file, nor are zero blocks a delta's
+  // rebuild skips: the staged file's last write ends before the file does, and it is given its
+  // size at the end (FinishFile's truncate). Without it the check after the commit fails.
+  const std::string path = pair_.primary() + "/app/package.ipa";
+  testing::WriteFile(path, testing::RandomBytes(3 << 20, 21));
+  fs::resize_file(path, 4 << 20);  // a trailing hole of 1 MiB (where the file system has them)
+  auto r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(fs::file_size(pair_.secondary() + "/app/package.ipa"), 4u << 20);
+  std::string data = testing::ReadFile(path);
+  data.insert(1 << 20, testing::RandomBytes(100, 22));
+  testing::WriteFile(path, data);
+  r = Sync();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(testing::ReadFile(pair_.secondary() + "/app/package.ipa"), data);
+  EXPECT_LT(r->bytes_wire, 1u << 20) << "a delta";
+}
+
 TEST_P(SyncTest, RewrittenFileOfNewSizeFallsBackToBlocks) {
   testing::WriteFile(pair_.primary() + "/app/package.ipa", testing::RandomBytes(3 << 20, 13));
   ASSERT_TRUE(Sync().ok());
