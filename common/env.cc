@@ -105,8 +105,11 @@ Result<Env*> Env::Default() {
         error = r.status().Context("HASYNC_IO=uring");
       }
     } else if (choice.empty()) {
-      auto r = NewUringEnv();
-      env = r.ok() ? std::move(r).value() : NewPosixEnv();
+      // The portable backend by default, on measurement (docs/benchmarks.md, 2026-12-02): on
+      // small files io_uring's one submission per read or write costs more than the pread or
+      // pwrite it replaces (50,000 files of 0-511 bytes: 5.0 s against 3.9 s), and on large
+      // ones it was no faster (515 MiB: 0.98-1.38 s against 0.93-1.09 s).
+      env = NewPosixEnv();
     } else {
       error = Status(Code::kConfig, "HASYNC_IO must be 'uring' or 'posix', not '" + choice + "'");
     }
