@@ -200,8 +200,11 @@ run() {
   echo "$name $wall $(awk -v u="$user" -v s="$sys" -v p="$p_cpu" 'BEGIN { print u + s + p }') $rss $bytes" >>"$dir/results"
 }
 
-# The copies: rsync whole-file (rw), rsync delta (rn), rsync -z over a link (rz), hasync (h).
-copies="rw rn h"
+# The copies: rsync whole-file (rw), rsync delta (rn), rsync -z over a link (rz), hasync (h),
+# hasync on io_uring (hu).
+# Locally, hasync also runs with its io_uring backend (hu; the default is the portable one).
+copies="rw rn h hu"
+[ "$ssh" = 0 ] || copies="rw rn h"
 [ -z "$link" ] || copies="rw rn rz h"
 check() {
   for t in $copies; do
@@ -213,9 +216,12 @@ check() {
   done
 }
 
-# hasync DEST CASE: one hasync sync of the source into DEST.
+# hasync DEST CASE [IO]: one hasync sync of the source into DEST (IO: HASYNC_IO of both sides).
 hasync_run() {
-  if [ "$ssh" = 1 ]; then
+  if [ -n "${3:-}" ]; then
+    run "hasync-$3 $2" env HASYNC_IO="$3" "$H" sync --config "$dir/$(basename "$1").toml" --json \
+      --log-level warn --transport "env HASYNC_IO=$3 $H serve --stdio --log-level warn --config $dir/src.toml"
+  elif [ "$ssh" = 1 ]; then
     run "hasync $2" "$H" sync --config "$dir/$(basename "$1").toml" --json --log-level warn \
       --host "$host"
   else
@@ -231,6 +237,7 @@ tool_run() {
     rn) run "rsync-delta $3" rsync -a --delete --no-whole-file --stats ${RSYNC_SSH:+-e "$RSYNC_SSH"} "$SRC_URL" "$2/" ;;
     rz) run "rsync-z $3" rsync -a --delete -z --stats ${RSYNC_SSH:+-e "$RSYNC_SSH"} "$SRC_URL" "$2/" ;;
     h) hasync_run "$2" "$3" ;;
+    hu) hasync_run "$2" "$3" uring ;;
   esac
 }
 
@@ -252,6 +259,10 @@ for round in 1 2; do
   done
   config h.$round "$dir/h.$round"
   mkdir -p "$dir/h.$round-state"
+  if [[ " $copies " == *" hu "* ]]; then
+    config hu.$round "$dir/hu.$round"
+    mkdir -p "$dir/hu.$round-state"
+  fi
   trust h.$round
   # The second round runs in the opposite order: on this VM whoever writes first meets other
   # memory than whoever writes third.
@@ -260,9 +271,10 @@ for round in 1 2; do
   for t in $order; do tool_run "$t" "$dir/$t.$round" initial; done
 done
 for t in $copies; do rm -rf "$dir/$t.1"; done
-rm -rf "$dir"/h.1-state
+rm -rf "$dir"/h.1-state "$dir"/hu.1-state
 check initial
 cp "$dir/h.2.toml" "$dir/h.toml"
+[ ! -f "$dir/hu.2.toml" ] || cp "$dir/hu.2.toml" "$dir/hu.toml"
 echo "== no change";  case_run no-change
 if [ "$ssh" = 1 ]; then
   # As the daemon runs it: the connection kept open from the previous sync ([ssh]
@@ -309,6 +321,14 @@ for c in $cases; do
       printf "\n"
     }' "$dir/best"
 done
+if [[ " $copies " == *" hu "* ]]; then
+  echo
+  echo "hasync's I/O backends, io_uring / posix (the default) wall time (above 1: posix is faster):"
+  for c in $cases; do
+    awk -v c="$c" '$2 == c && $1 == "hasync" { p = $3 } $2 == c && $1 == "hasync-uring" { u = $3 }
+      END { printf "%-12s %9.2fx   (uring %.2f s, posix %.2f s)\n", c, u / (p > 0 ? p : 0.001), u, p }' "$dir/best"
+  done
+fi
 if [ "$ssh" = 1 ]; then
   awk '$2 == "no-change" && $1 == "hasync-reused" { hw = $3 }
        $2 == "no-change" && $1 ~ /^rsync/ { if (rw == "" || $3 < rw) rw = $3 }
