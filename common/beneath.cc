@@ -188,6 +188,20 @@ Result<FileInfo> StatBeneath(const RootDir& root, std::string_view rel) {
   return InfoOfStat(st);
 }
 
+Result<FileInfo> StatIn(const ParentDir& p, const std::string& shown) {
+  struct stat st;
+  if (::fstatat(p.dir.get(), p.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus("stat " + shown, errno);
+  }
+  return InfoOfStat(st);
+}
+
+Status RenameIn(const ParentDir& from, const ParentDir& to, const std::string& shown) {
+  HASYNC_AT(::renameat(from.dir.get(), from.name.c_str(), to.dir.get(), to.name.c_str()),
+            "renaming " + shown);
+  return Status::Ok();
+}
+
 Status CreateDirBeneath(const RootDir& root, std::string_view rel, uint32_t mode) {
   HASYNC_ASSIGN_OR_RETURN(ParentDir p, root.OpenParent(rel));
   HASYNC_AT(::mkdirat(p.dir.get(), p.name.c_str(), mode),
@@ -378,29 +392,10 @@ Result<MetaOutcome> SetSymlinkMeta(const ParentDir& p, const std::string& shown,
   return MetaOutcome::kApplied;
 }
 
-// The entry's own handle: O_RDONLY so fchmod and friends work (they fail on O_PATH), O_NONBLOCK
-// so a FIFO swapped in does not block. A file this account may not read (no root, mode 0200)
-// falls back to O_PATH, whose pinned inode /proc/self/fd names for chmod.
-Result<MetaOutcome> SetEntryMeta(const ParentDir& p, const std::string& shown, FileType expected,
-                                 const MetaOptions& o) {
-  int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  if (expected == FileType::kDirectory) flags |= O_DIRECTORY;
-  bool by_path = expected == FileType::kOther;  // devices: never open them for real
-  int fd = by_path ? -1 : ::openat(p.dir.get(), p.name.c_str(), flags);
-  if (fd < 0 && (by_path || errno == EACCES)) {
-    by_path = true;
-    fd = ::openat(p.dir.get(), p.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  }
-  if (fd < 0) {
-    // A symlink (ELOOP) or a file where a directory was (ENOTDIR): a local change.
-    if (errno == ELOOP || errno == ENOTDIR) return MetaOutcome::kTypeChanged;
-    return ErrnoStatus("opening " + shown, errno);
-  }
-  UniqueFd h(fd);
-  struct stat st;
-  HASYNC_AT(::fstat(fd, &st), "stat " + shown);
-  if (!TypeMatches(st.st_mode, expected)) return MetaOutcome::kTypeChanged;
-  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+// Owner, mode, extended attributes (and ACLs), mtime, in that order, on an open handle (by_path:
+// an O_PATH one, through /proc/self/fd for what has no f-call that takes it).
+Status ApplyMeta(int fd, bool by_path, const std::string& shown, const MetaOptions& o) {
+  std::string proc = by_path ? "/proc/self/fd/" + std::to_string(fd) : std::string();
   if (o.set_owner) {
     if (by_path) {
       HASYNC_AT(::fchownat(fd, "", o.uid, o.gid, AT_EMPTY_PATH), "setting owner of " + shown);
@@ -427,6 +422,32 @@ Result<MetaOutcome> SetEntryMeta(const ParentDir& p, const std::string& shown, F
       HASYNC_AT(::futimens(fd, ts), "setting mtime of " + shown);
     }
   }
+  return Status::Ok();
+}
+
+// The entry's own handle: O_RDONLY so fchmod and friends work (they fail on O_PATH), O_NONBLOCK
+// so a FIFO swapped in does not block. A file this account may not read (no root, mode 0200)
+// falls back to O_PATH, whose pinned inode /proc/self/fd names for chmod.
+Result<MetaOutcome> SetEntryMeta(const ParentDir& p, const std::string& shown, FileType expected,
+                                 const MetaOptions& o) {
+  int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  if (expected == FileType::kDirectory) flags |= O_DIRECTORY;
+  bool by_path = expected == FileType::kOther;  // devices: never open them for real
+  int fd = by_path ? -1 : ::openat(p.dir.get(), p.name.c_str(), flags);
+  if (fd < 0 && (by_path || errno == EACCES)) {
+    by_path = true;
+    fd = ::openat(p.dir.get(), p.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    // A symlink (ELOOP) or a file where a directory was (ENOTDIR): a local change.
+    if (errno == ELOOP || errno == ENOTDIR) return MetaOutcome::kTypeChanged;
+    return ErrnoStatus("opening " + shown, errno);
+  }
+  UniqueFd h(fd);
+  struct stat st;
+  HASYNC_AT(::fstat(fd, &st), "stat " + shown);
+  if (!TypeMatches(st.st_mode, expected)) return MetaOutcome::kTypeChanged;
+  HASYNC_RETURN_IF_ERROR(ApplyMeta(fd, by_path, shown, o));
   return MetaOutcome::kApplied;
 }
 
@@ -437,6 +458,10 @@ Result<XattrList> ReadXattrsAt(int dir_fd, const std::string& name, const std::s
   if (fd < 0) return ErrnoStatus("opening " + shown, errno);
   UniqueFd h(fd);
   return ReadXattrsFd(fd, true, RunningAsRoot(), shown);
+}
+
+Status SetMetaOnFd(int fd, const std::string& shown, const MetaOptions& o) {
+  return ApplyMeta(fd, /*by_path=*/false, shown, o);
 }
 
 Result<MetaOutcome> SetMetaBeneath(const RootDir& root, std::string_view rel, FileType expected,

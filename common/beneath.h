@@ -97,6 +97,10 @@ Result<std::string> RelativeTo(const std::string& root, const std::string& path)
 
 // The *at operations, each relative to the parent's handle. None follows a symlink.
 Result<FileInfo> StatBeneath(const RootDir& root, std::string_view rel);
+// An entry of a parent directory already opened (RootDir::OpenParent), so that a check and the
+// change it allows act on the same handle: fstatat without following, and renameat.
+Result<FileInfo> StatIn(const ParentDir& parent, const std::string& shown);
+Status RenameIn(const ParentDir& from, const ParentDir& to, const std::string& shown);
 Status CreateDirBeneath(const RootDir& root, std::string_view rel, uint32_t mode);
 // unlinkat; AT_REMOVEDIR when type is kDirectory.
 Status RemoveBeneath(const RootDir& root, std::string_view rel, FileType type);
@@ -132,6 +136,9 @@ enum class MetaOutcome : uint8_t {
 // relative to its parent, fstat'ed to confirm `expected`, then fchown / fchmod / the extended
 // attributes / futimens); a
 // symlink's owner and times through fchownat / utimensat(AT_SYMLINK_NOFOLLOW) on the parent.
+// The same on a file this process has open (a staged file it wrote): owner, mode, extended
+// attributes and ACLs, mtime, in that order, with no path looked up again.
+Status SetMetaOnFd(int fd, const std::string& shown, const MetaOptions& options);
 Result<MetaOutcome> SetMetaBeneath(const RootDir& root, std::string_view rel, FileType expected,
                                    const MetaOptions& options);
 

@@ -89,6 +89,8 @@ class RandomAccessFile {
   virtual Status ReadMany(std::span<ReadOp> ops);
 };
 
+struct MetaOptions;
+
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
@@ -100,6 +102,9 @@ class WritableFile {
   // then cheap). Never fails: it is only a hint.
   virtual void StartWriteback() {}
   virtual Status Sync() = 0;
+  // Owner, mode, extended attributes and ACLs, then mtime, on this open file itself (beneath.h's
+  // SetMetaOnFd): no path is looked up again.
+  virtual Status SetMeta(const MetaOptions& options) = 0;
   virtual Status Close() = 0;
 };
 

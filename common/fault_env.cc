@@ -25,6 +25,8 @@ class FaultWriteFile : public WritableFile {
     HASYNC_RETURN_IF_ERROR(env_.CheckSync(path_));
     return base_->Sync();
   }
+  Status SetMeta(const MetaOptions& o) override { return base_->SetMeta(o); }
+  void StartWriteback() override { base_->StartWriteback(); }
   Status Close() override { return base_->Close(); }
 
  private:

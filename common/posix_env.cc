@@ -93,6 +93,8 @@ Status PosixWriteFile::Truncate(uint64_t size) {
   return Status::Ok();
 }
 
+Status PosixWriteFile::SetMeta(const MetaOptions& o) { return SetMetaOnFd(fd_.fd(), path_, o); }
+
 void PosixWriteFile::StartWriteback() { ::sync_file_range(fd_.fd(), 0, 0, SYNC_FILE_RANGE_WRITE); }
 
 Status PosixWriteFile::Sync() {

@@ -85,6 +85,7 @@ class PosixWriteFile : public WritableFile {
   Status Truncate(uint64_t size) override;
   void StartWriteback() override;
   Status Sync() override;
+  Status SetMeta(const MetaOptions& options) override;
   Status Close() override;
 
  protected:

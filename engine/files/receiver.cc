@@ -411,17 +411,11 @@ Status Receiver::FinishFile(FileJob& j, const FileDone& d) {
   // A large file's write-back starts now, so the commit's syncfs does not wait for all of it;
   // small ones are left to that syncfs, which writes them in far fewer requests.
   if (d.size >= kWritebackAtLeast) j.out->StartWriteback();
+  // On the handle the data went through: no path to the staged file is looked up again.
+  HASYNC_RETURN_IF_ERROR(
+      j.out->SetMeta(MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner)));
   HASYNC_RETURN_IF_ERROR(j.out->Close());
   j.out.reset();
-  HASYNC_ASSIGN_OR_RETURN(std::string staged, staging_.Rel(a.root, j.staged));
-  HASYNC_ASSIGN_OR_RETURN(
-      MetaOutcome outcome,
-      SetMetaBeneath(staging_.Root(a.root), staged, FileType::kRegular,
-                     MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner)));
-  if (outcome != MetaOutcome::kApplied) {
-    return Status(Code::kUnsafePath,
-                  "the staged file " + j.staged + " was replaced during the sync");
-  }
   return Status::Ok();
 }
 
