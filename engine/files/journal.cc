@@ -169,10 +169,13 @@ Status Applier::Remove(const RootDir& root, const JournalOp& op, const std::stri
 
 Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::string& rel) {
   // A staging folder already removed (a crash during the clean-up) is a missing source too.
+  // Each side's parent is opened once: the checks and the rename act on the same handles.
   auto source = Locate(op.root, op.source);
-  auto src =
-      source.ok() ? StatBeneath(*source->dir, source->rel) : Result<FileInfo>(source.status());
-  auto dst = StatBeneath(root, rel);
+  auto from = source.ok() ? source->dir->OpenParent(source->rel)
+                          : Result<ParentDir>(source.status());
+  auto src = from.ok() ? StatIn(*from, op.source) : Result<FileInfo>(from.status());
+  auto to = root.OpenParent(rel);
+  auto dst = to.ok() ? StatIn(*to, root.Describe(rel)) : Result<FileInfo>(to.status());
   if (!dst.ok() && !IsNotFound(dst.status())) return dst.status();
   if (!src.ok()) {
     if (!IsNotFound(src.status())) return src.status();
@@ -182,7 +185,8 @@ Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::stri
   if (dst.ok() && dst->type == FileType::kDirectory) {
     return Status(Code::kIo, "journal: " + op.path + " is a directory");
   }
-  return RenameBetween(*source->dir, source->rel, root, rel);
+  HASYNC_RETURN_IF_ERROR(to.status());
+  return RenameIn(*from, *to, op.source + " to " + root.Describe(rel));
 }
 
 Status Applier::Link(const RootDir& root, const JournalOp& op, const std::string& rel) {
