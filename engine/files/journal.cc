@@ -171,8 +171,8 @@ Status Applier::Rename(const RootDir& root, const JournalOp& op, const std::stri
   // A staging folder already removed (a crash during the clean-up) is a missing source too.
   // Each side's parent is opened once: the checks and the rename act on the same handles.
   auto source = Locate(op.root, op.source);
-  auto from = source.ok() ? source->dir->OpenParent(source->rel)
-                          : Result<ParentDir>(source.status());
+  auto from =
+      source.ok() ? source->dir->OpenParent(source->rel) : Result<ParentDir>(source.status());
   auto src = from.ok() ? StatIn(*from, op.source) : Result<FileInfo>(from.status());
   auto to = root.OpenParent(rel);
   auto dst = to.ok() ? StatIn(*to, root.Describe(rel)) : Result<FileInfo>(to.status());
