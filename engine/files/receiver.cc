@@ -412,8 +412,7 @@ Status Receiver::FinishFile(FileJob& j, const FileDone& d) {
   // small ones are left to that syncfs, which writes them in far fewer requests.
   if (d.size >= kWritebackAtLeast) j.out->StartWriteback();
   // On the handle the data went through: no path to the staged file is looked up again.
-  HASYNC_RETURN_IF_ERROR(
-      j.out->SetMeta(MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner)));
+  HASYNC_RETURN_IF_ERROR(j.out->SetMeta(MetaFor(*a.remote, d.mtime_ns, false, options_.set_owner)));
   HASYNC_RETURN_IF_ERROR(j.out->Close());
   j.out.reset();
   return Status::Ok();
