@@ -9,8 +9,9 @@
 namespace hasync::snapshot {
 namespace {
 constexpr uint32_t kMagic = 0x464d5348;  // "HSMF"
-// 2: each entry's extended attributes after its link target. 1 is still read (see Parse).
-constexpr uint32_t kVersion = 2;
+// 2: each entry's extended attributes after its link target. 3: the scan mark after the block
+// size. 1 and 2 are still read (see Parse).
+constexpr uint32_t kVersion = 3;
 constexpr uint64_t kMaxEntries = 100'000'000;
 constexpr uint64_t kMaxBlocks = uint64_t{1} << 32;
 }  // namespace
@@ -46,6 +47,9 @@ std::vector<std::byte> Manifest::Serialize() const {
   e.PutFixed32(kMagic);
   e.PutFixed32(kVersion);
   e.PutFixed32(static_cast<uint32_t>(kBlockSize));
+  e.PutFixed64(mark_.gen);
+  e.PutVarint(mark_.seq);
+  e.PutSigned(mark_.full_scan_s);
   e.PutVarint(entries_.size());
   for (const Entry& x : entries_) {
     e.PutString(x.path);
@@ -83,8 +87,14 @@ Result<Manifest> Manifest::Parse(std::span<const std::byte> data) {
     HASYNC_ASSIGN_OR_RETURN(uint32_t magic, d.GetFixed32());
     HASYNC_ASSIGN_OR_RETURN(uint32_t version, d.GetFixed32());
     HASYNC_ASSIGN_OR_RETURN(uint32_t block, d.GetFixed32());
-    if (magic != kMagic || (version != 1 && version != kVersion) || block != kBlockSize) {
+    if (magic != kMagic || version < 1 || version > kVersion || block != kBlockSize) {
       return Status(Code::kIo, "manifest of another format or block size");
+    }
+    ScanMark mark;
+    if (version >= 3) {
+      HASYNC_ASSIGN_OR_RETURN(mark.gen, d.GetFixed64());
+      HASYNC_ASSIGN_OR_RETURN(mark.seq, d.GetVarint());
+      HASYNC_ASSIGN_OR_RETURN(mark.full_scan_s, d.GetSigned());
     }
     HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxEntries, "entry count"));
     // Each entry takes at least one byte: a count past what is left is refused before it sizes
@@ -130,6 +140,7 @@ Result<Manifest> Manifest::Parse(std::span<const std::byte> data) {
     Manifest m(std::move(entries));
     // Format 1 kept no attributes: its hashes stay good, its (empty) attributes are unknown.
     m.xattrs_known_ = version >= 2;
+    m.mark_ = mark;
     return m;
   };
   auto r = parse();

@@ -41,17 +41,28 @@ struct Entry : FileInfo {
   XattrList xattrs;              // managed extended attributes and ACLs (not symlinks')
 };
 
+// What the change tracker (engine/files/change_feed.h) answered just before the scan that made a
+// manifest began: while the tracker's generation is the same, an entry of the manifest still
+// holds unless its folder changed after seq. gen 0: untracked (the next scan walks everything).
+struct ScanMark {
+  uint64_t gen = 0;
+  uint64_t seq = 0;
+  int64_t full_scan_s = 0;  // unix time of the last whole walk the manifest descends from
+};
+
 class Manifest {
  public:
   Manifest() = default;
   explicit Manifest(std::vector<Entry> entries);  // sorts by path
   // The index holds views into entries_: a copy re-indexes; a move keeps the vector's buffer.
-  Manifest(const Manifest& other) : entries_(other.entries_), xattrs_known_(other.xattrs_known_) {
+  Manifest(const Manifest& other)
+      : entries_(other.entries_), xattrs_known_(other.xattrs_known_), mark_(other.mark_) {
     Reindex();
   }
   Manifest& operator=(const Manifest& other) {
     entries_ = other.entries_;
     xattrs_known_ = other.xattrs_known_;
+    mark_ = other.mark_;
     Reindex();
     return *this;
   }
@@ -65,6 +76,8 @@ class Manifest {
   // False for a manifest of format 1, written before attributes were recorded: its entries'
   // (empty) xattrs say nothing, so a scan must not reuse them.
   bool xattrs_known() const { return xattrs_known_; }
+  const ScanMark& mark() const { return mark_; }
+  void set_mark(const ScanMark& m) { mark_ = m; }
   // Call after changing entries' paths or order: restores the order by path Find relies on.
   void Reindex();
 
@@ -78,6 +91,7 @@ class Manifest {
  private:
   std::vector<Entry> entries_;  // sorted by path
   bool xattrs_known_ = true;
+  ScanMark mark_;
 };
 
 // True when the cached entry still describes the file on disk, so its hashes can be reused.

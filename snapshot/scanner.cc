@@ -47,6 +47,36 @@ Status ReadEntryXattrs(const RootDir& root, const std::string& rel, const std::s
   return Status::Ok();
 }
 
+// One entry of the folder rel as listed: false when it is not scanned (excluded, the staging
+// folder, a socket, fifo or device).
+Result<bool> MakeEntry(const RootDir& root, const std::string& rel, const DirEntryInfo& d,
+                       const ScanOptions& o, UniqueFd& dir, ScanStats& stats, Entry& out) {
+  if (rel.empty() && d.name == kStagingDirName) return false;
+  std::string path = rel.empty() ? d.name : rel + "/" + d.name;
+  const FileInfo& info = d.info;
+  if (o.filter.Excluded(path, info.type == FileType::kDirectory)) return false;
+  if (info.type == FileType::kOther) {
+    ++stats.skipped_special;
+    return false;
+  }
+  Entry e(std::move(path), info);
+  if (info.type == FileType::kSymlink) {
+    HASYNC_ASSIGN_OR_RETURN(e.link_target, ReadLinkBeneath(root, e.path));
+  } else if (o.read_xattrs) {
+    HASYNC_RETURN_IF_ERROR(ReadEntryXattrs(root, rel, d.name, o, dir, e));
+  }
+  if (info.type == FileType::kRegular) {
+    const Entry* cached = o.cache && !o.rehash_all ? o.cache->Find(e.path) : nullptr;
+    if (cached && QuickCheckMatches(*cached, info)) {
+      e.hashed = true;
+      e.blocks = cached->blocks;
+      e.digest = cached->digest;
+    }
+  }
+  out = std::move(e);
+  return true;
+}
+
 Status Walk(const RootDir& root, const std::string& rel, const ScanOptions& o,
             std::vector<Entry>& out, ScanStats& stats) {
   HASYNC_ASSIGN_OR_RETURN(auto names, ListDirInfoBeneath(root, rel));
@@ -54,35 +84,164 @@ Status Walk(const RootDir& root, const std::string& rel, const ScanOptions& o,
   std::sort(names.begin(), names.end(),
             [](const DirEntryInfo& a, const DirEntryInfo& b) { return a.name < b.name; });
   for (const DirEntryInfo& d : names) {
-    if (rel.empty() && d.name == kStagingDirName) continue;
-    std::string path = rel.empty() ? d.name : rel + "/" + d.name;
-    const FileInfo& info = d.info;
-    bool is_dir = info.type == FileType::kDirectory;
-    if (o.filter.Excluded(path, is_dir)) continue;
-    if (info.type == FileType::kOther) {
-      ++stats.skipped_special;
-      continue;
-    }
-    Entry e(std::move(path), info);
-    if (info.type == FileType::kSymlink) {
-      HASYNC_ASSIGN_OR_RETURN(e.link_target, ReadLinkBeneath(root, e.path));
-    } else if (o.read_xattrs) {
-      HASYNC_RETURN_IF_ERROR(ReadEntryXattrs(root, rel, d.name, o, dir, e));
-    }
-    if (info.type == FileType::kRegular) {
-      ++stats.files;
-      stats.bytes += info.size;
-      const Entry* cached = o.cache && !o.rehash_all ? o.cache->Find(e.path) : nullptr;
-      if (cached && QuickCheckMatches(*cached, info)) {
-        e.hashed = true;
-        e.blocks = cached->blocks;
-        e.digest = cached->digest;
-      }
-    }
+    Entry e;
+    HASYNC_ASSIGN_OR_RETURN(bool scanned, MakeEntry(root, rel, d, o, dir, stats, e));
+    if (!scanned) continue;
+    bool is_dir = e.type == FileType::kDirectory;
     std::string sub = e.path;
     out.push_back(std::move(e));
     if (is_dir) HASYNC_RETURN_IF_ERROR(Walk(root, sub, o, out, stats));
   }
+  return Status::Ok();
+}
+
+// The cache's entries [first, last) that are rel's direct children ("" is the root).
+std::pair<size_t, size_t> ChildRange(const std::vector<Entry>& v, const std::string& rel) {
+  if (rel.empty()) return {0, v.size()};
+  std::string prefix = rel + "/";
+  auto lo = std::lower_bound(v.begin(), v.end(), prefix,
+                             [](const Entry& e, const std::string& p) { return e.path < p; });
+  auto hi = lo;
+  while (hi != v.end() && hi->path.compare(0, prefix.size(), prefix) == 0) ++hi;
+  return {static_cast<size_t>(lo - v.begin()), static_cast<size_t>(hi - v.begin())};
+}
+
+bool IsDirectChild(const std::string& path, const std::string& rel) {
+  size_t from = rel.empty() ? 0 : rel.size() + 1;
+  return path.find('/', from) == std::string::npos;
+}
+
+// Lists the changed folder rel again into fresh: its own entry (read through its parent) and
+// its children; a child folder the cache does not hold as a folder is walked whole. Children
+// the cache holds that are gone, or are no longer folders, go into gone (with all below them).
+// A folder that is gone or excluded is skipped: its parent changed too and says so.
+Status Relist(const RootDir& root, const std::string& rel, const ScanOptions& o,
+              std::vector<Entry>& fresh, std::vector<std::string>& gone, ScanStats& stats) {
+  const Manifest& cache = *o.cache;
+  if (!rel.empty()) {
+    if (rel == kStagingDirName || o.filter.Excluded(rel, true)) return Status::Ok();
+    auto info = StatBeneath(root, rel);
+    if (!info.ok()) {
+      Code c = info.status().code();
+      if (c == Code::kNotFound || c == Code::kUnsafePath) return Status::Ok();
+      return info.status();
+    }
+    if (info->type != FileType::kDirectory) return Status::Ok();
+    size_t slash = rel.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
+    DirEntryInfo self{.name = rel.substr(slash == std::string::npos ? 0 : slash + 1),
+                      .info = *info};
+    UniqueFd parent_dir;
+    Entry e;
+    HASYNC_ASSIGN_OR_RETURN(bool scanned, MakeEntry(root, parent, self, o, parent_dir, stats, e));
+    if (!scanned) return Status::Ok();
+    fresh.push_back(std::move(e));
+  }
+  auto listed = ListDirInfoBeneath(root, rel);
+  if (!listed.ok()) {
+    // Gone (or swapped for a symlink) since its stat: the parent's change says so.
+    Code c = listed.status().code();
+    if (c == Code::kNotFound || c == Code::kUnsafePath) return Status::Ok();
+    return listed.status();
+  }
+  ++stats.relisted_dirs;
+  std::vector<std::string_view> now;
+  UniqueFd dir;
+  for (const DirEntryInfo& d : *listed) {
+    Entry e;
+    HASYNC_ASSIGN_OR_RETURN(bool scanned, MakeEntry(root, rel, d, o, dir, stats, e));
+    if (!scanned) continue;
+    const Entry* was = cache.Find(e.path);
+    if (was && was->type == FileType::kDirectory && e.type != FileType::kDirectory) {
+      gone.push_back(e.path);
+    }
+    bool walk = e.type == FileType::kDirectory && (!was || was->type != FileType::kDirectory);
+    std::string sub = e.path;
+    fresh.push_back(std::move(e));
+    if (walk) HASYNC_RETURN_IF_ERROR(Walk(root, sub, o, fresh, stats));
+  }
+  std::vector<std::string> names;
+  names.reserve(listed->size());
+  for (const DirEntryInfo& d : *listed) names.push_back(d.name);
+  std::sort(names.begin(), names.end());
+  const auto& v = cache.entries();
+  auto [lo, hi] = ChildRange(v, rel);
+  size_t from = rel.empty() ? 0 : rel.size() + 1;
+  for (size_t i = lo; i < hi; ++i) {
+    if (!IsDirectChild(v[i].path, rel)) continue;
+    std::string_view name = std::string_view(v[i].path).substr(from);
+    if (!std::binary_search(names.begin(), names.end(), name)) gone.push_back(v[i].path);
+  }
+  return Status::Ok();
+}
+
+bool SameEntry(const Entry& a, const Entry& b) {
+  return a.type == b.type && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
+         a.size == b.size && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns &&
+         a.inode == b.inode && a.device == b.device && a.nlink == b.nlink &&
+         a.link_target == b.link_target && a.xattrs == b.xattrs;
+}
+
+// The scan of o.changed_dirs only (ScanOptions): the cache's entries, less those replaced by a
+// fresh one or beneath a folder that is gone, merged in path order with the fresh ones.
+Status ScanChanged(const RootDir& root, const ScanOptions& o, std::vector<Entry>* take,
+                   std::vector<Entry>& out, ScanStats& stats) {
+  const std::vector<Entry>& old = o.cache->entries();
+  std::vector<std::string> dirs = *o.changed_dirs;
+  std::sort(dirs.begin(), dirs.end());
+  dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+  std::vector<Entry> fresh;
+  std::vector<std::string> gone;
+  for (const std::string& d : dirs) HASYNC_RETURN_IF_ERROR(Relist(root, d, o, fresh, gone, stats));
+  // Sorted by path, one entry per path (a folder walked whole and listed again is there twice).
+  std::stable_sort(fresh.begin(), fresh.end(),
+                   [](const Entry& a, const Entry& b) { return a.path < b.path; });
+  fresh.erase(std::unique(fresh.begin(), fresh.end(),
+                          [](const Entry& a, const Entry& b) { return a.path == b.path; }),
+              fresh.end());
+  std::vector<bool> drop(old.size(), false);
+  auto at = [&](const std::string& p) {
+    return static_cast<size_t>(
+        std::lower_bound(old.begin(), old.end(), p,
+                         [](const Entry& e, const std::string& q) { return e.path < q; }) -
+        old.begin());
+  };
+  for (const std::string& g : gone) {
+    size_t i = at(g);
+    if (i < old.size() && old[i].path == g) {
+      drop[i] = true;
+      ++stats.differing;
+    }
+    auto [lo, hi] = ChildRange(old, g);
+    for (size_t k = lo; k < hi; ++k) {
+      if (!drop[k]) ++stats.differing;
+      drop[k] = true;
+    }
+  }
+  for (const Entry& e : fresh) {
+    size_t i = at(e.path);
+    bool same = i < old.size() && old[i].path == e.path && !drop[i] && SameEntry(old[i], e);
+    if (i < old.size() && old[i].path == e.path) drop[i] = true;
+    if (!same) ++stats.differing;
+  }
+  out.reserve(old.size() + fresh.size());
+  size_t f = 0;
+  for (size_t i = 0; i < old.size(); ++i) {
+    if (drop[i]) continue;
+    while (f < fresh.size() && fresh[f].path < old[i].path) out.push_back(std::move(fresh[f++]));
+    if (take) {
+      out.push_back(std::move((*take)[i]));
+    } else {
+      out.push_back(old[i]);
+    }
+  }
+  while (f < fresh.size()) out.push_back(std::move(fresh[f++]));
+  for (const Entry& e : out) {
+    if (e.type != FileType::kRegular) continue;
+    ++stats.files;
+    stats.bytes += e.size;
+  }
+  stats.incremental = true;
   return Status::Ok();
 }
 
@@ -139,11 +298,24 @@ Status HashEntries(Env& env, const RootDir& root, std::vector<Entry*>& unhashed,
   return Status::Ok();
 }
 
-Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions& o) {
+namespace {
+
+// The walk (whole, or of o.changed_dirs), then the hashing of what the cache did not cover.
+Result<ScanResult> Scan(Env& env, const std::string& root, const ScanOptions& o,
+                        std::vector<Entry>* take) {
   ScanResult r;
   std::vector<Entry> entries;
   HASYNC_ASSIGN_OR_RETURN(RootDir dir, RootDir::Open(root));
-  HASYNC_RETURN_IF_ERROR(Walk(dir, "", o, entries, r.stats).Context("scanning " + root));
+  if (o.cache && o.changed_dirs && !o.rehash_all) {
+    HASYNC_RETURN_IF_ERROR(ScanChanged(dir, o, take, entries, r.stats).Context("scanning " + root));
+  } else {
+    HASYNC_RETURN_IF_ERROR(Walk(dir, "", o, entries, r.stats).Context("scanning " + root));
+    for (const Entry& e : entries) {
+      if (e.type != FileType::kRegular) continue;
+      ++r.stats.files;
+      r.stats.bytes += e.size;
+    }
+  }
   if (o.hash_uncached) {
     std::vector<Entry*> unhashed;
     for (Entry& e : entries) {
@@ -161,6 +333,18 @@ Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions
   }
   r.manifest = Manifest(std::move(entries));
   return r;
+}
+
+}  // namespace
+
+Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions& o) {
+  return Scan(env, root, o, nullptr);
+}
+
+Result<ScanResult> ScanRootTaking(Env& env, const std::string& root, ScanOptions o,
+                                  Manifest cache) {
+  o.cache = &cache;
+  return Scan(env, root, o, o.changed_dirs ? &cache.mutable_entries() : nullptr);
 }
 
 }  // namespace hasync::snapshot

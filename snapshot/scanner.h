@@ -24,6 +24,11 @@ struct ScanOptions {
   bool hash_uncached = true;        // false: leave files the cache misses unhashed
   bool read_xattrs = true;          // the managed extended attributes (common/xattr.h)
   unsigned threads = 1;
+  // With cache: walk only these folders ("" is the root), each one's own entry and its direct
+  // children (a child folder the cache does not hold is walked whole); every other entry is the
+  // cache's. REQUIRES: the cache is a whole scan with these options' filter, and every folder
+  // changed since it began is listed (the change tracker's answer, engine/files/change_feed.h).
+  const std::vector<std::string>* changed_dirs = nullptr;
 };
 
 struct ScanStats {
@@ -32,6 +37,11 @@ struct ScanStats {
   uint64_t hashed_files = 0;
   uint64_t hashed_bytes = 0;
   uint64_t skipped_special = 0;  // sockets, fifos, devices: not replicated
+  // A scan of changed_dirs only: the folders listed again, and how many entries came out
+  // different from the cache's (added, removed or changed).
+  bool incremental = false;
+  uint64_t relisted_dirs = 0;
+  uint64_t differing = 0;
 };
 
 struct ScanResult {
@@ -41,6 +51,10 @@ struct ScanResult {
 
 // Scans root. REQUIRES: root is an existing directory.
 Result<ScanResult> ScanRoot(Env& env, const std::string& root, const ScanOptions& options);
+
+// ScanRoot with `cache` as o.cache, moving the unchanged entries out of it with changed_dirs
+// instead of copying them (a no-change scan of 20,000 entries copied 4 MB of them).
+Result<ScanResult> ScanRootTaking(Env& env, const std::string& root, ScanOptions o, Manifest cache);
 
 // Hashes the blocks [first, first + count) of a file into out (one hash per block).
 Status HashBlocks(RandomAccessFile& file, uint64_t size, uint64_t first, uint64_t count,

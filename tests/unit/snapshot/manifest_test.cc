@@ -40,10 +40,14 @@ TEST(ManifestTest, SerializedManifestRoundTripsAndDamageIsDetected) {
   std::string root = testing::MakeTempDir();
   testing::MakeSampleTree(root);
   Manifest m = testing::ScanTree(root);
+  m.set_mark({.gen = 0xfeedface12345678, .seq = 4242, .full_scan_s = 1764000000});
   auto bytes = m.Serialize();
   auto back = Manifest::Parse(bytes);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->entries().size(), m.entries().size());
+  EXPECT_EQ(back->mark().gen, 0xfeedface12345678u);
+  EXPECT_EQ(back->mark().seq, 4242u);
+  EXPECT_EQ(back->mark().full_scan_s, 1764000000);
   EXPECT_EQ(back->Find("app/big.bin")->digest, m.Find("app/big.bin")->digest);
   bytes[bytes.size() / 2] ^= std::byte{1};
   EXPECT_FALSE(Manifest::Parse(bytes).ok());
