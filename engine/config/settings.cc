@@ -114,9 +114,16 @@ Status ParseFiles(const toml::node& n, Settings& s) {
   return Status::Ok();
 }
 
+Result<bool> GetBool(const toml::table& t, const std::string& section, const std::string& key,
+                     bool fallback);
+
 Status ParseSync(const toml::table& t, Settings& s) {
-  HASYNC_RETURN_IF_ERROR(CheckKeys(
-      t, "sync", {"compression", "threads", "max_clock_skew_s", "verify", "max_rate", "owner"}));
+  HASYNC_RETURN_IF_ERROR(CheckKeys(t, "sync",
+                                   {"compression", "threads", "max_clock_skew_s", "verify",
+                                    "max_rate", "owner", "track_changes", "full_scan_every"}));
+  HASYNC_ASSIGN_OR_RETURN(s.track_changes, GetBool(t, "sync", "track_changes", s.track_changes));
+  HASYNC_ASSIGN_OR_RETURN(std::string every, GetString(t, "sync", "full_scan_every", false, "1h"));
+  HASYNC_ASSIGN_OR_RETURN(s.full_scan_every_ms, ParseDuration(every, "sync.full_scan_every"));
   if (const toml::node* n = t.get("max_rate")) {
     if (n->is_integer() && n->as_integer()->get() >= 0) {
       HASYNC_ASSIGN_OR_RETURN(s.max_rate,
@@ -519,9 +526,13 @@ Result<int64_t> ParseDuration(const std::string& text, const std::string& key) {
   size_t digits = 0;
   while (digits < text.size() && isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   std::string unit = text.substr(digits);
-  int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 0;
+  int64_t scale = unit == "ms"  ? 1
+                  : unit == "s" ? 1000
+                  : unit == "m" ? 60000
+                  : unit == "h" ? 3600000
+                                : 0;
   if (digits == 0 || digits > 8 || scale == 0) {
-    return Bad(key, "'" + text + "' must be a number and a unit: 500ms, 10s or 2m");
+    return Bad(key, "'" + text + "' must be a number and a unit: 500ms, 10s, 2m or 1h");
   }
   int64_t ms = std::stoll(text.substr(0, digits)) * scale;
   if (ms < 100 || ms > 86400000) return Bad(key, "'" + text + "' must be from 100ms to 1440m");

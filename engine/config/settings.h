@@ -124,6 +124,11 @@ struct Settings {
   // id is mapped through its name on the Primary to this node's id of that name; an id whose
   // name is unknown here is kept, as rsync does). Ownership is replicated only as root.
   std::string owner = "id";
+  // [sync] track_changes: scans walk only the folders the daemon's change feed reports as
+  // changed (engine/files/change_feed.h), and the whole root at least every full_scan_every
+  // (writes through mmap raise no inotify event), after any gap, and when no daemon answers.
+  bool track_changes = true;
+  int64_t full_scan_every_ms = 3600 * 1000;
   std::string primary;         // [secondary] primary: the trusted host to sync from
   int start_minute = 60;       // [secondary] start_time, minutes after 00:00 GMT
   int64_t run_every_s = 3600;  // [secondary] run_every
@@ -151,7 +156,7 @@ Result<std::vector<std::string>> ParseEtcdEndpoints(const std::string& text,
 // A node name ([node] name): 1-64 letters, digits, '-', '_' or '.'.
 bool ValidNodeName(const std::string& n);
 
-// "500ms", "10s", "2m" -> milliseconds (100 ms to 1 day). kConfig naming `key`.
+// "500ms", "10s", "2m", "1h" -> milliseconds (100 ms to 1 day). kConfig naming `key`.
 Result<int64_t> ParseDuration(const std::string& text, const std::string& key);
 // "100Mbit", "1Gbit" (bits, k/M/G 1000-based), "12MB", "12MiB", "12000000" (bytes), "0"
 // (unlimited) -> bytes per second. kConfig naming `key`.
