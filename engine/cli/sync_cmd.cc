@@ -74,6 +74,7 @@ void PrintJson(const SyncSummary& m, const SyncCommandOptions& o) {
     j["verify_rescanned_roots"] = m.verify_rescanned_roots;
     j["verify_looked_again"] = m.verify_looked_again;
   }
+  j["roots_scanned_by_changes"] = m.roots_scanned_by_changes;
   if (o.dry_run) j["would_change"] = m.actions;
   if (m.database) {
     j["database"] = {{"full_copy", m.db.full},

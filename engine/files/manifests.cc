@@ -64,6 +64,9 @@ snapshot::Manifest NewLocalManifest(Env& env, const std::string& root_path, uint
     }
   }
   snapshot::Manifest m(std::move(out));
+  // The mark of the scan the sync began with: the sync's own changes came after it, so the
+  // change feed reports their folders to the next scan.
+  m.set_mark(rp.local.mark());
   for (const WireEntry& r : rp.remote) {
     if (r.hardlink_to.empty()) continue;
     const snapshot::Entry* t = m.Find(r.hardlink_to);

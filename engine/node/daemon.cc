@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "engine/db/db_serve.h"
+#include "engine/files/change_feed.h"
 #include "engine/node/etcd_leader.h"
 #include "engine/node/heartbeat.h"
 #include "engine/node/loop_watch.h"
@@ -373,6 +374,18 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
       DaemonLock daemon_lock,
       DaemonLock::Acquire(
           s.state_dir, std::max<int64_t>(3000, std::min<int64_t>(watch.stall_limit_ms(), 10000))));
+  // The change feed ([sync] track_changes): this node's scans, as Secondary and as Primary,
+  // walk only the folders changed since the last one. Without it every scan walks everything.
+  std::unique_ptr<ChangeFeed> feed;
+  if (s.track_changes && !s.roots.empty()) {
+    auto f = ChangeFeed::Start(s);
+    if (f.ok()) {
+      feed = std::move(*f);
+    } else {
+      log->warn("not tracking changes (every sync walks the whole roots): {}",
+                f.status().ToString());
+    }
+  }
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   ::sigaction(SIGTERM, &sa, nullptr);
@@ -441,6 +454,7 @@ Status RunDaemon(const Settings& s, const std::string& transport) {
   if (lease.joinable()) lease.join();
   watchdog.join();
   pages.reset();
+  feed.reset();
   if (transport.empty()) {
     Trust trust(s);
     std::vector<std::string> hosts = {s.primary};

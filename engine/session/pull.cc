@@ -29,6 +29,7 @@
 #include "engine/files/receiver.h"
 #include "engine/files/requests.h"
 #include "engine/files/staging.h"
+#include "engine/files/tracked_scan.h"
 #include "engine/session/hello.h"
 #include "engine/state/state_folder.h"
 #include "engine/state/sync_lock.h"
@@ -158,16 +159,21 @@ class Puller {
         cache = snapshot::Manifest();
       }
       snapshot::ScanOptions so{.filter = snapshot::Filter(r.include, r.exclude),
-                               .cache = &*cache,
                                .rehash_all = o_.rehash_all,
                                .hash_uncached = true,
                                .threads = s_.threads};
-      HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, r.root, so));
+      bool had_xattrs = cache->xattrs_known();
+      size_t had_entries = cache->entries().size();
+      HASYNC_ASSIGN_OR_RETURN(TrackedScan tracked, ScanTracked(env_, s_, r, so, std::move(*cache)));
+      snapshot::ScanResult& scan = tracked.scan;
       // Also a cache from before attributes were kept (format 1): this scan read them all,
-      // and the saved manifest spares the next scans that.
-      if (scan.stats.hashed_files > 0 || !cache->xattrs_known() ||
-          scan.manifest.entries().size() != cache->entries().size()) {
+      // and the saved manifest spares the next scans that. A new mark is saved too.
+      if (scan.stats.hashed_files > 0 || !had_xattrs || tracked.mark_moved ||
+          scan.stats.differing > 0 || scan.manifest.entries().size() != had_entries) {
         local_rehashed_ = true;
+      }
+      if (scan.stats.incremental) {
+        ++sum_.roots_scanned_by_changes;
       }
       roots_[i].local = std::move(scan.manifest);
     }

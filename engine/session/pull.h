@@ -48,6 +48,9 @@ struct SyncSummary : SyncTotals {
   // at again (what the commit touched; the rest of the sync's own scan stood).
   uint32_t verify_rescanned_roots = 0;
   uint64_t verify_looked_again = 0;
+  // This node's roots scanned through the change feed (only the folders changed since the last
+  // scan walked: engine/files/tracked_scan.h); the others were walked whole.
+  uint32_t roots_scanned_by_changes = 0;
   std::vector<std::string> actions;                    // --dry-run: what would change
   std::vector<std::pair<std::string, double>> phases;  // wall seconds per phase, in order
   bool database = false;                               // the database was synced (DbSummary below)

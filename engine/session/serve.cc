@@ -23,6 +23,7 @@
 #include "engine/files/listing.h"
 #include "engine/files/manifests.h"
 #include "engine/files/owner_names.h"
+#include "engine/files/tracked_scan.h"
 #include "engine/files/transfer.h"
 #include "engine/session/hello.h"
 #include "engine/session/verify_session.h"
@@ -187,15 +188,23 @@ class Server {
         cache = snapshot::Manifest();
       }
       snapshot::ScanOptions o{.filter = snapshot::Filter(root.cfg->include, root.cfg->exclude),
-                              .cache = &*cache,
                               .rehash_all = req.rehash_all,
                               .hash_uncached = false,
                               .threads = s_.threads};
-      HASYNC_ASSIGN_OR_RETURN(auto scan, snapshot::ScanRoot(env_, root.cfg->root, o));
-      root.manifest = std::move(scan.manifest);
+      bool had_xattrs = cache->xattrs_known();
+      size_t had_entries = cache->entries().size();
+      // Only the folders changed since the cache's scan when the daemon's feed vouches for it
+      // (engine/files/tracked_scan.h); the cache is this account's, the feed root's.
+      HASYNC_ASSIGN_OR_RETURN(TrackedScan tracked,
+                              ScanTracked(env_, s_, *root.cfg, o, std::move(*cache)));
+      root.manifest = std::move(tracked.scan.manifest);
       // A cache from before attributes were kept (format 1) made this scan read every entry's
-      // attributes: saved again, the next scan reuses them.
-      if (!cache->xattrs_known()) root.dirty = true;
+      // attributes: saved again, the next scan reuses them. So is a new mark, or what the walk
+      // of changed folders found (the next one then starts from it).
+      if (!had_xattrs || tracked.mark_moved || tracked.scan.stats.differing > 0 ||
+          (!tracked.scan.stats.incremental && root.manifest.entries().size() != had_entries)) {
+        root.dirty = true;
+      }
       HASYNC_RETURN_IF_ERROR(SendList(static_cast<uint32_t>(i), root));
       // The root's own mode and mtime, after its scan (no entry of the list carries them).
       HASYNC_ASSIGN_OR_RETURN(FileInfo info, StatRoot(*root.dir));

@@ -397,6 +397,9 @@ Result<RepairPlan> PrepareRepair(const Settings& s, const VerifyReport& v) {
         return false;
       });
       m->Reindex();
+      // Entries left out by hand, not by a scan: the next scan must walk everything, not only
+      // the folders changed since the mark (it would not see these paths again).
+      m->set_mark({});
       HASYNC_RETURN_IF_ERROR(m->Save(*env, cache));
     }
     plan.files += paths.size();

@@ -24,6 +24,7 @@ namespace {
 
 using testing::Pair;
 using testing::Shell;
+namespace fs = std::filesystem;
 
 class NodeTest : public ::testing::Test {
  protected:
@@ -240,6 +241,65 @@ TEST_F(NodeTest, ThreeNodeChainServesFromTheSecondary) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(testing::ReadFile(dr + "/root/certs/new.pem"), "new");
   EXPECT_EQ(testing::TreeDiff(pair_.secondary(), dr + "/root"), "");
+}
+
+// Both daemons track their roots ([sync] track_changes): a sync walks only what changed, and
+// whatever leaves a gap (a daemon killed, a daemon started again) makes the side it serves walk
+// everything, so no change is ever missed. Changes on the Secondary's side too.
+TEST_F(NodeTest, BothDaemonsTrackChangesAndAGapMeansAWholeWalk) {
+  for (int d = 0; d < 4; ++d) {
+    for (int f = 0; f < 5; ++f) {
+      testing::WriteFile(pair_.primary() + "/d" + std::to_string(d) + "/sub/f" + std::to_string(f),
+                         "v1 " + std::to_string(d * 10 + f));
+    }
+  }
+  auto start = [&](const std::string& config, const std::string& state) -> pid_t {
+    std::string pidfile = pair_.dir() + "/" + state + ".pid";
+    std::string cmd = std::string(HASYNC_BIN) + " daemon --log-level info --config " + config +
+                      " >>" + pair_.dir() + "/" + state + ".log 2>&1 & echo $! >" + pidfile;
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    for (int i = 0; i < 100 && !fs::exists(pair_.dir() + "/" + state + "/changes.sock"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(fs::exists(pair_.dir() + "/" + state + "/changes.sock"))
+        << testing::ReadFile(pair_.dir() + "/" + state + ".log");
+    return std::stoi(testing::ReadFile(pidfile));
+  };
+  auto kill9 = [&](pid_t pid) {
+    ::kill(pid, SIGKILL);
+    for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  pid_t primary = start(pair_.primary_config(), "pstate");
+  pid_t secondary = start(pair_.secondary_config(), "sstate");
+  // by_changes: whether the Secondary's scan went through its daemon's feed.
+  auto sync = [&](bool by_changes, const std::string& step) {
+    auto j = Json("sync " + Transport());
+    EXPECT_EQ(j["roots_scanned_by_changes"], by_changes ? 1 : 0) << step << ": " << j.dump();
+    EXPECT_EQ(testing::TreeDiff(pair_.primary(), pair_.secondary()), "") << step;
+    return j;
+  };
+  sync(false, "first sync (untracked caches)");
+  testing::WriteFile(pair_.primary() + "/d2/sub/f3", "v2, a changed size");
+  EXPECT_EQ(sync(true, "one file changed")["files_changed"], 1);
+  EXPECT_EQ(sync(true, "no change")["files_changed"], 0);
+  // The Primary's daemon dies: its serve side walks everything and sees the change.
+  kill9(primary);
+  testing::WriteFile(pair_.primary() + "/d0/sub/f0", "v3 while the Primary's daemon was dead");
+  sync(true, "the Primary's daemon dead");
+  // It starts again (a new generation): the change made before it started is seen.
+  testing::WriteFile(pair_.primary() + "/d1/sub/f1", "v4 before it started again");
+  primary = start(pair_.primary_config(), "pstate");
+  sync(true, "the Primary's daemon started again");
+  // A change on the Secondary's own side is found through its feed and undone.
+  testing::WriteFile(pair_.secondary() + "/d3/sub/f4", "edited on the Secondary");
+  EXPECT_EQ(sync(true, "a file edited on the Secondary")["files_changed"], 1);
+  // The Secondary's daemon dies: its scan walks everything and finds the next local edit.
+  kill9(secondary);
+  testing::WriteFile(pair_.secondary() + "/d3/sub/f2", "edited again");
+  sync(false, "the Secondary's daemon dead");
+  kill9(primary);
 }
 
 // The daemon itself, its clock moved to just before StartTime: a scheduled sync runs, is
