@@ -92,18 +92,36 @@ Result<ListCheck> CheckAgainstList(Env& env, const FileRootSettings& r, uint32_t
   const snapshot::Manifest& mine = out.rescanned ? scan.manifest : *o.scan_before;
   // What this node has at path now: the fresh scan's, or for a path the commit touched (or one
   // beneath a directory it removed) a look at it, else the sync's own scan's.
-  auto have = [&](std::string_view path) -> Result<std::optional<Seen>> {
+  // `m`: mine's entry at path, or nullptr.
+  auto have = [&](std::string_view path, const snapshot::Entry* m) -> Result<std::optional<Seen>> {
     if (!out.rescanned && (touched.count(path) || Beneath(path, removed_dirs))) {
       ++out.looked_again;
       return LookAgain(*dir, path);
     }
-    const snapshot::Entry* m = mine.Find(path);
     if (m == nullptr) return std::optional<Seen>();
     return std::optional<Seen>(Seen{m->type, m->size});
   };
-  std::set<std::string_view> listed;
+  // Which of mine the list holds, by index: mine is sorted by path, and so is the list as a
+  // Primary sends it, so a cursor finds most in a step (a no-change sync of 20,000 files spent
+  // 14 ms here on a set of every path).
+  const auto& mine_entries = mine.entries();
+  std::vector<bool> listed(mine_entries.size(), false);
+  size_t cursor = 0;
+  auto mark_listed = [&](const std::string& path) -> const snapshot::Entry* {
+    if (cursor < mine_entries.size() && mine_entries[cursor].path == path) {
+      listed[cursor] = true;
+      return &mine_entries[cursor++];
+    }
+    auto it =
+        std::lower_bound(mine_entries.begin(), mine_entries.end(), path,
+                         [](const snapshot::Entry& m, const std::string& p) { return m.path < p; });
+    if (it == mine_entries.end() || it->path != path) return nullptr;
+    cursor = static_cast<size_t>(it - mine_entries.begin());
+    listed[cursor] = true;
+    return &mine_entries[cursor++];
+  };
   for (const WireEntry& e : remote) {
-    listed.insert(e.path);
+    const snapshot::Entry* mine_at = mark_listed(e.path);
     uint64_t size = e.size;
     uint64_t digest = e.digest;
     bool known = e.hashed;
@@ -113,13 +131,13 @@ Result<ListCheck> CheckAgainstList(Env& env, const FileRootSettings& r, uint32_t
       digest = FileDigest(jt->second->hashes, size);
       known = jt->second->hashes.size() == snapshot::BlockCount(size);
     }
-    HASYNC_ASSIGN_OR_RETURN(std::optional<Seen> m, have(e.path));
+    HASYNC_ASSIGN_OR_RETURN(std::optional<Seen> m, have(e.path, mine_at));
     std::string what = !m                                                 ? "missing"
                        : m->type != e.type                                ? "type"
                        : m->type == FileType::kRegular && m->size != size ? "size"
                                                                           : "";
     if (what.empty() && o.full && known) {
-      const snapshot::Entry* x = mine.Find(e.path);
+      const snapshot::Entry* x = mine_at;
       if (x != nullptr && x->hashed && x->digest != digest) what = "content";
     }
     if (!what.empty()) {
@@ -127,9 +145,10 @@ Result<ListCheck> CheckAgainstList(Env& env, const FileRootSettings& r, uint32_t
       return out;
     }
   }
-  for (const auto& m : mine.entries()) {
-    if (listed.count(m.path)) continue;
-    HASYNC_ASSIGN_OR_RETURN(std::optional<Seen> now, have(m.path));
+  for (size_t i = 0; i < mine_entries.size(); ++i) {
+    const snapshot::Entry& m = mine_entries[i];
+    if (listed[i]) continue;
+    HASYNC_ASSIGN_OR_RETURN(std::optional<Seen> now, have(m.path, &m));
     if (now) {
       out.difference = r.name + ":" + m.path + " (not on the Primary)";
       return out;

@@ -124,20 +124,16 @@ bool MetaDiffers(const snapshot::Entry& l, const WireEntry& r, const PlanOptions
 }  // namespace
 
 void PlanRoot(uint32_t root, const RootPlan& plan, const PlanOptions& o, std::vector<Action>& out) {
-  std::unordered_set<std::string_view> remote_paths;
-  for (const WireEntry& r : plan.remote) remote_paths.insert(r.path);
-
-  // Removals: local entries the Primary does not have, or whose type changes.
+  // Removals: local entries the Primary does not have, or whose type changes. The list is
+  // sorted by path (ValidateRemoteList): one binary search each, no set of every path.
   std::vector<Action> removes;
   std::set<std::string_view> touched_dirs;  // directories whose entries change
   for (const snapshot::Entry& l : plan.local.entries()) {
-    bool keep = remote_paths.count(l.path) > 0;
+    auto it = std::lower_bound(plan.remote.begin(), plan.remote.end(), l.path,
+                               [](const WireEntry& w, const std::string& p) { return w.path < p; });
+    bool keep = it != plan.remote.end() && it->path == l.path;
     if (keep) {
-      const WireEntry* r = nullptr;
-      auto it =
-          std::lower_bound(plan.remote.begin(), plan.remote.end(), l.path,
-                           [](const WireEntry& w, const std::string& p) { return w.path < p; });
-      r = &*it;
+      const WireEntry* r = &*it;
       // A directory replaced by a file or symlink must go; files and symlinks are replaced by
       // rename, which needs no removal, unless a directory takes their place.
       bool l_dir = l.type == FileType::kDirectory;
