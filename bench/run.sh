@@ -305,16 +305,11 @@ if [ -z "$link" ]; then
     [ -S "$dir/src-state/changes.sock" ] && [ -S "$dir/h.2-state/changes.sock" ] && break
     sleep 0.1
   done
-  tracked() {
-    if [ "$ssh" = 1 ]; then
-      "$H" sync --config "$dir/h.toml" --json --log-level warn --host "$host"
-    else
-      "$H" sync --config "$dir/h.toml" --json --log-level warn \
-        --transport "$H serve --stdio --log-level warn --config $dir/src.toml"
-    fi
-  }
-  tracked >"$dir/tracked.json"
-  for _ in 1 2 3 4 5; do run "hasync-tracked no-change" tracked; done
+  tracked=("$H" sync --config "$dir/h.toml" --json --log-level warn --host "$host")
+  [ "$ssh" = 1 ] || tracked=("$H" sync --config "$dir/h.toml" --json --log-level warn \
+    --transport "$H serve --stdio --log-level warn --config $dir/src.toml")
+  "${tracked[@]}" >"$dir/tracked.json"
+  for _ in 1 2 3 4 5; do run "hasync-tracked no-change" "${tracked[@]}"; done
   grep -q '"roots_scanned_by_changes": *1' "$dir/out" || {
     echo "bench: the tracked sync walked the whole root:" >&2
     cat "$dir/out" "$dir/daemon-h.log" "$dir/daemon-src.log" >&2
