@@ -138,10 +138,12 @@ Result<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(const Settings& s) {
   // A socket left by a daemon that died: unlink removes the name only (never a target).
   ::unlink(f->path_.c_str());
   sockaddr_un a = Address(f->path_);
-  mode_t old = ::umask(0);
-  int rc = ::bind(f->listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::umask(old);
-  if (rc != 0) return ErrnoStatus("bind " + f->path_, errno);
+  if (::bind(f->listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    return ErrnoStatus("bind " + f->path_, errno);
+  }
+  // Any account may connect (the serve side runs as [ssh] user); Answer decides who is
+  // answered. The folder is root's: no one else can have swapped the name since the bind.
+  if (::chmod(f->path_.c_str(), 0666) != 0) return ErrnoStatus("chmod " + f->path_, errno);
   if (::listen(f->listen_fd_, 64) != 0) return ErrnoStatus("listen " + f->path_, errno);
   f->stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (f->stop_fd_ < 0) return ErrnoStatus("eventfd", errno);

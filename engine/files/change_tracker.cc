@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,36 @@ uint64_t NewGeneration() {
 size_t WatchLimit() {
   const char* v = std::getenv("HASYNC_TEST_WATCH_LIMIT");
   return v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : SIZE_MAX;
+}
+
+// The name of the network or FUSE file system fd is on, or nullptr.
+const char* NetworkFileSystem(int fd) {
+  struct statfs f {};
+  if (::fstatfs(fd, &f) != 0) return nullptr;
+  switch (static_cast<uint64_t>(f.f_type)) {
+    case 0x6969:
+      return "NFS";
+    case 0x517b:
+      return "SMB";
+    case 0xff534d42:
+      return "CIFS";
+    case 0xfe534d42:
+      return "SMB2";
+    case 0x65735546:
+      return "FUSE";
+    case 0x01021997:
+      return "9P";
+    case 0x00c36400:
+      return "Ceph";
+    case 0x5346414f:
+      return "AFS";
+    case 0x47504653:
+      return "GPFS";
+    case 0x0bd00bd0:
+      return "Lustre";
+    default:
+      return nullptr;
+  }
 }
 
 std::string Join(const std::string& rel, std::string_view name) {
@@ -100,6 +131,12 @@ bool ChangeTracker::WatchTree(const RootDir& root, const std::string& rel) {
   auto dir = rel.empty() ? Result<UniqueFd>(UniqueFd(::fcntl(root.fd(), F_DUPFD_CLOEXEC, 0)))
                          : root.OpenFd(rel, O_RDONLY | O_DIRECTORY);
   if (!dir.ok() || dir->get() < 0) return true;  // gone or swapped since: its parent says so
+  // Another machine's writes to a network file system raise no event here.
+  if (const char* fs = NetworkFileSystem(dir->get())) {
+    untracked_ =
+        root.Describe(rel) + " is on " + fs + ": inotify does not see other clients' changes there";
+    return false;
+  }
   int wd = -1;
   if (path_of_.size() >= limit) {
     errno = ENOSPC;
@@ -151,12 +188,16 @@ void ChangeTracker::Drain() {
 void ChangeTracker::Apply(const ::inotify_event& ev) {
   if (ev.mask & IN_Q_OVERFLOW) return Reset("the event queue overflowed");
   auto it = path_of_.find(ev.wd);
-  if (ev.mask & IN_IGNORED) {
-    if (it != path_of_.end()) path_of_.erase(it);
-    return;
-  }
   if (it == path_of_.end()) return;  // a watch removed since
   const std::string rel = it->second;
+  // The root itself removed (and perhaps made again): nothing watches what is there now.
+  if (rel.empty() && (ev.mask & (IN_DELETE_SELF | IN_IGNORED))) {
+    return Reset("the root was removed");
+  }
+  if (ev.mask & IN_IGNORED) {
+    path_of_.erase(it);
+    return;
+  }
   if (ev.mask & IN_UNMOUNT) return Reset("the file system of " + Join(root_, rel) + " went away");
   if (ev.mask & IN_MOVE_SELF) {
     return Reset(rel.empty() ? "the root was moved" : "the folder " + rel + " was moved");

@@ -165,7 +165,7 @@ TEST(ChangeTrackerTest, AScanOfTheMarkedFoldersEqualsAWholeWalkAfterRandomChange
   fs::remove_all(root);
 }
 
-TEST(ChangeTrackerTest, AFolderRenamedStartsANewGeneration) {
+TEST(ChangeTrackerTest, AFolderRenamedOrTheRootRemovedStartsANewGeneration) {
   std::string root = testing::MakeTempDir();
   fs::create_directories(root + "/a/b");
   testing::WriteFile(root + "/a/b/f", "1");
@@ -184,6 +184,17 @@ TEST(ChangeTrackerTest, AFolderRenamedStartsANewGeneration) {
   (*t)->Drain();
   ChangeAnswer c = (*t)->Since(b.gen, b.seq);
   EXPECT_EQ(c.dirs, (std::vector<std::string>{"moved/b"}));
+  // The root removed and made again: its watch went with it, so it starts over.
+  fs::remove_all(root);
+  fs::create_directories(root + "/again");
+  testing::WriteFile(root + "/again/f", "4");
+  (*t)->Drain();
+  ChangeAnswer d = (*t)->Since(c.gen, c.seq);
+  EXPECT_NE(d.gen, c.gen);
+  EXPECT_TRUE(d.full);
+  testing::WriteFile(root + "/again/g", "5");
+  (*t)->Drain();
+  EXPECT_EQ((*t)->Since(d.gen, d.seq).dirs, (std::vector<std::string>{"again"}));
   fs::remove_all(root);
 }
 
