@@ -3,6 +3,8 @@
 
 #include <fnmatch.h>
 
+#include "common/hash.h"
+
 namespace hasync::snapshot {
 namespace {
 
@@ -27,6 +29,16 @@ bool Filter::Excluded(std::string_view rel_path, bool is_dir) const {
     if (Matches(p, path)) return false;
   }
   return true;
+}
+
+uint64_t Filter::Fingerprint() const {
+  // Each pattern with its length, includes and excludes apart: no two lists spell the same.
+  std::string all;
+  for (const auto* list : {&include_, &exclude_}) {
+    all += std::to_string(list->size()) + ":";
+    for (const std::string& p : *list) all += std::to_string(p.size()) + ":" + p;
+  }
+  return Hash64(std::as_bytes(std::span<const char>(all.data(), all.size())));
 }
 
 }  // namespace hasync::snapshot

@@ -15,6 +15,9 @@ class Filter {
   Filter(std::vector<std::string> include, std::vector<std::string> exclude)
       : include_(std::move(include)), exclude_(std::move(exclude)) {}
   bool Excluded(std::string_view rel_path, bool is_dir) const;
+  // Differs between any two filters that can exclude different paths (a manifest scanned with
+  // one is not the cache of a walk of changed folders with another).
+  uint64_t Fingerprint() const;
 
  private:
   std::vector<std::string> include_;

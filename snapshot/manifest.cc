@@ -50,6 +50,7 @@ std::vector<std::byte> Manifest::Serialize() const {
   e.PutFixed64(mark_.gen);
   e.PutVarint(mark_.seq);
   e.PutSigned(mark_.full_scan_s);
+  e.PutFixed64(mark_.filter_id);
   e.PutVarint(entries_.size());
   for (const Entry& x : entries_) {
     e.PutString(x.path);
@@ -95,6 +96,7 @@ Result<Manifest> Manifest::Parse(std::span<const std::byte> data) {
       HASYNC_ASSIGN_OR_RETURN(mark.gen, d.GetFixed64());
       HASYNC_ASSIGN_OR_RETURN(mark.seq, d.GetVarint());
       HASYNC_ASSIGN_OR_RETURN(mark.full_scan_s, d.GetSigned());
+      HASYNC_ASSIGN_OR_RETURN(mark.filter_id, d.GetFixed64());
     }
     HASYNC_ASSIGN_OR_RETURN(uint64_t n, d.GetVarint(kMaxEntries, "entry count"));
     // Each entry takes at least one byte: a count past what is left is refused before it sizes

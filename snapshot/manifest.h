@@ -48,6 +48,7 @@ struct ScanMark {
   uint64_t gen = 0;
   uint64_t seq = 0;
   int64_t full_scan_s = 0;  // unix time of the last whole walk the manifest descends from
+  uint64_t filter_id = 0;   // snapshot::Filter::Fingerprint() of the scans' include/exclude
 };
 
 class Manifest {

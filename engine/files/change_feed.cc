@@ -124,7 +124,7 @@ Result<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(const Settings& s) {
   if (passwd* pw = ::getpwnam(s.ssh.user.c_str())) f->allowed_uids_.push_back(pw->pw_uid);
   for (const FileRootSettings& r : s.roots) {
     f->names_.push_back(r.name);
-    auto t = ChangeTracker::Start(r.root, snapshot::Filter(r.include, r.exclude));
+    auto t = ChangeTracker::Start(r.root);
     if (!t.ok()) {
       Log("changes")->warn("{}: not tracking changes: {}", r.root, t.status().ToString());
       f->trackers_.push_back(nullptr);

@@ -80,17 +80,15 @@ std::string Join(const std::string& rel, std::string_view name) {
 
 }  // namespace
 
-Result<std::unique_ptr<ChangeTracker>> ChangeTracker::Start(const std::string& root,
-                                                            const snapshot::Filter& filter) {
+Result<std::unique_ptr<ChangeTracker>> ChangeTracker::Start(const std::string& root) {
   int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return ErrnoStatus("inotify_init1", errno);
-  std::unique_ptr<ChangeTracker> t(new ChangeTracker(root, filter, fd));
+  std::unique_ptr<ChangeTracker> t(new ChangeTracker(root, fd));
   t->Reset("");
   return t;
 }
 
-ChangeTracker::ChangeTracker(std::string root, snapshot::Filter filter, int fd)
-    : root_(std::move(root)), filter_(std::move(filter)), fd_(fd) {}
+ChangeTracker::ChangeTracker(std::string root, int fd) : root_(std::move(root)), fd_(fd) {}
 
 ChangeTracker::~ChangeTracker() { ::close(fd_); }
 
@@ -158,7 +156,6 @@ bool ChangeTracker::WatchTree(const RootDir& root, const std::string& rel) {
   for (const DirEntryInfo& d : *names) {
     if (d.info.type != FileType::kDirectory) continue;
     std::string sub = Join(rel, d.name);
-    if (filter_.Excluded(sub, true)) continue;
     if (!WatchTree(root, sub)) return false;
   }
   return true;
@@ -210,7 +207,6 @@ void ChangeTracker::Apply(const ::inotify_event& ev) {
   Mark(rel);
   if ((ev.mask & IN_ISDIR) && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
     std::string sub = Join(rel, name);
-    if (filter_.Excluded(sub, true)) return;
     auto root = RootDir::Open(root_);
     if (!root.ok()) return Reset(root.status().ToString());
     if (!WatchTree(*root, sub)) {

@@ -1,7 +1,8 @@
 // ChangeTracker: which folders of a file root changed, by inotify, so that a scan walks only
 // those (snapshot/scanner.h's changed_dirs) instead of the whole root.
 //
-// Every folder of the root is watched (not the staging folder, not excluded ones), each through
+// Every folder of the root is watched (not the staging folder; excluded ones too, so that the
+// marks hold whatever include and exclude settings a scan has), each through
 // a handle opened beneath the root (the watch is set on /proc/self/fd/N: no path a local user
 // can swap). Each event marks its folder with the next sequence number. A client that scanned
 // after the answer (gen, seq) asks again with them and gets the folders marked after seq.
@@ -22,7 +23,6 @@
 
 #include "common/beneath.h"
 #include "common/status.h"
-#include "snapshot/filter.h"
 
 struct inotify_event;  // <sys/inotify.h>
 
@@ -44,8 +44,7 @@ class ChangeTracker {
 
   // Starts watching root. kIo when inotify itself is unavailable; a watch that cannot be set
   // leaves it running untracked (it tries again every Tick after retry_ms).
-  static Result<std::unique_ptr<ChangeTracker>> Start(const std::string& root,
-                                                      const snapshot::Filter& filter);
+  static Result<std::unique_ptr<ChangeTracker>> Start(const std::string& root);
   ~ChangeTracker();
 
   int fd() const { return fd_; }
@@ -63,7 +62,7 @@ class ChangeTracker {
   const std::string& untracked_reason() const { return untracked_; }
 
  private:
-  ChangeTracker(std::string root, snapshot::Filter filter, int fd);
+  ChangeTracker(std::string root, int fd);
   // A new generation: every watch removed and set again from the root.
   void Reset(const std::string& why);
   // Watches rel and every folder below it, marking each; false when a watch could not be set.
@@ -72,7 +71,6 @@ class ChangeTracker {
   void Apply(const ::inotify_event& ev);
 
   const std::string root_;
-  const snapshot::Filter filter_;
   int fd_;
   uint64_t gen_ = 0;
   uint64_t seq_ = 0;

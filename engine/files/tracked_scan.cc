@@ -15,6 +15,7 @@ Result<TrackedScan> ScanTracked(Env& env, const Settings& s, const FileRootSetti
   const snapshot::ScanMark was = cache.mark();
   snapshot::ScanMark mark;  // untracked unless the feed answers
   int64_t now = std::time(nullptr);
+  const uint64_t filter_id = o.filter.Fingerprint();
   std::vector<std::string> dirs;
   if (!s.track_changes) {
     t.walked_all_because = "[sync] track_changes is off";
@@ -25,7 +26,7 @@ Result<TrackedScan> ScanTracked(Env& env, const Settings& s, const FileRootSetti
     } else if (a->gen == 0) {
       t.walked_all_because = "the daemon does not track this root";
     } else {
-      mark = {.gen = a->gen, .seq = a->seq, .full_scan_s = now};
+      mark = {.gen = a->gen, .seq = a->seq, .full_scan_s = now, .filter_id = filter_id};
       if (o.rehash_all) {
         t.walked_all_because = "every file is read again (--checksum)";
       } else if (was.gen != a->gen) {
@@ -33,6 +34,8 @@ Result<TrackedScan> ScanTracked(Env& env, const Settings& s, const FileRootSetti
                                             : "the change tracker started again since";
       } else if (a->full) {
         t.walked_all_because = "too many folders changed";
+      } else if (was.filter_id != filter_id) {
+        t.walked_all_because = "the root's include or exclude settings changed";
       } else if (!cache.xattrs_known()) {
         t.walked_all_because = "the cache holds no attributes";
       } else if (was.full_scan_s > now || now - was.full_scan_s >= s.full_scan_every_ms / 1000) {

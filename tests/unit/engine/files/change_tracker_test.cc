@@ -127,7 +127,7 @@ TEST(ChangeTrackerTest, AScanOfTheMarkedFoldersEqualsAWholeWalkAfterRandomChange
   testing::MakeSampleTree(root);
   fs::create_directories(root + "/etc/a/b/c");
   testing::WriteFile(root + "/etc/a/b/c/deep", "deep");
-  auto t = ChangeTracker::Start(root, snapshot::Filter({}, {"*.skip"}));
+  auto t = ChangeTracker::Start(root);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   ChangeAnswer a = (*t)->Since(0, 0);
   ASSERT_NE(a.gen, 0u);
@@ -169,7 +169,7 @@ TEST(ChangeTrackerTest, AFolderRenamedOrTheRootRemovedStartsANewGeneration) {
   std::string root = testing::MakeTempDir();
   fs::create_directories(root + "/a/b");
   testing::WriteFile(root + "/a/b/f", "1");
-  auto t = ChangeTracker::Start(root, snapshot::Filter({}, {}));
+  auto t = ChangeTracker::Start(root);
   ASSERT_TRUE(t.ok());
   ChangeAnswer a = (*t)->Since(0, 0);
   fs::rename(root + "/a", root + "/moved");
@@ -201,7 +201,7 @@ TEST(ChangeTrackerTest, AFolderRenamedOrTheRootRemovedStartsANewGeneration) {
 TEST(ChangeTrackerTest, AQueueOverflowStartsANewGeneration) {
   std::string root = testing::MakeTempDir();
   fs::create_directories(root + "/many");
-  auto t = ChangeTracker::Start(root, snapshot::Filter({}, {}));
+  auto t = ChangeTracker::Start(root);
   ASSERT_TRUE(t.ok());
   ChangeAnswer a = (*t)->Since(0, 0);
   // Two events a file (create, close after writing) past the kernel's queue of 16,384
@@ -218,13 +218,13 @@ TEST(ChangeTrackerTest, AWatchThatCannotBeSetLeavesTheRootUntracked) {
   std::string root = testing::MakeTempDir();
   for (int i = 0; i < 5; ++i) fs::create_directories(root + "/d" + std::to_string(i));
   ::setenv("HASYNC_TEST_WATCH_LIMIT", "3", 1);
-  auto t = ChangeTracker::Start(root, snapshot::Filter({}, {}));
+  auto t = ChangeTracker::Start(root);
   ::unsetenv("HASYNC_TEST_WATCH_LIMIT");
   ASSERT_TRUE(t.ok());
   EXPECT_NE((*t)->untracked_reason().find("max_user_watches"), std::string::npos);
   EXPECT_EQ((*t)->Since(0, 0).gen, 0u);
   // So does a folder made later that cannot be watched.
-  auto u = ChangeTracker::Start(root, snapshot::Filter({}, {}));
+  auto u = ChangeTracker::Start(root);
   ASSERT_TRUE(u.ok());
   ChangeAnswer a = (*u)->Since(0, 0);
   ASSERT_NE(a.gen, 0u);
@@ -272,6 +272,14 @@ TEST(ChangeFeedTest, AScanAsksTheDaemonsFeedAndWalksOnlyWhatChanged) {
   EXPECT_EQ(third->scan.stats.differing, 2u);  // the file, and its folder's mtime
   ASSERT_NE(third->scan.manifest.Find("certs/new.pem"), nullptr);
   EXPECT_EQ(Describe(third->scan.manifest), Describe(Walk(root)));
+  // Other include or exclude settings: the cache holds other entries, so everything is walked.
+  snapshot::ScanOptions other = o;
+  other.filter = snapshot::Filter({}, {"*.pem"});
+  auto refiltered = ScanTracked(env, s, s.roots[0], other, third->scan.manifest);
+  ASSERT_TRUE(refiltered.ok());
+  EXPECT_FALSE(refiltered->scan.stats.incremental);
+  EXPECT_NE(refiltered->walked_all_because.find("include or exclude"), std::string::npos);
+  EXPECT_EQ(refiltered->scan.manifest.Find("certs/new.pem"), nullptr);
   // The daemon stops: the next scan walks everything again.
   feed->reset();
   auto fourth = ScanTracked(env, s, s.roots[0], o, third->scan.manifest);
