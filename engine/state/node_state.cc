@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <thread>
 
 #include "common/env.h"
 #include "common/log.h"
@@ -202,13 +203,25 @@ Result<std::unique_ptr<NodeState>> NodeState::Open(const Settings& s) {
 NodeState::~NodeState() { sqlite3_close(db_); }
 
 Status NodeState::Exec(const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  // SQLite answers some lock waits with SQLITE_BUSY at once, without its busy handler (a WAL
+  // index another connection is recovering, or a journal-mode check racing a checkpoint): two
+  // Secondaries' serve sessions opening the node state together failed "database is locked" in
+  // about one run of SeveralSecondariesTest in five. Outside a transaction, a statement is tried
+  // again for as long as the busy timeout.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (int wait_ms = 1;; wait_ms = std::min(wait_ms * 2, 100)) {
+    bool outside = sqlite3_get_autocommit(db_) != 0;
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return Status::Ok();
     std::string m = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    return Status(Code::kIo, "node state: " + m);
+    if ((rc & 0xff) != SQLITE_BUSY || !outside || sqlite3_get_autocommit(db_) == 0 ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return Status(Code::kIo, "node state: " + m);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
   }
-  return Status::Ok();
 }
 
 Status NodeState::Migrate() {
