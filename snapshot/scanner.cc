@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <unordered_map>
 
 #include "common/beneath.h"
 #include "common/hash.h"
@@ -119,11 +120,22 @@ Status Relist(const RootDir& root, const std::string& rel, const ScanOptions& o,
               std::vector<Entry>& fresh, std::vector<std::string>& gone, ScanStats& stats) {
   const Manifest& cache = *o.cache;
   if (!rel.empty()) {
-    if (rel == kStagingDirName || o.filter.Excluded(rel, true)) return Status::Ok();
+    // A folder a whole walk would not enter: the staging folder, an excluded folder or one
+    // beneath it (the tracker watches those too; a filter tests one name at a time).
+    for (size_t at = rel.find('/');; at = rel.find('/', at + 1)) {
+      std::string up = rel.substr(0, at);
+      if (up == kStagingDirName || o.filter.Excluded(up, true)) return Status::Ok();
+      if (at == std::string::npos) break;
+    }
     auto info = StatBeneath(root, rel);
     if (!info.ok()) {
       Code c = info.status().code();
       if (c == Code::kNotFound || c == Code::kUnsafePath) return Status::Ok();
+      // ENOTDIR: a folder above it is no folder now; that folder's parent changed and says so.
+      for (size_t at = rel.find('/'); at != std::string::npos; at = rel.find('/', at + 1)) {
+        auto up = StatBeneath(root, rel.substr(0, at));
+        if (!up.ok() || up->type != FileType::kDirectory) return Status::Ok();
+      }
       return info.status();
     }
     if (info->type != FileType::kDirectory) return Status::Ok();
@@ -145,12 +157,14 @@ Status Relist(const RootDir& root, const std::string& rel, const ScanOptions& o,
     return listed.status();
   }
   ++stats.relisted_dirs;
-  std::vector<std::string_view> now;
+  std::vector<std::string> names;
+  names.reserve(listed->size());
   UniqueFd dir;
   for (const DirEntryInfo& d : *listed) {
     Entry e;
     HASYNC_ASSIGN_OR_RETURN(bool scanned, MakeEntry(root, rel, d, o, dir, stats, e));
     if (!scanned) continue;
+    names.push_back(d.name);
     const Entry* was = cache.Find(e.path);
     if (was && was->type == FileType::kDirectory && e.type != FileType::kDirectory) {
       gone.push_back(e.path);
@@ -160,9 +174,8 @@ Status Relist(const RootDir& root, const std::string& rel, const ScanOptions& o,
     fresh.push_back(std::move(e));
     if (walk) HASYNC_RETURN_IF_ERROR(Walk(root, sub, o, fresh, stats));
   }
-  std::vector<std::string> names;
-  names.reserve(listed->size());
-  for (const DirEntryInfo& d : *listed) names.push_back(d.name);
+  // Only what the scan keeps: a cached entry whose name is now a fifo, a socket, or a file
+  // the include settings leave out is gone too.
   std::sort(names.begin(), names.end());
   const auto& v = cache.entries();
   auto [lo, hi] = ChildRange(v, rel);
@@ -188,11 +201,41 @@ Status ScanChanged(const RootDir& root, const ScanOptions& o, std::vector<Entry>
                    std::vector<Entry>& out, ScanStats& stats) {
   const std::vector<Entry>& old = o.cache->entries();
   std::vector<std::string> dirs = *o.changed_dirs;
+  // A file with several links raises its events only in the folder of the path written
+  // through: every folder holding one of its links is listed again.
+  for (const Entry& e : old) {
+    if (e.type != FileType::kRegular || e.nlink < 2) continue;
+    size_t slash = e.path.rfind('/');
+    dirs.push_back(slash == std::string::npos ? "" : e.path.substr(0, slash));
+  }
   std::sort(dirs.begin(), dirs.end());
   dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
   std::vector<Entry> fresh;
   std::vector<std::string> gone;
   for (const std::string& d : dirs) HASYNC_RETURN_IF_ERROR(Relist(root, d, o, fresh, gone, stats));
+  // A link made now to a file the cache holds with one link (`ln a/x b/y` marks only b): the
+  // folders of the cache's other paths of that inode are listed again too.
+  std::vector<std::string> more;
+  std::unordered_map<uint64_t, std::vector<size_t>> by_inode;
+  for (const Entry& e : fresh) {
+    if (e.type != FileType::kRegular || e.nlink < 2) continue;
+    if (by_inode.empty()) {
+      for (size_t i = 0; i < old.size(); ++i) {
+        if (old[i].type == FileType::kRegular) by_inode[old[i].inode].push_back(i);
+      }
+    }
+    auto it = by_inode.find(e.inode);
+    if (it == by_inode.end()) continue;
+    for (size_t i : it->second) {
+      if (old[i].device != e.device || old[i].path == e.path) continue;
+      size_t slash = old[i].path.rfind('/');
+      std::string d = slash == std::string::npos ? "" : old[i].path.substr(0, slash);
+      if (!std::binary_search(dirs.begin(), dirs.end(), d)) more.push_back(std::move(d));
+    }
+  }
+  std::sort(more.begin(), more.end());
+  more.erase(std::unique(more.begin(), more.end()), more.end());
+  for (const std::string& d : more) HASYNC_RETURN_IF_ERROR(Relist(root, d, o, fresh, gone, stats));
   // Sorted by path, one entry per path (a folder walked whole and listed again is there twice).
   std::stable_sort(fresh.begin(), fresh.end(),
                    [](const Entry& a, const Entry& b) { return a.path < b.path; });

@@ -535,7 +535,7 @@ Result<int64_t> ParseDuration(const std::string& text, const std::string& key) {
     return Bad(key, "'" + text + "' must be a number and a unit: 500ms, 10s, 2m or 1h");
   }
   int64_t ms = std::stoll(text.substr(0, digits)) * scale;
-  if (ms < 100 || ms > 86400000) return Bad(key, "'" + text + "' must be from 100ms to 1440m");
+  if (ms < 100 || ms > 86400000) return Bad(key, "'" + text + "' must be from 100ms to 24h");
   return ms;
 }
 

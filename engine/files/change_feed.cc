@@ -2,6 +2,7 @@
 // and the question a scan asks.
 #include "engine/files/change_feed.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sys/eventfd.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "common/log.h"
@@ -124,14 +126,7 @@ Result<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(const Settings& s) {
   if (passwd* pw = ::getpwnam(s.ssh.user.c_str())) f->allowed_uids_.push_back(pw->pw_uid);
   for (const FileRootSettings& r : s.roots) {
     f->names_.push_back(r.name);
-    auto t = ChangeTracker::Start(r.root);
-    if (!t.ok()) {
-      Log("changes")->warn("{}: not tracking changes: {}", r.root, t.status().ToString());
-      f->trackers_.push_back(nullptr);
-    } else {
-      Log("changes")->info("{}: tracking changes in {} folders", r.root, (*t)->watches());
-      f->trackers_.push_back(std::move(*t));
-    }
+    f->paths_.push_back(r.root);
   }
   f->listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (f->listen_fd_ < 0) return ErrnoStatus("socket", errno);
@@ -165,8 +160,32 @@ ChangeFeed::~ChangeFeed() {
 }
 
 void ChangeFeed::Run() {
+  // The watches are set here, not before the daemon starts its loops: a large tree takes a
+  // while, and the heartbeat must not wait for it. Questions meanwhile wait in the socket's
+  // backlog; a client that gives up walks everything.
+  for (const std::string& root : paths_) {
+    auto t = ChangeTracker::Start(root);
+    if (!t.ok()) {
+      Log("changes")->warn("{}: not tracking changes: {}", root, t.status().ToString());
+      trackers_.push_back(nullptr);
+    } else {
+      Log("changes")->info("{}: tracking changes in {} folders", root, (*t)->watches());
+      trackers_.push_back(std::move(*t));
+    }
+  }
+  // A file system mounted or unmounted anywhere in the root raises no inotify event; the
+  // kernel flags /proc/self/mountinfo instead, and every tracker starts over.
+  UniqueFd mounts(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  auto reread_mounts = [&] {
+    char buf[4096];
+    ::lseek(mounts.get(), 0, SEEK_SET);
+    while (::read(mounts.get(), buf, sizeof buf) > 0) {
+    }
+  };
+  if (mounts.get() >= 0) reread_mounts();
   for (;;) {
-    std::vector<pollfd> fds = {{stop_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    std::vector<pollfd> fds = {
+        {stop_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}, {mounts.get(), POLLPRI, 0}};
     for (const auto& t : trackers_) {
       if (t) fds.push_back({t->fd(), POLLIN, 0});
     }
@@ -176,13 +195,21 @@ void ChangeFeed::Run() {
       return;
     }
     if (fds[0].revents) return;
+    if (fds[2].revents & (POLLPRI | POLLERR)) {
+      reread_mounts();
+      for (auto& t : trackers_) {
+        if (t) t->Restart("the mounts changed");
+      }
+    }
     for (auto& t : trackers_) {
       if (!t) continue;
       t->Drain();
       t->Tick();
     }
     if (fds[1].revents & POLLIN) {
-      for (;;) {
+      // A few questions per turn: the trackers' queues are drained between turns, whoever keeps
+      // connecting.
+      for (int i = 0; i < 16; ++i) {
         int conn = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (conn < 0) break;
         Answer(conn);
@@ -197,13 +224,20 @@ void ChangeFeed::Answer(int conn) {
   auto uid = PeerUid(conn);
   if (!uid.ok()) return;
   if (std::find(allowed_uids_.begin(), allowed_uids_.end(), *uid) == allowed_uids_.end()) {
-    Log("changes")->warn("refused a question from uid {}", *uid);
+    if (refused_uids_.insert(*uid).second) {  // once per account: no log flood
+      Log("changes")->warn(
+          "refused a question from uid {} (answered: root, this account and "
+          "[ssh] user)",
+          *uid);
+    }
     return;
   }
-  // The question: three lines, read until the third newline.
+  // The question: three lines, read until the third newline, within 200 ms in all.
   std::string q;
   char buf[kMaxQuestion];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   while (std::count(q.begin(), q.end(), '\n') < 3) {
+    if (std::chrono::steady_clock::now() >= deadline) return;
     ssize_t n = ::recv(conn, buf, sizeof buf, 0);
     if (n <= 0 || q.size() + static_cast<size_t>(n) > kMaxQuestion) return;
     q.append(buf, static_cast<size_t>(n));
@@ -229,9 +263,11 @@ void ChangeFeed::Answer(int conn) {
     if (a.gen == 0) {
       out = "UNTRACKED\n";
     } else if (a.full) {
-      out = "FULL " + std::to_string(a.gen) + " " + std::to_string(a.seq) + "\n";
+      out = "FULL " + std::to_string(a.gen) + " " + std::to_string(a.seq) + " " +
+            std::to_string(a.root_dev) + " " + std::to_string(a.root_ino) + "\n";
     } else {
       out = "SINCE " + std::to_string(a.gen) + " " + std::to_string(a.seq) + " " +
+            std::to_string(a.root_dev) + " " + std::to_string(a.root_ino) + " " +
             std::to_string(a.dirs.size()) + "\n";
       for (const std::string& d : a.dirs) {
         out += d;
@@ -274,12 +310,13 @@ Result<ChangeAnswer> AskChanges(const std::string& state_dir, const std::string&
   std::string_view body = std::string_view(r).substr(nl + 1);
   ChangeAnswer ans;
   if (w.size() == 1 && w[0] == "UNTRACKED" && body.empty()) return ans;
-  if (w.size() < 3 || !ParseU64(w[1], ans.gen) || !ParseU64(w[2], ans.seq) || ans.gen == 0) {
+  if (w.size() < 5 || !ParseU64(w[1], ans.gen) || !ParseU64(w[2], ans.seq) ||
+      !ParseU64(w[3], ans.root_dev) || !ParseU64(w[4], ans.root_ino) || ans.gen == 0) {
     return bad("malformed");
   }
-  if (w[0] == "FULL" && w.size() == 3 && body.empty()) return ans;
+  if (w[0] == "FULL" && w.size() == 5 && body.empty()) return ans;
   uint64_t count = 0;
-  if (w[0] != "SINCE" || w.size() != 4 || !ParseU64(w[3], count) ||
+  if (w[0] != "SINCE" || w.size() != 6 || !ParseU64(w[5], count) ||
       count > ChangeTracker::kMaxAnswerDirs) {
     return bad("malformed");
   }

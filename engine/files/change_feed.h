@@ -11,13 +11,15 @@
 //
 // Protocol (one question per connection; text, then NUL-separated folder names):
 //   question: "HASYNC-CHANGES 1\n" <root name> "\n" <gen> " " <seq> "\n"
-//   answer:   "UNTRACKED\n" | "FULL " <gen> " " <seq> "\n" |
-//             "SINCE " <gen> " " <seq> " " <count> "\n" then count folder names, each NUL-ended
+//   answer:   "UNTRACKED\n" | "FULL " <gen> " " <seq> " " <dev> " " <ino> "\n" |
+//             "SINCE " <gen> " " <seq> " " <dev> " " <ino> " " <count> "\n" then count folder
+//             names, each NUL-ended; dev and ino are the watched root folder's.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,7 +45,10 @@ class ChangeFeed {
   void Answer(int conn);
 
   std::vector<std::string> names_;
-  std::vector<std::unique_ptr<ChangeTracker>> trackers_;  // null: untracked
+  std::vector<std::string> paths_;
+  // Made by the thread (Run); null: untracked. Until it has made them it answers no one.
+  std::vector<std::unique_ptr<ChangeTracker>> trackers_;
+  std::set<uint32_t> refused_uids_;
   std::vector<uint32_t> allowed_uids_;
   std::string path_;
   int listen_fd_ = -1;

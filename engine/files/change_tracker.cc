@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -21,8 +22,9 @@ namespace {
 
 constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE |
                            IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
-// An untracked tracker tries its watches again after this long.
+// An untracked tracker tries its watches again after this long, then twice as long each time.
 constexpr int64_t kRetryMs = 60000;
+constexpr int64_t kMaxRetryMs = 3600 * 1000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -69,6 +71,16 @@ const char* NetworkFileSystem(int fd) {
       return "GPFS";
     case 0x0bd00bd0:
       return "Lustre";
+    case 0x01161970:
+      return "GFS2";
+    case 0x7461636f:
+      return "OCFS2";
+    case 0x6b414653:
+      return "kAFS";
+    case 0x19830326:
+      return "BeeGFS";
+    case 0x20030528:
+      return "OrangeFS";
     default:
       return nullptr;
   }
@@ -94,31 +106,60 @@ ChangeTracker::~ChangeTracker() { ::close(fd_); }
 
 void ChangeTracker::Reset(const std::string& why) {
   if (!why.empty()) Log("changes")->info("{}: watching again from the top: {}", root_, why);
-  for (const auto& [wd, path] : path_of_) ::inotify_rm_watch(fd_, wd);
+  // A new inotify instance: closing the old one drops its watches and its queued events at once,
+  // and every event the new watches raise is applied (a folder made while the tree is being
+  // watched again is then watched too).
+  int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  int init_errno = errno;
+  if (fd >= 0) {
+    ::close(fd_);
+    fd_ = fd;
+  } else {
+    for (const auto& [wd, path] : path_of_) ::inotify_rm_watch(fd_, wd);
+  }
   path_of_.clear();
   marked_.clear();
   gen_ = NewGeneration();
   seq_ = 0;
   untracked_.clear();
+  root_dev_ = 0;
+  root_ino_ = 0;
   auto root = RootDir::Open(root_);
-  if (!root.ok()) {
+  if (fd < 0) {
+    untracked_ = ErrnoStatus("inotify_init1", init_errno).ToString();
+  } else if (!root.ok()) {
     untracked_ = root.status().ToString();
   } else {
+    struct stat st {};
+    if (::fstat(root->fd(), &st) == 0) {
+      root_dev_ = st.st_dev;
+      root_ino_ = st.st_ino;
+    }
     (void)WatchTree(*root, "");  // sets untracked_ when a watch fails
   }
   if (!untracked_.empty()) {
-    untracked_since_ms_ = NowMs();
-    Log("changes")->warn("{}: not tracking changes (every sync walks the whole root): {}", root_,
-                         untracked_);
+    GoUntracked();
+  } else {
+    retry_ms_ = 0;
   }
-  // Events of the watches just removed may still be queued: drop them, they name old folders.
-  // This drops the new watches' first events too, safely: a client learns this generation only
-  // from an answer given after this returns, which tells it to walk everything.
-  alignas(struct inotify_event) char buf[64 * 1024];
-  std::unordered_map<int, std::string> keep = path_of_;
-  while (::read(fd_, buf, sizeof buf) > 0) {
-  }
-  path_of_ = std::move(keep);
+}
+
+void ChangeTracker::GoUntracked() {
+  // No watch is kept while untracked: they would hold the account's share of
+  // fs.inotify.max_user_watches (root's, shared with systemd and udev) for nothing.
+  for (const auto& [wd, path] : path_of_) ::inotify_rm_watch(fd_, wd);
+  path_of_.clear();
+  marked_.clear();
+  untracked_since_ms_ = NowMs();
+  retry_ms_ = std::min<int64_t>(retry_ms_ == 0 ? kRetryMs : retry_ms_ * 2, kMaxRetryMs);
+  Log("changes")->warn(
+      "{}: not tracking changes (every sync walks the whole root; tried again in {} s): {}", root_,
+      retry_ms_ / 1000, untracked_);
+}
+
+bool ChangeTracker::RootMoved() const {
+  struct stat st {};
+  return ::stat(root_.c_str(), &st) != 0 || st.st_dev != root_dev_ || st.st_ino != root_ino_;
 }
 
 bool ChangeTracker::WatchTree(const RootDir& root, const std::string& rel) {
@@ -128,7 +169,18 @@ bool ChangeTracker::WatchTree(const RootDir& root, const std::string& rel) {
   // reported by the watch.
   auto dir = rel.empty() ? Result<UniqueFd>(UniqueFd(::fcntl(root.fd(), F_DUPFD_CLOEXEC, 0)))
                          : root.OpenFd(rel, O_RDONLY | O_DIRECTORY);
-  if (!dir.ok() || dir->get() < 0) return true;  // gone or swapped since: its parent says so
+  if (!dir.ok()) {
+    // Gone or swapped since: its parent's change says so. Anything else (EMFILE, EIO) leaves a
+    // folder unwatched, so the root is not tracked.
+    Code c = dir.status().code();
+    if (c == Code::kNotFound || c == Code::kUnsafePath) return true;
+    untracked_ = dir.status().ToString();
+    return false;
+  }
+  if (dir->get() < 0) {
+    untracked_ = ErrnoStatus("dup of " + root.path(), errno).ToString();
+    return false;
+  }
   // Another machine's writes to a network file system raise no event here.
   if (const char* fs = NetworkFileSystem(dir->get())) {
     untracked_ =
@@ -149,10 +201,23 @@ bool ChangeTracker::WatchTree(const RootDir& root, const std::string& rel) {
                      : ErrnoStatus("inotify_add_watch on " + root.Describe(rel), errno).ToString();
     return false;
   }
+  *dir = UniqueFd();  // the watch holds the inode; deep trees must not pile up descriptors
+  // The same folder reached by two paths (a bind mount inside the root): its events would name
+  // only one of them.
+  if (auto it = path_of_.find(wd); it != path_of_.end() && it->second != rel) {
+    untracked_ = root.Describe(rel) + " is the same folder as " + root.Describe(it->second) +
+                 " (a bind mount?): its changes could be reported under one name only";
+    return false;
+  }
   path_of_[wd] = rel;
   Mark(rel);
   auto names = ListDirInfoBeneath(root, rel);
-  if (!names.ok()) return true;
+  if (!names.ok()) {
+    Code c = names.status().code();
+    if (c == Code::kNotFound || c == Code::kUnsafePath) return true;
+    untracked_ = names.status().ToString();
+    return false;
+  }
   for (const DirEntryInfo& d : *names) {
     if (d.info.type != FileType::kDirectory) continue;
     std::string sub = Join(rel, d.name);
@@ -209,23 +274,24 @@ void ChangeTracker::Apply(const ::inotify_event& ev) {
     std::string sub = Join(rel, name);
     auto root = RootDir::Open(root_);
     if (!root.ok()) return Reset(root.status().ToString());
-    if (!WatchTree(*root, sub)) {
-      untracked_since_ms_ = NowMs();
-      Log("changes")->warn("{}: not tracking changes (every sync walks the whole root): {}", root_,
-                           untracked_);
-    }
+    if (!WatchTree(*root, sub)) GoUntracked();
   }
 }
 
 void ChangeTracker::Tick() {
-  if (!untracked_.empty() && NowMs() - untracked_since_ms_ >= kRetryMs) Reset("retrying");
+  if (!untracked_.empty() && NowMs() - untracked_since_ms_ >= retry_ms_) Reset("retrying");
 }
 
-ChangeAnswer ChangeTracker::Since(uint64_t gen, uint64_t seq) const {
+ChangeAnswer ChangeTracker::Since(uint64_t gen, uint64_t seq) {
+  // The root's path now names another folder (a parent renamed or a symlink above it retargeted,
+  // a file system mounted on it): no event says so, the question does.
+  if (untracked_.empty() && RootMoved()) Reset(root_ + " names another folder now");
   ChangeAnswer a;
   if (!untracked_.empty()) return a;
   a.gen = gen_;
   a.seq = seq_;
+  a.root_dev = root_dev_;
+  a.root_ino = root_ino_;
   if (gen != gen_ || seq > seq_) return a;
   for (const auto& [dir, at] : marked_) {
     if (at <= seq) continue;

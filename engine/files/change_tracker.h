@@ -33,6 +33,10 @@ struct ChangeAnswer {
   uint64_t seq = 0;               // the last sequence number given out
   bool full = true;               // walk the whole root (dirs is then empty)
   std::vector<std::string> dirs;  // folders changed after the asked seq ("" is the root)
+  // The root folder the tracker watches: a scan of another folder (the root's path changed,
+  // another mount namespace) must not use the answer.
+  uint64_t root_dev = 0;
+  uint64_t root_ino = 0;
 };
 
 class ChangeTracker {
@@ -54,7 +58,10 @@ class ChangeTracker {
   void Drain();
   // Retries the watches of an untracked tracker; call now and then.
   void Tick();
-  ChangeAnswer Since(uint64_t gen, uint64_t seq) const;
+  // Starts over (a new generation), as on a gap only the caller sees (the mounts changed).
+  void Restart(const std::string& why) { Reset(why); }
+  // Starts over first when the root's path names another folder than the one watched.
+  ChangeAnswer Since(uint64_t gen, uint64_t seq);
 
   uint64_t gen() const { return gen_; }
   size_t watches() const { return path_of_.size(); }
@@ -65,6 +72,9 @@ class ChangeTracker {
   ChangeTracker(std::string root, int fd);
   // A new generation: every watch removed and set again from the root.
   void Reset(const std::string& why);
+  // Drops every watch after a failure (untracked_ says why) until the next retry.
+  void GoUntracked();
+  bool RootMoved() const;
   // Watches rel and every folder below it, marking each; false when a watch could not be set.
   bool WatchTree(const RootDir& root, const std::string& rel);
   void Mark(const std::string& rel);
@@ -76,6 +86,9 @@ class ChangeTracker {
   uint64_t seq_ = 0;
   std::string untracked_;  // non-empty: answer untracked
   int64_t untracked_since_ms_ = 0;
+  int64_t retry_ms_ = 0;
+  uint64_t root_dev_ = 0;
+  uint64_t root_ino_ = 0;
   std::unordered_map<int, std::string> path_of_;      // watch descriptor -> folder
   std::unordered_map<std::string, uint64_t> marked_;  // folder -> seq of its last change
 };

@@ -2,6 +2,8 @@
 // folders and one of the whole root.
 #include "engine/files/tracked_scan.h"
 
+#include <sys/stat.h>
+
 #include <ctime>
 
 #include "common/log.h"
@@ -27,7 +29,15 @@ Result<TrackedScan> ScanTracked(Env& env, const Settings& s, const FileRootSetti
       t.walked_all_because = "the daemon does not track this root";
     } else {
       mark = {.gen = a->gen, .seq = a->seq, .full_scan_s = now, .filter_id = filter_id};
-      if (o.rehash_all) {
+      struct stat st {};
+      bool same_root =
+          ::stat(r.root.c_str(), &st) == 0 && st.st_dev == a->root_dev && st.st_ino == a->root_ino;
+      if (!same_root) {
+        // Another folder than the daemon watches (the path changed under it, another mount
+        // namespace, a root moved in the settings since the daemon started).
+        mark = {};
+        t.walked_all_because = "the daemon watches another folder than " + r.root;
+      } else if (o.rehash_all) {
         t.walked_all_because = "every file is read again (--checksum)";
       } else if (was.gen != a->gen) {
         t.walked_all_because = was.gen == 0 ? "the cache is of an untracked scan"
@@ -49,7 +59,10 @@ Result<TrackedScan> ScanTracked(Env& env, const Settings& s, const FileRootSetti
   }
   HASYNC_ASSIGN_OR_RETURN(t.scan, snapshot::ScanRootTaking(env, r.root, o, std::move(cache)));
   t.scan.manifest.set_mark(mark);
-  t.mark_moved = mark.gen != was.gen || mark.full_scan_s != was.full_scan_s;
+  // Also when many folders were listed again for nothing (events that changed no entry): the
+  // next scan then starts from this mark instead of listing them again.
+  t.mark_moved = mark.gen != was.gen || mark.full_scan_s != was.full_scan_s ||
+                 mark.filter_id != was.filter_id || t.scan.stats.relisted_dirs > 64;
   auto log = Log("scan");
   if (t.scan.stats.incremental) {
     log->debug("{}: walked {} changed folders of {} entries ({} differ)", r.root,

@@ -44,7 +44,7 @@ std::string Describe(const snapshot::Manifest& m) {
 snapshot::Manifest Walk(const std::string& root, const snapshot::Manifest* cache = nullptr,
                         const std::vector<std::string>* dirs = nullptr) {
   auto r = snapshot::ScanRoot(*Env::Default().value(), root,
-                              {.filter = snapshot::Filter({}, {"*.skip"}),
+                              {.filter = snapshot::Filter({}, {"*.skip", "cache"}),
                                .cache = cache,
                                .threads = 2,
                                .changed_dirs = dirs});
@@ -68,7 +68,7 @@ void RandomChange(const std::string& root, std::mt19937& rng, int round) {
   }
   auto pick = [&](auto& v) { return v[rng() % v.size()]; };
   std::string tag = std::to_string(round) + "-" + std::to_string(rng() % 1000);
-  switch (rng() % 11) {
+  switch (rng() % 14) {
     case 0:
       testing::WriteFile((pick(dirs) / ("new-" + tag)).string(), testing::RandomBytes(300, rng()));
       break;
@@ -102,10 +102,10 @@ void RandomChange(const std::string& root, std::mt19937& rng, int round) {
         ::setxattr(pick(files).c_str(), "user.k", v.data(), v.size(), 0);
       }
       break;
-    case 8:
+    case 8:  // a link in another folder (its events go to that folder only)
       if (!files.empty()) {
         fs::path f = pick(files);
-        fs::create_hard_link(f, f.parent_path() / ("hard-" + tag));
+        fs::create_hard_link(f, pick(dirs) / ("hard-" + tag));
       }
       break;
     case 9:
@@ -118,6 +118,24 @@ void RandomChange(const std::string& root, std::mt19937& rng, int round) {
       break;
     case 10:
       Touch((pick(dirs) / ("ignored-" + tag + ".skip")).string());
+      break;
+    case 11:  // deep inside an excluded folder: watched, never scanned
+      testing::WriteFile((pick(dirs) / "cache" / ("sub-" + tag) / "f").string(), "x " + tag);
+      break;
+    case 12:  // a file replaced by a fifo, which no scan keeps
+      if (!files.empty()) {
+        fs::path f = pick(files);
+        fs::remove(f);
+        ::mkfifo(f.c_str(), 0644);
+      }
+      break;
+    case 13:  // a write through a file with several links
+      for (const fs::path& f : files) {
+        if (fs::hard_link_count(f) > 1) {
+          testing::WriteFile(f.string(), "through a link " + tag);
+          break;
+        }
+      }
       break;
   }
 }
@@ -148,7 +166,7 @@ TEST(ChangeTrackerTest, AScanOfTheMarkedFoldersEqualsAWholeWalkAfterRandomChange
     } else {
       auto r = snapshot::ScanRootTaking(
           *Env::Default().value(), root,
-          {.filter = snapshot::Filter({}, {"*.skip"}), .threads = 2, .changed_dirs = &now.dirs},
+          {.filter = snapshot::Filter({}, {"*.skip", "cache"}), .threads = 2, .changed_dirs = &now.dirs},
           std::move(prev));
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       scanned = std::move(r->manifest);
@@ -268,7 +286,8 @@ TEST(ChangeFeedTest, AScanAsksTheDaemonsFeedAndWalksOnlyWhatChanged) {
   auto third = ScanTracked(env, s, s.roots[0], o, second->scan.manifest);
   ASSERT_TRUE(third.ok());
   EXPECT_TRUE(third->scan.stats.incremental);
-  EXPECT_EQ(third->scan.stats.relisted_dirs, 1u);
+  // certs, and users: a file with two links there is looked at in every scan.
+  EXPECT_EQ(third->scan.stats.relisted_dirs, 2u);
   EXPECT_EQ(third->scan.stats.differing, 2u);  // the file, and its folder's mtime
   ASSERT_NE(third->scan.manifest.Find("certs/new.pem"), nullptr);
   EXPECT_EQ(Describe(third->scan.manifest), Describe(Walk(root)));
@@ -356,24 +375,39 @@ TEST(ChangeFeedTest, AMalformedOrOversizedAnswerIsRefused) {
     });
   };
   const std::vector<std::string> bad = {
-      "SINCE 5 9 1\n../etc\0"s,
-      "SINCE 5 9 2\na\0"s,
-      "SINCE 0 9 0\n",
-      "FULL 5\n",
-      "SINCE 5 9 1\n/abs\0"s,
-      "SINCE 5 9 99999999999999999999999\n",
-      "SINCE 5 9 1\n" + std::string(ChangeTracker::kMaxAnswerDirs * 4097 + 200, 'a')};
+      "SINCE 5 9 1 2 1\n../etc\0"s,
+      "SINCE 5 9 1 2 2\na\0"s,
+      "SINCE 0 9 1 2 0\n",
+      "FULL 5 9\n",
+      "SINCE 5 9 1\na\0"s,
+      "SINCE 5 9 1 2 1\n/abs\0"s,
+      "SINCE 5 9 1 2 99999999999999999999999\n",
+      "SINCE 5 9 1 2 1\n" + std::string(ChangeTracker::kMaxAnswerDirs * 4097 + 200, 'a')};
   for (const std::string& answer : bad) {
     std::thread t = serve_once(answer);
     auto r = AskChanges(state, "data", 5, 1);
     t.join();
     EXPECT_FALSE(r.ok()) << "accepted: " << answer.substr(0, 40);
   }
-  std::thread t = serve_once("SINCE 5 9 2\na/b\0\0"s);
+  std::thread t = serve_once("SINCE 5 9 64768 131 2\na/b\0\0"s);
   auto good = AskChanges(state, "data", 5, 1);
   t.join();
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   EXPECT_EQ(good->dirs, (std::vector<std::string>{"a/b", ""}));
+  EXPECT_EQ(good->root_ino, 131u);
+  // An answer about another folder than the scan's root (the daemon started with another root
+  // path, or runs in another mount namespace) is not used: the scan walks everything.
+  std::string root = testing::MakeTempDir();
+  Settings s = FeedSettings(state, root);
+  t = serve_once("SINCE 5 9 1 2 0\n"s);
+  auto other = ScanTracked(*Env::Default().value(), s, s.roots[0], {.threads = 1}, {});
+  t.join();
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->scan.stats.incremental);
+  EXPECT_NE(other->walked_all_because.find("watches another folder"), std::string::npos)
+      << other->walked_all_because;
+  EXPECT_EQ(other->scan.manifest.mark().gen, 0u);
+  fs::remove_all(root);
   fs::remove_all(state);
 }
 
