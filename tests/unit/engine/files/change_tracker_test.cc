@@ -164,10 +164,11 @@ TEST(ChangeTrackerTest, AScanOfTheMarkedFoldersEqualsAWholeWalkAfterRandomChange
     if (round % 2) {
       scanned = Walk(root, &prev, &now.dirs);
     } else {
-      auto r = snapshot::ScanRootTaking(
-          *Env::Default().value(), root,
-          {.filter = snapshot::Filter({}, {"*.skip", "cache"}), .threads = 2, .changed_dirs = &now.dirs},
-          std::move(prev));
+      auto r = snapshot::ScanRootTaking(*Env::Default().value(), root,
+                                        {.filter = snapshot::Filter({}, {"*.skip", "cache"}),
+                                         .threads = 2,
+                                         .changed_dirs = &now.dirs},
+                                        std::move(prev));
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       scanned = std::move(r->manifest);
     }
